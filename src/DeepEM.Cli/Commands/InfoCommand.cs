@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Globalization;
+using DeepEM.Cli.Infrastructure;
+using DeepEM.Formats;
+using DeepEM.Formats.Mrc;
+using DeepEM.Imaging;
+
+namespace DeepEM.Cli.Commands;
+
+/// <summary><c>deepem info</c>: what each micrograph (or stack) is; a bad file gets its one error line and the others go on.</summary>
+public static class InfoCommand
+{
+    public static Command Create()
+    {
+        var paths = new Argument<string[]>("PATH") { Description = "micrograph files, folders or glob patterns", Arity = ArgumentArity.OneOrMore }.RejectingFlags();
+        var command = new Command("info", "Dimensions, mode, pixel size and value statistics of micrographs and stacks.") { paths };
+        command.SetAction(parse => Terminal.Run(() =>
+        {
+            var expansion = InputPaths.Expand(parse.GetValue(paths)!, MicrographReader.IsMicrographFile);
+            var failed = 0;
+            foreach (var missing in expansion.Missing)
+            {
+                Terminal.Error(missing);
+                failed++;
+            }
+            foreach (var file in expansion.Files)
+            {
+                try
+                {
+                    Console.Out.WriteLine(Describe(file));
+                }
+                catch (BadInputException e)
+                {
+                    Terminal.Error(e);
+                    failed++;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutOfMemoryException)
+                {
+                    Terminal.Error($"{file}: {e.Message}");
+                    failed++;
+                }
+            }
+            return failed > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static string Describe(string file)
+    {
+        var ext = Path.GetExtension(file).ToLowerInvariant();
+        if (ext is ".mrc" or ".mrcs")
+        {
+            using var mrc = MrcFile.Open(file);
+            var h = mrc.Header;
+            if (h.Nz > 1)
+            {
+                // A stack: statistics of the first image only, so that a million-particle stack answers at once.
+                var first = mrc.ReadSection(0);
+                return Line(file, $"stack of {h.Nz} images {h.Nx} x {h.Ny}", MrcModes.Describe(h.Mode), h.PixelSizeAngstrom, Checked(file, first), "first image");
+            }
+        }
+        var micrograph = MicrographReader.Read(file);
+        return Line(file, $"{micrograph.Image.Width} x {micrograph.Image.Height}", micrograph.FormatDescription,
+            micrograph.PixelSizeAngstrom, Checked(file, micrograph.Image), null);
+    }
+
+    private static ImageStatistics Checked(string file, Image2D image)
+    {
+        var stats = ImageStatistics.Of(image);
+        if (stats.NonFinite > 0)
+        {
+            throw new BadInputException(file, $"{stats.NonFinite} of {image.Data.LongLength} pixels are NaN or infinite (rejected: the image is damaged)");
+        }
+        return stats;
+    }
+
+    private static string Line(string file, string size, string mode, double? pixelSize, ImageStatistics s, string? note)
+    {
+        var ps = pixelSize is { } p ? string.Create(CultureInfo.InvariantCulture, $"{p:0.###} Å/px") : "pixel size unset";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{file}: {size}, {mode}, {ps}, min {s.Min:G6} max {s.Max:G6} mean {s.Mean:G6} std {s.StdDev:G6}{(note is null ? "" : $" ({note})")}");
+    }
+}

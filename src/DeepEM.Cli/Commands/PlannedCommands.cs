@@ -1,0 +1,58 @@
+using System.CommandLine;
+using DeepEM.Cli.Infrastructure;
+
+namespace DeepEM.Cli.Commands;
+
+/// <summary>
+/// The verbs of CONTRACT.md whose engines are not built yet. They parse their contract flags (so --help
+/// documents them and scripts can be written against them) and then say plainly that they are not built,
+/// with exit code 1. Each moves into its own file when its issue lands.
+/// </summary>
+public static class PlannedCommands
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield return Planned("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.", "the CNN engine",
+            Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--coords", "folder of coordinate files"), Int("--box", "box size in pixels"),
+            Req("--out", "model file to write (.deepem)"), Int("--bin", "binning factor"), Int("--epochs", "training epochs"), Int("--seed", "random seed"),
+            Opt("--init", "model to continue training from"), Opt("--negatives", "folder of non-particle coordinates"), Opt("--join", "host:port of a cluster node"));
+        yield return Planned("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.", "picking",
+            Req("--model", "model file (.deepem)"), Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--out", "output folder"),
+            Opt("--threshold", "auto or a score in 0..1"), Int("--step", "raster step in pixels"), Opt("--format", "star,box,topaz"),
+            new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan" }, Opt("--join", "host:port of a cluster node"));
+        yield return Planned("evaluate", "Precision, recall, F1, F2, PR-curve area and the F2-best threshold of picks against true centres.", "evaluation",
+            Req("--picks", "folder of picks"), Req("--truth", "folder of true centres"), Int("--radius", "matching radius in pixels"),
+            Opt("--plot", "PNG of the PR and F-score curves"), Opt("--json", "JSON file for scripts"));
+        yield return Planned("classify", "Reference-free 2D classification of the picked particles.", "2D classification",
+            Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--picks", "folder of picks"), Int("--box", "box size in pixels"),
+            Int("--classes", "number of classes"), Req("--out", "output folder"));
+        yield return Planned("node", "Run one cluster node until stopped (SIGTERM leaves gracefully).", "the cluster",
+            Opt("--seed-nodes", "host:port,... of seed nodes"), Opt("--host", "address to bind"), Int("--port", "port to bind"),
+            Opt("--roles", "worker,coordinator"), Opt("--config", "HOCON file"));
+        yield return Planned("status", "Progress of running and past campaigns.", "the cluster", Opt("--join", "host:port of a cluster node"));
+    }
+
+    private static Option<string> Req(string name, string description) => new(name) { Description = description, Required = true };
+
+    private static Option<string> Opt(string name, string description) => new(name) { Description = description };
+
+    private static Option<int> Int(string name, string description) => new(name) { Description = description };
+
+    private static Option<string[]> Multi(string name, string description) =>
+        new(name) { Description = description, Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+
+    private static Command Planned(string verb, string description, string what, params Option[] options)
+    {
+        var command = new Command(verb, $"{description} (not built yet)");
+        foreach (var option in options)
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction(_ =>
+        {
+            Terminal.Error($"'{verb}' is not built yet: {what} has not landed in this version");
+            return ExitCodes.Fatal;
+        });
+        return command;
+    }
+}

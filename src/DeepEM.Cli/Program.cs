@@ -1,0 +1,32 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using DeepEM.Cli.Commands;
+using DeepEM.Cli.Infrastructure;
+
+// The deepem command line: every verb of CONTRACT.md, one file each under Commands/.
+var verbose = new Option<bool>("--verbose") { Description = "show stack traces and details of errors", Recursive = true };
+var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle cryo-EM with the DeepEM network.")
+{
+    verbose,
+    DemoCommand.Create(),
+    SimulateCommand.Create(),
+    InfoCommand.Create(),
+};
+foreach (var planned in PlannedCommands.Create())
+{
+    root.Subcommands.Add(planned);
+}
+
+var parse = root.Parse(args);
+Terminal.Verbose = parse.GetValue(verbose);
+if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction)
+{
+    foreach (var error in parse.Errors)
+    {
+        Terminal.Error(error.Message);
+    }
+    var verb = parse.CommandResult.Command == root ? "" : $" {parse.CommandResult.Command.Name}";
+    Console.Error.WriteLine($"Try 'deepem{verb} --help'.");
+    return ExitCodes.Usage;
+}
+return parse.Invoke();

@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using DeepEM.Imaging;
+
+namespace DeepEM.Formats.Mrc;
+
+/// <summary>
+/// An open MRC file (micrograph, or image stack .mrcs). Opening validates the header against the file's
+/// length; sections are then read one at a time, so a stack of a million particles never sits in memory whole.
+/// </summary>
+public sealed class MrcFile : IDisposable
+{
+    private readonly FileStream _stream;
+
+    private MrcFile(string path, FileStream stream, MrcHeader header)
+    {
+        Path = path;
+        _stream = stream;
+        Header = header;
+    }
+
+    public string Path { get; }
+
+    public MrcHeader Header { get; }
+
+    public int SectionCount => Header.Nz;
+
+    public static MrcFile Open(string path)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BadInputException(path, e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message);
+        }
+        try
+        {
+            Span<byte> buffer = stackalloc byte[MrcHeader.Size];
+            var read = stream.ReadAtLeast(buffer, MrcHeader.Size, throwOnEndOfStream: false);
+            var header = MrcHeader.Parse(buffer[..read], stream.Length, path);
+            return new MrcFile(path, stream, header);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads section <paramref name="z"/> (image <paramref name="z"/> of a stack) as float32.</summary>
+    public Image2D ReadSection(int z)
+    {
+        if (z < 0 || z >= Header.Nz)
+        {
+            throw new ArgumentOutOfRangeException(nameof(z), $"section {z} of {Header.Nz}");
+        }
+        var h = Header;
+        var count = h.Nx * h.Ny;
+        var image = new Image2D(h.Nx, h.Ny);
+        var raw = new byte[h.SectionBytes];
+        _stream.Position = h.DataOffset + z * h.SectionBytes;
+        var got = _stream.ReadAtLeast(raw, raw.Length, throwOnEndOfStream: false);
+        if (got != raw.Length)
+        {
+            throw new BadInputException(Path, $"truncated while reading section {z}");
+        }
+        Decode(raw, h.Mode, h.BigEndian, image.Data.AsSpan(0, count));
+        return image;
+    }
+
+    private static void Decode(ReadOnlySpan<byte> raw, MrcMode mode, bool bigEndian, Span<float> dst)
+    {
+        switch (mode)
+        {
+            case MrcMode.Int8:
+                var s8 = MemoryMarshal.Cast<byte, sbyte>(raw);
+                for (var i = 0; i < dst.Length; i++) dst[i] = s8[i];
+                break;
+            case MrcMode.Int16:
+                for (var i = 0; i < dst.Length; i++)
+                {
+                    var b = raw.Slice(2 * i, 2);
+                    dst[i] = bigEndian ? BinaryPrimitives.ReadInt16BigEndian(b) : BinaryPrimitives.ReadInt16LittleEndian(b);
+                }
+                break;
+            case MrcMode.UInt16:
+                for (var i = 0; i < dst.Length; i++)
+                {
+                    var b = raw.Slice(2 * i, 2);
+                    dst[i] = bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b);
+                }
+                break;
+            case MrcMode.Float32:
+                if (!bigEndian && BitConverter.IsLittleEndian)
+                {
+                    MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst);
+                }
+                else
+                {
+                    for (var i = 0; i < dst.Length; i++)
+                    {
+                        var b = raw.Slice(4 * i, 4);
+                        dst[i] = bigEndian ? BinaryPrimitives.ReadSingleBigEndian(b) : BinaryPrimitives.ReadSingleLittleEndian(b);
+                    }
+                }
+                break;
+            case MrcMode.Float16:
+                for (var i = 0; i < dst.Length; i++)
+                {
+                    var b = raw.Slice(2 * i, 2);
+                    dst[i] = (float)(bigEndian ? BinaryPrimitives.ReadHalfBigEndian(b) : BinaryPrimitives.ReadHalfLittleEndian(b));
+                }
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(mode), mode, null);
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

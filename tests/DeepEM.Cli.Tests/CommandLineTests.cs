@@ -1,0 +1,40 @@
+namespace DeepEM.Cli.Tests;
+
+public class CommandLineTests
+{
+    [Theory]
+    [InlineData("demo")]
+    [InlineData("simulate")]
+    [InlineData("train")]
+    [InlineData("pick")]
+    [InlineData("evaluate")]
+    [InlineData("classify")]
+    [InlineData("info")]
+    [InlineData("node")]
+    [InlineData("status")]
+    public void Every_verb_of_the_contract_prints_help(string verb)
+    {
+        var r = DeepemProcess.Run(verb, "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains($"deepem {verb}", r.Stdout);
+    }
+
+    [Fact]
+    public void Unknown_verbs_and_flags_are_usage_errors_with_exit_code_2()
+    {
+        var verb = DeepemProcess.Run("frobnicate");
+        Assert.Equal(2, verb.ExitCode);
+        Assert.StartsWith("deepem: error: ", verb.Stderr);
+        var flag = DeepemProcess.Run("info", "--no-such-flag", "x.mrc");
+        Assert.Equal(2, flag.ExitCode);
+        Assert.Contains("--no-such-flag", flag.Stderr);
+    }
+
+    [Fact]
+    public void Verbs_not_built_yet_say_so_and_fail()
+    {
+        var r = DeepemProcess.Run("evaluate", "--picks", "p", "--truth", "t", "--radius", "27");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("deepem: error: 'evaluate' is not built yet: evaluation has not landed in this version", r.Stderr.Trim());
+    }
+}
