@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using System.Runtime.Intrinsics.X86;
+using DeepEM.Numerics.Layers;
+using DeepEM.Numerics.Network;
+
+namespace DeepEM.Numerics.Backends.Managed;
+
+/// <summary>
+/// The fast CPU backend: the layer kernels of <see cref="Layers"/> (AVX2/FMA, register-blocked direct
+/// convolution) run box by box, with boxes spread over all cores. Gradients are summed per fixed chunk of
+/// <see cref="ChunkSize"/> boxes and the chunks added in order, so that the result is the same bytes on any
+/// number of cores. Work buffers are made once per thread and reused: nothing is allocated per box.
+/// </summary>
+public sealed class ManagedBackend : IComputeBackend
+{
+    public const int ChunkSize = 16;
+
+    private readonly ConcurrentBag<Workspace> _workspaces = [];
+    private readonly int _threads;
+
+    public ManagedBackend(NetworkArchitecture architecture, int? threads = null)
+    {
+        Architecture = architecture;
+        _threads = Math.Max(1, threads ?? Environment.ProcessorCount);
+        Shapes = new StageShapes(architecture);
+    }
+
+    public NetworkArchitecture Architecture { get; }
+
+    internal StageShapes Shapes { get; }
+
+    public string Device =>
+        $"managed CPU, {_threads} thread{(_threads == 1 ? "" : "s")}, {(Fma.IsSupported ? "AVX2+FMA" : "scalar (no FMA)")}";
+
+    public void Score(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, int count, Span<float> scores)
+    {
+        var packed = Pack(parameters, backward: false);
+        var boxArray = boxes.ToArray();
+        var paramArray = parameters.ToArray();
+        var result = new float[count];
+        Parallel.For(0, (count + ChunkSize - 1) / ChunkSize, new ParallelOptions { MaxDegreeOfParallelism = _threads }, chunk =>
+        {
+            var ws = Rent();
+            try
+            {
+                for (var b = chunk * ChunkSize; b < Math.Min(count, (chunk + 1) * ChunkSize); b++)
+                {
+                    result[b] = ForwardBox(ws, paramArray, packed, boxArray.AsSpan(b * BoxPixels, BoxPixels), out _);
+                }
+            }
+            finally
+            {
+                _workspaces.Add(ws);
+            }
+        });
+        result.CopyTo(scores);
+    }
+
+    public double Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
+        LossKind loss, Span<float> gradient, Span<float> scores)
+    {
+        var packed = Pack(parameters, backward: false);
+        var flipped = Pack(parameters, backward: true);
+        var chunks = (count + ChunkSize - 1) / ChunkSize;
+        var n = Architecture.ParameterCount;
+        var chunkGradients = new float[chunks][];
+        var chunkLoss = new double[chunks];
+        var boxArray = boxes.ToArray();
+        var targetArray = targets.ToArray();
+        var paramArray = parameters.ToArray();
+        var scoreArray = new float[count];
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, chunk =>
+        {
+            var ws = Rent();
+            try
+            {
+                var g = new float[n];
+                double l = 0;
+                for (var b = chunk * ChunkSize; b < Math.Min(count, (chunk + 1) * ChunkSize); b++)
+                {
+                    var y = ForwardBox(ws, paramArray, packed, boxArray.AsSpan(b * BoxPixels, BoxPixels), out _);
+                    scoreArray[b] = y;
+                    l += Loss.Value(loss, y, targetArray[b]);
+                    BackwardBox(ws, paramArray, flipped, Loss.GradientAtPreActivation(loss, y, targetArray[b]), g);
+                }
+                chunkGradients[chunk] = g;
+                chunkLoss[chunk] = l;
+            }
+            finally
+            {
+                _workspaces.Add(ws);
+            }
+        });
+        gradient[..n].Clear();
+        double total = 0;
+        for (var c = 0; c < chunks; c++)
+        {
+            var g = chunkGradients[c];
+            for (var i = 0; i < n; i++) gradient[i] += g[i];
+            total += chunkLoss[c];
+        }
+        if (scores.Length >= count) scoreArray.CopyTo(scores);
+        return total;
+    }
+
+    private int BoxPixels => Architecture.BoxSize * Architecture.BoxSize;
+
+    private Workspace Rent() => _workspaces.TryTake(out var ws) ? ws : new Workspace(Architecture, Shapes);
+
+    private float[][] Pack(ReadOnlySpan<float> parameters, bool backward)
+    {
+        var layout = Architecture.Layout;
+        var stages = Architecture.Stages;
+        var packed = new float[stages.Count][];
+        for (var s = 0; s < stages.Count; s++)
+        {
+            var st = stages[s];
+            if (backward && s == 0) { packed[s] = []; continue; }
+            var weights = parameters.Slice(layout.WeightOffset(s), st.WeightCount);
+            packed[s] = backward
+                ? new float[Convolution.PackedLength(st.InChannels, st.OutChannels, st.Kernel)]
+                : new float[Convolution.PackedLength(st.OutChannels, st.InChannels, st.Kernel)];
+            Convolution.PackWeights(weights, st.OutChannels, st.InChannels, st.Kernel, packed[s], flipAndTranspose: backward);
+        }
+        return packed;
+    }
+
+    private float ForwardBox(Workspace ws, float[] parameters, float[][] packed, ReadOnlySpan<float> box, out float z)
+    {
+        var layout = Architecture.Layout;
+        var stages = Architecture.Stages;
+        box.CopyTo(ws.Input);
+        ReadOnlySpan<float> input = ws.Input;
+        for (var s = 0; s < stages.Count; s++)
+        {
+            var st = stages[s];
+            var sh = Shapes[s];
+            Convolution.Forward(input, st.InChannels, sh.InPlane, sh.Stride, packed[s],
+                parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel,
+                ws.Conv[s], st.ConvHeight, sh.ConvPlane);
+            Sigmoid.Forward(ws.Conv[s], st.OutChannels, sh.ConvPlane, st.ConvHeight * sh.Stride);
+            AveragePooling.Forward(ws.Conv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.Pool, st.OutHeight, st.OutWidth,
+                ws.Pooled[s], sh.PooledPlane, st.OutWidth);
+            input = ws.Pooled[s];
+        }
+        var last = stages[^1];
+        return DenseOutput.Forward(ws.Pooled[^1], last.OutChannels, Shapes[^1].PooledPlane, last.OutWidth, last.OutHeight, last.OutWidth,
+            parameters.AsSpan(layout.DenseWeightOffset, Architecture.DenseInputs), parameters[layout.DenseBiasOffset], out z);
+    }
+
+    private void BackwardBox(Workspace ws, float[] parameters, float[][] flipped, float dz, Span<float> gradient)
+    {
+        var layout = Architecture.Layout;
+        var stages = Architecture.Stages;
+        var last = stages[^1];
+        var lastShape = Shapes[^1];
+        DenseOutput.Backward(dz, ws.Pooled[^1], last.OutChannels, lastShape.PooledPlane, last.OutWidth, last.OutHeight, last.OutWidth,
+            parameters.AsSpan(layout.DenseWeightOffset, Architecture.DenseInputs),
+            gradient.Slice(layout.DenseWeightOffset, Architecture.DenseInputs), ref gradient[layout.DenseBiasOffset], ws.DPooled);
+        // Gradient with respect to this stage's pooled output: its plane size and stride.
+        ReadOnlySpan<float> dPooled = ws.DPooled;
+        var dPooledPlane = lastShape.PooledPlane;
+        var dPooledStride = last.OutWidth;
+        for (var s = stages.Count - 1; s >= 0; s--)
+        {
+            var st = stages[s];
+            var sh = Shapes[s];
+            AveragePooling.Backward(dPooled, st.OutChannels, dPooledPlane, dPooledStride, st.OutHeight, st.OutWidth,
+                st.Pool, st.ConvHeight, st.ConvWidth, ws.DActivation[s], sh.ConvPlane, sh.Stride);
+            Sigmoid.Backward(ws.Conv[s], ws.DActivation[s], sh.Stride, ws.DConv[s], st.OutChannels, sh.ConvPlane,
+                st.ConvHeight, sh.Stride, st.ConvWidth);
+            ReadOnlySpan<float> stageInput = s == 0 ? ws.Input : ws.Pooled[s - 1];
+            Convolution.BackwardWeights(stageInput, st.InChannels, sh.InPlane, sh.Stride, ws.DConv[s], st.OutChannels, sh.ConvPlane,
+                st.ConvHeight, st.Kernel, gradient.Slice(layout.WeightOffset(s), st.WeightCount),
+                gradient.Slice(layout.BiasOffset(s), st.OutChannels));
+            if (s == 0) break;
+            Convolution.BackwardData(ws.DConv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.ConvHeight, st.ConvWidth,
+                flipped[s], st.InChannels, st.Kernel, ws.Padded[s], sh.PaddedPlane, ws.DInput[s], sh.DInputPlane);
+            dPooled = ws.DInput[s];
+            dPooledPlane = sh.DInputPlane;
+            dPooledStride = st.InWidth + st.Kernel - 1;
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+
+    /// <summary>Plane sizes and strides of every stage (see <see cref="Convolution"/> for the flat-plane layout).</summary>
+    internal sealed class StageShapes
+    {
+        private readonly Shape[] _shapes;
+
+        public StageShapes(NetworkArchitecture architecture)
+        {
+            var stages = architecture.Stages;
+            _shapes = new Shape[stages.Count];
+            for (var s = 0; s < stages.Count; s++)
+            {
+                var st = stages[s];
+                var stride = st.InWidth;
+                var inPlane = st.InHeight * stride + Convolution.PlaneSlack(st.Kernel);
+                var convPlane = RoundUp(st.ConvHeight * stride, Convolution.PixelBlock) + Convolution.PixelBlock;
+                var nextKernel = s + 1 < stages.Count ? stages[s + 1].Kernel : 0;
+                var pooledPlane = st.OutHeight * st.OutWidth + Convolution.PlaneSlack(nextKernel);
+                var paddedPlane = Convolution.PaddedPlaneSize(st.InHeight, st.InWidth, st.Kernel);
+                var dInputPlane = RoundUp(st.InHeight * (st.InWidth + st.Kernel - 1), Convolution.PixelBlock) + Convolution.PixelBlock;
+                _shapes[s] = new Shape(stride, inPlane, convPlane, pooledPlane, paddedPlane, dInputPlane);
+            }
+        }
+
+        public Shape this[int stage] => _shapes[stage];
+
+        public Shape this[Index stage] => _shapes[stage];
+
+        public int Count => _shapes.Length;
+
+        private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+    }
+
+    internal readonly record struct Shape(int Stride, int InPlane, int ConvPlane, int PooledPlane, int PaddedPlane, int DInputPlane);
+
+    /// <summary>One thread's buffers for one box, forward and backward.</summary>
+    private sealed class Workspace
+    {
+        public Workspace(NetworkArchitecture architecture, StageShapes shapes)
+        {
+            var stages = architecture.Stages;
+            var n = stages.Count;
+            Input = new float[shapes[0].InPlane];
+            Conv = new float[n][];
+            Pooled = new float[n][];
+            DActivation = new float[n][];
+            DConv = new float[n][];
+            Padded = new float[n][];
+            DInput = new float[n][];
+            for (var s = 0; s < n; s++)
+            {
+                var sh = shapes[s];
+                var outs = stages[s].OutChannels;
+                // The convolution writes whole 6-map blocks; the backward-data pass writes whole blocks of input maps.
+                Conv[s] = new float[Convolution.PaddedOutputs(outs) * sh.ConvPlane];
+                Pooled[s] = new float[outs * sh.PooledPlane];
+                DActivation[s] = new float[outs * sh.ConvPlane];
+                DConv[s] = new float[outs * sh.ConvPlane];
+                Padded[s] = new float[outs * sh.PaddedPlane];
+                DInput[s] = new float[Convolution.PaddedOutputs(stages[s].InChannels) * sh.DInputPlane];
+            }
+            DPooled = new float[Pooled[n - 1].Length];
+        }
+
+        public float[] Input { get; }
+        public float[][] Conv { get; }
+        public float[][] Pooled { get; }
+        public float[][] DActivation { get; }
+        public float[][] DConv { get; }
+        public float[][] Padded { get; }
+        public float[][] DInput { get; }
+        public float[] DPooled { get; }
+    }
+}

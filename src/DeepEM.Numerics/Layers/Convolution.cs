@@ -1,0 +1,276 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace DeepEM.Numerics.Layers;
+
+/// <summary>
+/// Valid 2D convolution of every input map into every output map (the DeepEM C-layers), forward and both
+/// backward passes, on one box.
+///
+/// Layout: each map is a plane of rows with a stride; the kernels here treat a plane as one flat run of
+/// pixels, p = y·stride + x, and compute out[p] = Σ in[p + ky·stride + kx]·w for every p of the output
+/// rows. Positions with x ≥ output width are computed too and hold garbage that nothing reads; in exchange
+/// the inner loop has no row ends, and output and input share one stride. Input planes must therefore
+/// hold <see cref="PlaneSlack"/> readable floats past their last row.
+///
+/// The forward kernel computes 16 output pixels × 6 output maps at once: 12 AVX accumulators, two input
+/// loads and six broadcasts per kernel tap, which keeps both FMA units busy. Kernels are repacked so the
+/// six weights of a tap are adjacent (<see cref="PackWeights"/>). Output maps are padded to a multiple of six.
+/// </summary>
+public static class Convolution
+{
+    public const int OutputBlock = 6;
+    public const int PixelBlock = 16;
+
+    /// <summary>Floats an input plane must have readable beyond height·stride for kernel size k.</summary>
+    public static int PlaneSlack(int kernel) => kernel + PixelBlock;
+
+    /// <summary>Output maps padded up to a whole number of 6-map blocks.</summary>
+    public static int PaddedOutputs(int outChannels) => (outChannels + OutputBlock - 1) / OutputBlock * OutputBlock;
+
+    /// <summary>
+    /// Repacks kernels w[o][i][ky][kx] (optionally flipped and with in/out swapped, for the backward data
+    /// pass) into [oBlock][i][ky][kx][6], zero-filling the padding maps.
+    /// </summary>
+    public static void PackWeights(ReadOnlySpan<float> weights, int outChannels, int inChannels, int k, Span<float> packed, bool flipAndTranspose = false)
+    {
+        // With flipAndTranspose the packed kernel is w'[i][o][ky][kx] = w[o][i][k−1−ky][k−1−kx]: "outputs" are the original inputs.
+        var packedOut = flipAndTranspose ? inChannels : outChannels;
+        var packedIn = flipAndTranspose ? outChannels : inChannels;
+        var blocks = PaddedOutputs(packedOut) / OutputBlock;
+        packed[..(blocks * packedIn * k * k * OutputBlock)].Clear();
+        for (var o = 0; o < packedOut; o++)
+        {
+            var block = o / OutputBlock;
+            var lane = o % OutputBlock;
+            for (var i = 0; i < packedIn; i++)
+            {
+                for (var ky = 0; ky < k; ky++)
+                {
+                    for (var kx = 0; kx < k; kx++)
+                    {
+                        var src = flipAndTranspose
+                            ? ((i * inChannels + o) * k + (k - 1 - ky)) * k + (k - 1 - kx)
+                            : ((o * inChannels + i) * k + ky) * k + kx;
+                        packed[(((block * packedIn + i) * k + ky) * k + kx) * OutputBlock + lane] = weights[src];
+                    }
+                }
+            }
+        }
+    }
+
+    public static int PackedLength(int outChannels, int inChannels, int k) => PaddedOutputs(outChannels) * inChannels * k * k;
+
+    /// <summary>
+    /// out[o][p] = bias[o] + Σ_i Σ_ky Σ_kx in[i][p + ky·stride + kx]·w[o][i][ky][kx], for p in [0, outRows·stride).
+    /// <paramref name="output"/> holds PaddedOutputs(outChannels) planes of <paramref name="outPlane"/> floats;
+    /// the padding maps receive garbage.
+    /// </summary>
+    public static unsafe void Forward(
+        ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
+        ReadOnlySpan<float> packedWeights, ReadOnlySpan<float> bias, int outChannels, int k,
+        Span<float> output, int outRows, int outPlane)
+    {
+        var count = outRows * stride;
+        var chunks = (count + PixelBlock - 1) / PixelBlock;
+        if (outPlane < chunks * PixelBlock)
+        {
+            throw new ArgumentException($"output plane {outPlane} < {chunks * PixelBlock}");
+        }
+        if (inPlane < (outRows + k - 1) * stride + k + PixelBlock)
+        {
+            throw new ArgumentException($"input plane {inPlane} too small for {outRows} rows of stride {stride}, kernel {k}");
+        }
+        var blocks = PaddedOutputs(outChannels) / OutputBlock;
+        var tapsPerBlock = inChannels * k * k * OutputBlock;
+        Span<float> biasPadded = stackalloc float[blocks * OutputBlock];
+        biasPadded.Clear();
+        bias[..outChannels].CopyTo(biasPadded);
+        fixed (float* inBase = input)
+        fixed (float* wBase = packedWeights)
+        fixed (float* outBase = output)
+        fixed (float* bBase = biasPadded)
+        {
+            for (var b = 0; b < blocks; b++)
+            {
+                var w = wBase + b * tapsPerBlock;
+                var o = outBase + b * OutputBlock * outPlane;
+                if (Fma.IsSupported)
+                {
+                    ForwardBlockFma(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks);
+                }
+                else
+                {
+                    ForwardBlockScalar(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks * PixelBlock);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardBlockFma(float* input, int inChannels, int inPlane, int stride, float* w, int k,
+        float* bias, float* output, int outPlane, int chunks)
+    {
+        for (var c = 0; c < chunks; c++)
+        {
+            var p = c * PixelBlock;
+            var a0 = Vector256.Create(bias[0]); var b0 = a0;
+            var a1 = Vector256.Create(bias[1]); var b1 = a1;
+            var a2 = Vector256.Create(bias[2]); var b2 = a2;
+            var a3 = Vector256.Create(bias[3]); var b3 = a3;
+            var a4 = Vector256.Create(bias[4]); var b4 = a4;
+            var a5 = Vector256.Create(bias[5]); var b5 = a5;
+            var tap = w;
+            for (var i = 0; i < inChannels; i++)
+            {
+                var plane = input + i * inPlane + p;
+                for (var ky = 0; ky < k; ky++)
+                {
+                    var row = plane + ky * stride;
+                    for (var kx = 0; kx < k; kx++, tap += OutputBlock)
+                    {
+                        var v0 = Avx.LoadVector256(row + kx);
+                        var v1 = Avx.LoadVector256(row + kx + 8);
+                        var wv = Vector256.Create(tap[0]);
+                        a0 = Fma.MultiplyAdd(v0, wv, a0); b0 = Fma.MultiplyAdd(v1, wv, b0);
+                        wv = Vector256.Create(tap[1]);
+                        a1 = Fma.MultiplyAdd(v0, wv, a1); b1 = Fma.MultiplyAdd(v1, wv, b1);
+                        wv = Vector256.Create(tap[2]);
+                        a2 = Fma.MultiplyAdd(v0, wv, a2); b2 = Fma.MultiplyAdd(v1, wv, b2);
+                        wv = Vector256.Create(tap[3]);
+                        a3 = Fma.MultiplyAdd(v0, wv, a3); b3 = Fma.MultiplyAdd(v1, wv, b3);
+                        wv = Vector256.Create(tap[4]);
+                        a4 = Fma.MultiplyAdd(v0, wv, a4); b4 = Fma.MultiplyAdd(v1, wv, b4);
+                        wv = Vector256.Create(tap[5]);
+                        a5 = Fma.MultiplyAdd(v0, wv, a5); b5 = Fma.MultiplyAdd(v1, wv, b5);
+                    }
+                }
+            }
+            var dst = output + p;
+            Avx.Store(dst, a0); Avx.Store(dst + 8, b0); dst += outPlane;
+            Avx.Store(dst, a1); Avx.Store(dst + 8, b1); dst += outPlane;
+            Avx.Store(dst, a2); Avx.Store(dst + 8, b2); dst += outPlane;
+            Avx.Store(dst, a3); Avx.Store(dst + 8, b3); dst += outPlane;
+            Avx.Store(dst, a4); Avx.Store(dst + 8, b4); dst += outPlane;
+            Avx.Store(dst, a5); Avx.Store(dst + 8, b5);
+        }
+    }
+
+    /// <summary>Portable path for processors without FMA (and the reference for what the FMA path computes).</summary>
+    private static unsafe void ForwardBlockScalar(float* input, int inChannels, int inPlane, int stride, float* w, int k,
+        float* bias, float* output, int outPlane, int count)
+    {
+        for (var lane = 0; lane < OutputBlock; lane++)
+        {
+            var dst = output + lane * outPlane;
+            for (var p = 0; p < count; p++)
+            {
+                var sum = bias[lane];
+                var tap = w + lane;
+                for (var i = 0; i < inChannels; i++)
+                {
+                    var plane = input + i * inPlane + p;
+                    for (var ky = 0; ky < k; ky++)
+                    {
+                        for (var kx = 0; kx < k; kx++, tap += OutputBlock)
+                        {
+                            sum += plane[ky * stride + kx] * *tap;
+                        }
+                    }
+                }
+                dst[p] = sum;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gradient with respect to the input: dIn[i][y][x] = Σ_o Σ_ky Σ_kx dOut[o][y−ky][x−kx]·w[o][i][ky][kx].
+    /// It is the forward kernel applied to dOut zero-padded by k−1 on every side, with kernels flipped and
+    /// in/out swapped (<see cref="PackWeights"/> with flipAndTranspose). <paramref name="padded"/> receives
+    /// the padded copy of dOut (stride <c>inWidth + k − 1</c>); dIn comes out with that same stride.
+    /// </summary>
+    public static void BackwardData(
+        ReadOnlySpan<float> dOut, int outChannels, int outPlane, int outStride, int outHeight, int outWidth,
+        ReadOnlySpan<float> packedFlipped, int inChannels, int k,
+        Span<float> padded, int paddedPlane,
+        Span<float> dIn, int dInPlane)
+    {
+        var inHeight = outHeight + k - 1;
+        var paddedStride = outWidth + 2 * (k - 1);
+        padded[..(outChannels * paddedPlane)].Clear();
+        for (var o = 0; o < outChannels; o++)
+        {
+            for (var y = 0; y < outHeight; y++)
+            {
+                dOut.Slice(o * outPlane + y * outStride, outWidth)
+                    .CopyTo(padded.Slice(o * paddedPlane + (y + k - 1) * paddedStride + (k - 1), outWidth));
+            }
+        }
+        Span<float> noBias = stackalloc float[PaddedOutputs(inChannels)];
+        noBias.Clear();
+        Forward(padded, outChannels, paddedPlane, paddedStride, packedFlipped, noBias, inChannels, k, dIn, inHeight, dInPlane);
+    }
+
+    /// <summary>Floats of one padded dOut plane for <see cref="BackwardData"/>.</summary>
+    public static int PaddedPlaneSize(int inHeight, int inWidth, int k) =>
+        (inHeight + k - 1) * (inWidth + k - 1) + PlaneSlack(k);
+
+    /// <summary>
+    /// Gradient with respect to kernels and biases, accumulated (+=):
+    /// dW[o][i][ky][kx] += Σ_p dOut[o][p]·in[i][p + ky·stride + kx], dB[o] += Σ_p dOut[o][p], over p in
+    /// [0, rows·stride). dOut must be zero at the garbage positions (x ≥ output width) so the flat sum is exact.
+    /// </summary>
+    public static unsafe void BackwardWeights(
+        ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
+        ReadOnlySpan<float> dOut, int outChannels, int outPlane, int outRows, int k,
+        Span<float> dWeights, Span<float> dBias)
+    {
+        var count = outRows * stride;
+        var vectors = count / 8;
+        fixed (float* inBase = input)
+        fixed (float* dBase = dOut)
+        fixed (float* dw = dWeights)
+        {
+            var acc = stackalloc Vector256<float>[k];
+            for (var o = 0; o < outChannels; o++)
+            {
+                var d = dBase + o * outPlane;
+                double biasSum = 0;
+                for (var p = 0; p < count; p++) biasSum += d[p];
+                dBias[o] += (float)biasSum;
+                for (var i = 0; i < inChannels; i++)
+                {
+                    var plane = inBase + i * inPlane;
+                    for (var ky = 0; ky < k; ky++)
+                    {
+                        var row = plane + ky * stride;
+                        for (var kx = 0; kx < k; kx++) acc[kx] = Vector256<float>.Zero;
+                        if (Fma.IsSupported)
+                        {
+                            for (var v = 0; v < vectors; v++)
+                            {
+                                var dv = Avx.LoadVector256(d + v * 8);
+                                var src = row + v * 8;
+                                for (var kx = 0; kx < k; kx++)
+                                {
+                                    acc[kx] = Fma.MultiplyAdd(dv, Avx.LoadVector256(src + kx), acc[kx]);
+                                }
+                            }
+                        }
+                        var wrow = dw + ((o * inChannels + i) * k + ky) * k;
+                        for (var kx = 0; kx < k; kx++)
+                        {
+                            var sum = Fma.IsSupported ? Vector256.Sum(acc[kx]) : 0f;
+                            for (var p = Fma.IsSupported ? vectors * 8 : 0; p < count; p++)
+                            {
+                                sum += d[p] * row[p + kx];
+                            }
+                            wrow[kx] += sum;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
