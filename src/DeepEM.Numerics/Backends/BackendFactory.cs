@@ -1,0 +1,39 @@
+using DeepEM.Numerics.Backends.Ilgpu;
+using DeepEM.Numerics.Backends.Managed;
+using DeepEM.Numerics.Network;
+
+namespace DeepEM.Numerics.Backends;
+
+/// <summary>Which device computes: chosen automatically, or forced from the command line (--device).</summary>
+public enum DeviceChoice
+{
+    /// <summary>A CUDA or OpenCL GPU through ILGPU when there is one, else the managed CPU backend.</summary>
+    Auto,
+    /// <summary>The managed CPU backend (AVX2/FMA, all cores).</summary>
+    Cpu,
+    /// <summary>A GPU through ILGPU; an error when there is none.</summary>
+    Gpu,
+    /// <summary>The ILGPU kernels on ILGPU's CPU accelerator: slow, for checking the GPU path without a GPU.</summary>
+    IlgpuCpu,
+}
+
+public static class BackendFactory
+{
+    public static DeviceChoice Parse(string text) => text.ToLowerInvariant() switch
+    {
+        "auto" => DeviceChoice.Auto,
+        "cpu" => DeviceChoice.Cpu,
+        "gpu" => DeviceChoice.Gpu,
+        "ilgpu-cpu" => DeviceChoice.IlgpuCpu,
+        _ => throw new ArgumentException($"unknown device '{text}' (auto, cpu, gpu, ilgpu-cpu)"),
+    };
+
+    public static IComputeBackend Create(NetworkArchitecture architecture, DeviceChoice choice) => choice switch
+    {
+        DeviceChoice.Cpu => new ManagedBackend(architecture),
+        DeviceChoice.IlgpuCpu => IlgpuBackend.CreateCpu(architecture),
+        DeviceChoice.Gpu => IlgpuBackend.TryCreateGpu(architecture)
+                            ?? throw new InvalidOperationException("--device gpu: no CUDA or OpenCL device was found"),
+        _ => (IComputeBackend?)IlgpuBackend.TryCreateGpu(architecture) ?? new ManagedBackend(architecture),
+    };
+}

@@ -1,0 +1,193 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace DeepEM.Numerics.Backends.Ilgpu;
+
+/// <summary>Shape of one convolution stage over a batch, passed to the kernels by value.</summary>
+public struct ConvShape
+{
+    public int Batch;
+    public int InChannels;
+    public int OutChannels;
+    public int Kernel;
+    public int InHeight;
+    public int InWidth;
+    public int OutHeight;
+    public int OutWidth;
+    public int Pool;
+    public int PooledHeight;
+    public int PooledWidth;
+}
+
+/// <summary>
+/// The DeepEM layers as ILGPU kernels, one thread per output value, each summing in a fixed order (so that
+/// results do not depend on scheduling). Tensors are compact [box][channel][y][x]. They compile for CUDA,
+/// OpenCL and ILGPU's CPU accelerator alike; avoid Math.Clamp and System.Numerics vectors in here, which
+/// ILGPU 1.5 cannot compile on .NET 10 (and a failed compile poisons the context).
+/// </summary>
+public static class IlgpuKernels
+{
+    private static float Sigmoid(float x) => 1f / (1f + XMath.Exp(-x));
+
+    /// <summary>act[b][o][y][x] = σ(bias[o] + Σ_i Σ_ky Σ_kx in[b][i][y+ky][x+kx]·w[o][i][ky][kx]).</summary>
+    public static void ConvForwardSigmoid(Index1D index, ArrayView<float> input, ArrayView<float> weights, ArrayView<float> bias,
+        ArrayView<float> output, ConvShape s)
+    {
+        int i = index;
+        var x = i % s.OutWidth; i /= s.OutWidth;
+        var y = i % s.OutHeight; i /= s.OutHeight;
+        var o = i % s.OutChannels;
+        var b = i / s.OutChannels;
+        var sum = bias[o];
+        for (var c = 0; c < s.InChannels; c++)
+        {
+            var inBase = ((b * s.InChannels + c) * s.InHeight + y) * s.InWidth + x;
+            var wBase = (o * s.InChannels + c) * s.Kernel * s.Kernel;
+            for (var ky = 0; ky < s.Kernel; ky++)
+            {
+                for (var kx = 0; kx < s.Kernel; kx++)
+                {
+                    sum += input[inBase + ky * s.InWidth + kx] * weights[wBase + ky * s.Kernel + kx];
+                }
+            }
+        }
+        output[index] = Sigmoid(sum);
+    }
+
+    /// <summary>pooled[b][c][y][x] = mean of the p×p block of act at (y·p, x·p).</summary>
+    public static void PoolForward(Index1D index, ArrayView<float> act, ArrayView<float> pooled, ConvShape s)
+    {
+        int i = index;
+        var x = i % s.PooledWidth; i /= s.PooledWidth;
+        var y = i % s.PooledHeight; i /= s.PooledHeight;
+        var plane = i; // b·C + c
+        var sum = 0f;
+        for (var dy = 0; dy < s.Pool; dy++)
+        {
+            var row = (plane * s.OutHeight + y * s.Pool + dy) * s.OutWidth + x * s.Pool;
+            for (var dx = 0; dx < s.Pool; dx++)
+            {
+                sum += act[row + dx];
+            }
+        }
+        pooled[index] = sum / (s.Pool * s.Pool);
+    }
+
+    /// <summary>y[b] = σ(Σ_j w[j]·a[b][j] + w[n]): the output unit; its bias is the last weight.</summary>
+    public static void DenseForward(Index1D b, ArrayView<float> input, ArrayView<float> weightsAndBias, ArrayView<float> scores, int n)
+    {
+        var z = weightsAndBias[n];
+        var baseIndex = b * n;
+        for (var j = 0; j < n; j++)
+        {
+            z += input[baseIndex + j] * weightsAndBias[j];
+        }
+        scores[b] = Sigmoid(z);
+    }
+
+    /// <summary>dW[j] = Σ_b dz[b]·a[b][j]; the bias (j = n) gets Σ_b dz[b].</summary>
+    public static void DenseBackwardWeights(Index1D j, ArrayView<float> input, ArrayView<float> dz, ArrayView<float> dWeightsAndBias, int n, int batch)
+    {
+        var sum = 0f;
+        for (var b = 0; b < batch; b++)
+        {
+            sum += j == n ? dz[b] : dz[b] * input[b * n + j];
+        }
+        dWeightsAndBias[j] = sum;
+    }
+
+    /// <summary>dA[b][j] = dz[b]·w[j].</summary>
+    public static void DenseBackwardData(Index1D index, ArrayView<float> dz, ArrayView<float> weightsAndBias, ArrayView<float> dInput, int n)
+    {
+        dInput[index] = dz[index / n] * weightsAndBias[index % n];
+    }
+
+    /// <summary>
+    /// dConv[b][o][y][x] = dPooled[b][o][y/p][x/p]/p² · a(1 − a), zero in the rows and columns the pooling
+    /// dropped: the pooling and sigmoid backward passes fused.
+    /// </summary>
+    public static void PoolSigmoidBackward(Index1D index, ArrayView<float> dPooled, ArrayView<float> act, ArrayView<float> dConv, ConvShape s)
+    {
+        int i = index;
+        var x = i % s.OutWidth; i /= s.OutWidth;
+        var y = i % s.OutHeight; i /= s.OutHeight;
+        var plane = i;
+        var py = y / s.Pool;
+        var px = x / s.Pool;
+        var d = 0f;
+        if (py < s.PooledHeight && px < s.PooledWidth)
+        {
+            d = dPooled[(plane * s.PooledHeight + py) * s.PooledWidth + px] / (s.Pool * s.Pool);
+        }
+        var a = act[index];
+        dConv[index] = d * a * (1f - a);
+    }
+
+    /// <summary>dW[o][i][ky][kx] = Σ_b Σ_y Σ_x dConv[b][o][y][x]·in[b][i][y+ky][x+kx].</summary>
+    public static void ConvBackwardWeights(Index1D index, ArrayView<float> input, ArrayView<float> dConv, ArrayView<float> dWeights, ConvShape s)
+    {
+        int i = index;
+        var kx = i % s.Kernel; i /= s.Kernel;
+        var ky = i % s.Kernel; i /= s.Kernel;
+        var c = i % s.InChannels;
+        var o = i / s.InChannels;
+        var sum = 0f;
+        for (var b = 0; b < s.Batch; b++)
+        {
+            var dBase = (b * s.OutChannels + o) * s.OutHeight * s.OutWidth;
+            var inBase = (b * s.InChannels + c) * s.InHeight * s.InWidth;
+            for (var y = 0; y < s.OutHeight; y++)
+            {
+                for (var x = 0; x < s.OutWidth; x++)
+                {
+                    sum += dConv[dBase + y * s.OutWidth + x] * input[inBase + (y + ky) * s.InWidth + x + kx];
+                }
+            }
+        }
+        dWeights[index] = sum;
+    }
+
+    /// <summary>dBias[o] = Σ_b Σ_y Σ_x dConv[b][o][y][x].</summary>
+    public static void ConvBackwardBias(Index1D o, ArrayView<float> dConv, ArrayView<float> dBias, ConvShape s)
+    {
+        var sum = 0f;
+        var plane = s.OutHeight * s.OutWidth;
+        for (var b = 0; b < s.Batch; b++)
+        {
+            var baseIndex = (b * s.OutChannels + o) * plane;
+            for (var p = 0; p < plane; p++)
+            {
+                sum += dConv[baseIndex + p];
+            }
+        }
+        dBias[o] = sum;
+    }
+
+    /// <summary>dIn[b][i][y][x] = Σ_o Σ_ky Σ_kx dConv[b][o][y−ky][x−kx]·w[o][i][ky][kx] over the taps inside the output.</summary>
+    public static void ConvBackwardData(Index1D index, ArrayView<float> dConv, ArrayView<float> weights, ArrayView<float> dInput, ConvShape s)
+    {
+        int i = index;
+        var x = i % s.InWidth; i /= s.InWidth;
+        var y = i % s.InHeight; i /= s.InHeight;
+        var c = i % s.InChannels;
+        var b = i / s.InChannels;
+        var sum = 0f;
+        for (var o = 0; o < s.OutChannels; o++)
+        {
+            var dBase = (b * s.OutChannels + o) * s.OutHeight * s.OutWidth;
+            var wBase = (o * s.InChannels + c) * s.Kernel * s.Kernel;
+            for (var ky = 0; ky < s.Kernel; ky++)
+            {
+                var oy = y - ky;
+                if (oy < 0 || oy >= s.OutHeight) continue;
+                for (var kx = 0; kx < s.Kernel; kx++)
+                {
+                    var ox = x - kx;
+                    if (ox < 0 || ox >= s.OutWidth) continue;
+                    sum += dConv[dBase + oy * s.OutWidth + ox] * weights[wBase + ky * s.Kernel + kx];
+                }
+            }
+        }
+        dInput[index] = sum;
+    }
+}

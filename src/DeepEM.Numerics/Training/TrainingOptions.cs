@@ -1,0 +1,46 @@
+using DeepEM.Numerics.Network;
+
+namespace DeepEM.Numerics.Training;
+
+/// <summary>
+/// Mini-batch gradient descent with momentum, as the paper trains (it used plain gradient descent, learning
+/// rate 1, squared error). The learning rate decays along a half cosine to 10% of its start over the epochs.
+/// </summary>
+public sealed record TrainingOptions
+{
+    public int Epochs { get; init; } = 20;
+    public int BatchSize { get; init; } = 32;
+    public double LearningRate { get; init; } = 1.0;
+    public double Momentum { get; init; } = 0.9;
+    public LossKind Loss { get; init; } = LossKind.SquaredError;
+
+    /// <summary>Fraction of the boxes (with all their rotations) held out for validation.</summary>
+    public double ValidationFraction { get; init; } = 0.15;
+
+    public ulong Seed { get; init; } = 1;
+
+    public double LearningRateAt(int epoch) =>
+        LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * epoch / Math.Max(1, Epochs))));
+}
+
+/// <summary>What one epoch achieved.</summary>
+public sealed record EpochReport(
+    int Epoch,
+    int Epochs,
+    double TrainingLoss,
+    double ValidationLoss,
+    double ValidationAccuracy,
+    double BoxesPerSecond,
+    TimeSpan Elapsed,
+    TimeSpan Remaining,
+    bool Best);
+
+public sealed record TrainingResult(
+    float[] Parameters,
+    int BestEpoch,
+    double ValidationLoss,
+    double ValidationAccuracy,
+    ThresholdPoint Threshold,
+    int TrainingBoxes,
+    int ValidationBoxes,
+    IReadOnlyList<EpochReport> Epochs);

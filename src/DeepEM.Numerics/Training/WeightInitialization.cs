@@ -1,0 +1,36 @@
+using DeepEM.Imaging.Randomness;
+using DeepEM.Numerics.Network;
+
+namespace DeepEM.Numerics.Training;
+
+/// <summary>
+/// Seeded random initial weights: Glorot-uniform scaled by 4, the scale Glorot and Bengio give for sigmoid
+/// units, so that pre-activations start in the sigmoid's responsive range; biases start at zero. The same
+/// seed gives the same bytes on every machine.
+/// </summary>
+public static class WeightInitialization
+{
+    public static float[] Create(NetworkArchitecture architecture, ulong seed)
+    {
+        var rng = DeterministicRandom.ForStream(seed, 0x1417);
+        var p = new float[architecture.ParameterCount];
+        var layout = architecture.Layout;
+        for (var s = 0; s < architecture.Stages.Count; s++)
+        {
+            var st = architecture.Stages[s];
+            var fanIn = st.InChannels * st.Kernel * st.Kernel;
+            var fanOut = st.OutChannels * st.Kernel * st.Kernel / (double)(st.Pool * st.Pool);
+            var limit = 4 * Math.Sqrt(6 / (fanIn + fanOut));
+            for (var i = 0; i < st.WeightCount; i++)
+            {
+                p[layout.WeightOffset(s) + i] = (float)rng.NextDouble(-limit, limit);
+            }
+        }
+        var denseLimit = 4 * Math.Sqrt(6.0 / (architecture.DenseInputs + 1));
+        for (var i = 0; i < architecture.DenseInputs; i++)
+        {
+            p[layout.DenseWeightOffset + i] = (float)rng.NextDouble(-denseLimit, denseLimit);
+        }
+        return p;
+    }
+}
