@@ -11,6 +11,7 @@ var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle
     DemoCommand.Create(),
     SimulateCommand.Create(),
     InfoCommand.Create(),
+    TrainCommand.Create(),
 };
 foreach (var planned in PlannedCommands.Create())
 {

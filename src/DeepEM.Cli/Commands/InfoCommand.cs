@@ -4,6 +4,7 @@ using DeepEM.Cli.Infrastructure;
 using DeepEM.Formats;
 using DeepEM.Formats.Mrc;
 using DeepEM.Imaging;
+using DeepEM.Numerics.ModelFile;
 
 namespace DeepEM.Cli.Commands;
 
@@ -12,11 +13,12 @@ public static class InfoCommand
 {
     public static Command Create()
     {
-        var paths = new Argument<string[]>("PATH") { Description = "micrograph files, folders or glob patterns", Arity = ArgumentArity.OneOrMore }.RejectingFlags();
-        var command = new Command("info", "Dimensions, mode, pixel size and value statistics of micrographs and stacks.") { paths };
+        var paths = new Argument<string[]>("PATH") { Description = "micrograph or model files, folders or glob patterns", Arity = ArgumentArity.OneOrMore }.RejectingFlags();
+        var command = new Command("info", "Dimensions, mode, pixel size and value statistics of micrographs and stacks; architecture and training record of model files.") { paths };
         command.SetAction(parse => Terminal.Run(() =>
         {
-            var expansion = InputPaths.Expand(parse.GetValue(paths)!, MicrographReader.IsMicrographFile);
+            var expansion = InputPaths.Expand(parse.GetValue(paths)!,
+                f => MicrographReader.IsMicrographFile(f) || f.EndsWith(TrainedModel.Extension, StringComparison.OrdinalIgnoreCase));
             var failed = 0;
             foreach (var missing in expansion.Missing)
             {
@@ -34,6 +36,11 @@ public static class InfoCommand
                     Terminal.Error(e);
                     failed++;
                 }
+                catch (InvalidModelException e)
+                {
+                    Terminal.Error(e.Message);
+                    failed++;
+                }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutOfMemoryException)
                 {
                     Terminal.Error($"{file}: {e.Message}");
@@ -48,6 +55,12 @@ public static class InfoCommand
     private static string Describe(string file)
     {
         var ext = Path.GetExtension(file).ToLowerInvariant();
+        if (ext == TrainedModel.Extension)
+        {
+            var model = TrainedModel.Load(file);
+            return $"{file}: DeepEM model {model.Describe()}; trained on {model.Training.Micrographs.Count} micrographs " +
+                   $"({model.Training.Positives} particles, {model.Training.Negatives} non-particles), {model.Training.Epochs} epochs, seed {model.Training.Seed}, deepem {model.Training.ProgramVersion}";
+        }
         if (ext is ".mrc" or ".mrcs")
         {
             using var mrc = MrcFile.Open(file);

@@ -12,10 +12,6 @@ public static class PlannedCommands
 {
     public static IEnumerable<Command> Create()
     {
-        yield return Planned("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.", "the CNN engine",
-            Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--coords", "folder of coordinate files"), Int("--box", "box size in pixels"),
-            Req("--out", "model file to write (.deepem)"), Int("--bin", "binning factor"), Int("--epochs", "training epochs"), Int("--seed", "random seed"),
-            Opt("--init", "model to continue training from"), Opt("--negatives", "folder of non-particle coordinates"), Opt("--join", "host:port of a cluster node"));
         yield return Planned("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.", "picking",
             Req("--model", "model file (.deepem)"), Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--out", "output folder"),
             Opt("--threshold", "auto or a score in 0..1"), Int("--step", "raster step in pixels"), Opt("--format", "star,box,topaz"),

@@ -38,6 +38,11 @@ public static class Terminal
             if (Verbose) Console.Error.WriteLine(e);
             return ExitCodes.Fatal;
         }
+        catch (DeepEM.Numerics.ModelFile.InvalidModelException e)
+        {
+            Error(e.Message);
+            return ExitCodes.Fatal;
+        }
         catch (UsageException e)
         {
             Error(e.Message);

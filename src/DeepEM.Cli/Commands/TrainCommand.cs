@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Globalization;
+using DeepEM.Cli.Infrastructure;
+using DeepEM.Formats;
+using DeepEM.Formats.IO;
+using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Training;
+using DeepEM.Pipeline.Training;
+
+namespace DeepEM.Cli.Commands;
+
+/// <summary><c>deepem train</c>: boxes from micrographs and picks, a trained network out, in one model file.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var defaults = new TrainingOptions();
+        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var coords = new Option<string>("--coords") { Description = "folder (or file) of particle coordinates, matched to micrographs by name", Required = true };
+        var box = new Option<int?>("--box") { Description = "box size in pixels of the micrographs as given" };
+        var output = new Option<string>("--out") { Description = "model file to write (.deepem)", Required = true };
+        var bin = new Option<int?>("--bin") { Description = "binning factor (default: brings the box near the preset's size)" };
+        var epochs = new Option<int>("--epochs") { Description = "passes over the training boxes", DefaultValueFactory = _ => defaults.Epochs };
+        var seed = new Option<ulong>("--seed") { Description = "random seed: same seed and data, same model bytes", DefaultValueFactory = _ => defaults.Seed };
+        var init = new Option<string?>("--init") { Description = "model to continue from, with added positives and negatives (iterative refinement)" };
+        var negatives = new Option<string?>("--negatives") { Description = "folder of non-particle coordinates (false positives to learn from)" };
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: train data-parallel on its workers" };
+        var preset = new Option<string>("--preset") { Description = $"network shape: {string.Join(", ", Presets.Names)}", DefaultValueFactory = _ => Presets.Default };
+        var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var batch = new Option<int>("--batch") { Description = "boxes per gradient step", DefaultValueFactory = _ => defaults.BatchSize };
+        var rate = new Option<double?>("--learning-rate") { Description = "initial learning rate, decaying along a half cosine to 10% (default: 1 for squared error, as the paper; 0.3 for cross-entropy)" };
+        var momentum = new Option<double>("--momentum") { Description = "momentum of gradient descent", DefaultValueFactory = _ => defaults.Momentum };
+        var loss = new Option<string>("--loss") { Description = "squared-error (the paper's) or cross-entropy", DefaultValueFactory = _ => "squared-error" };
+        var validation = new Option<double>("--validation") { Description = "fraction of boxes held out for validation", DefaultValueFactory = _ => defaults.ValidationFraction };
+        var ratio = new Option<double>("--negative-ratio") { Description = "random non-particle boxes per particle box", DefaultValueFactory = _ => 2.0 };
+        var distance = new Option<double>("--negative-distance") { Description = "least distance of random negatives from any pick, as a fraction of the box", DefaultValueFactory = _ => 0.3 };
+
+        var command = new Command("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.")
+        {
+            micrographs, coords, box, output, bin, epochs, seed, init, negatives, join, preset, device, batch, rate, momentum, loss,
+            validation, ratio, distance,
+        };
+        command.SetAction(parse => Terminal.Run(() =>
+        {
+            if (parse.GetValue(join) is { } address)
+            {
+                Terminal.Error($"--join {address}: data-parallel training on a cluster is not built yet; run without --join to train on this machine");
+                return ExitCodes.Fatal;
+            }
+            var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
+            foreach (var missing in expansion.Missing) Terminal.Error(missing);
+            var lossKind = parse.GetValue(loss) switch
+            {
+                "squared-error" => LossKind.SquaredError,
+                "cross-entropy" => LossKind.CrossEntropy,
+                var other => throw new UsageException($"--loss {other}: squared-error or cross-entropy"),
+            };
+            var options = new TrainingOptions
+            {
+                Epochs = Positive(parse.GetValue(epochs), "--epochs"),
+                BatchSize = Positive(parse.GetValue(batch), "--batch"),
+                LearningRate = parse.GetValue(rate) ?? (lossKind == LossKind.SquaredError ? 1.0 : 0.3),
+                Momentum = parse.GetValue(momentum),
+                Seed = parse.GetValue(seed),
+                ValidationFraction = parse.GetValue(validation),
+                Loss = lossKind,
+            };
+            DeviceChoice deviceChoice;
+            try
+            {
+                deviceChoice = BackendFactory.Parse(parse.GetValue(device)!);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            var request = new TrainingRequest
+            {
+                Micrographs = expansion.Files,
+                Coordinates = parse.GetValue(coords)!,
+                Negatives = parse.GetValue(negatives),
+                BoxSize = parse.GetValue(box),
+                Binning = parse.GetValue(bin),
+                Preset = parse.GetValue(preset)!,
+                InitModel = parse.GetValue(init),
+                Device = deviceChoice,
+                Options = options,
+                NegativeRatio = parse.GetValue(ratio),
+                NegativeDistanceFraction = parse.GetValue(distance),
+            };
+            TrainingOutcome outcome;
+            try
+            {
+                outcome = TrainingWorkflow.Run(request, line => Console.Out.WriteLine(line), report =>
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {Format(report.Remaining)} left{(report.Best ? "  *" : "")}")));
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            foreach (var failure in outcome.Data.Failures) Terminal.Error(failure);
+            var path = parse.GetValue(output)!;
+            AtomicFile.WriteAllBytes(path, outcome.Model.ToBytes());
+            var r = outcome.Result;
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"best epoch {r.BestEpoch}: validation accuracy {r.ValidationAccuracy:P1} at 0.5, loss {r.ValidationLoss:0.0000} ({r.ValidationBoxes} boxes, 4 rotations each)"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"F2-best threshold {r.Threshold.Threshold:0.###}: precision {r.Threshold.Precision:P1}, recall {r.Threshold.Recall:P1}, F2 {r.Threshold.F2:0.###}; particle std range {outcome.Model.StdMin:0.###}..{outcome.Model.StdMax:0.###}"));
+            Console.Out.WriteLine($"wrote {path} (model {outcome.Model.ParametersHash[..12]})");
+            return expansion.Missing.Count + outcome.Data.Failures.Count > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static int Positive(int value, string flag) => value > 0 ? value : throw new UsageException($"{flag} {value}: must be positive");
+
+    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s" : $"{t.Seconds}s";
+}

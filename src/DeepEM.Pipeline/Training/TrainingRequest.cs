@@ -1,0 +1,36 @@
+using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.Training;
+
+namespace DeepEM.Pipeline.Training;
+
+/// <summary>Everything <c>deepem train</c> was asked to do.</summary>
+public sealed record TrainingRequest
+{
+    public required IReadOnlyList<string> Micrographs { get; init; }
+
+    /// <summary>Folder (or file) of particle coordinates: the positives.</summary>
+    public required string Coordinates { get; init; }
+
+    /// <summary>Folder (or file) of non-particle coordinates, added to the random negatives.</summary>
+    public string? Negatives { get; init; }
+
+    /// <summary>Box size in pixels of the micrographs as given.</summary>
+    public int? BoxSize { get; init; }
+
+    /// <summary>Binning factor; null chooses one that brings the box near the preset's native size.</summary>
+    public int? Binning { get; init; }
+
+    public string Preset { get; init; } = Numerics.Network.Presets.Default;
+
+    /// <summary>A model to continue from (the paper's iterative refinement); fixes preset, box and binning.</summary>
+    public string? InitModel { get; init; }
+
+    public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
+
+    public TrainingOptions Options { get; init; } = new();
+
+    public double NegativeRatio { get; init; } = 2.0;
+
+    /// <summary>Least distance of random negatives from any pick, as a fraction of the (binned) box.</summary>
+    public double NegativeDistanceFraction { get; init; } = 0.3;
+}

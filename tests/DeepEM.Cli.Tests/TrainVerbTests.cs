@@ -1,0 +1,104 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using DeepEM.Numerics.ModelFile;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cli.Tests;
+
+/// <summary>
+/// <c>deepem train</c> as a user runs it, on simulated micrographs: it must learn (validation accuracy of at
+/// least 95% at 0.5), write a model that loads, be byte-for-byte repeatable, and continue from a model.
+/// </summary>
+public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
+{
+    private readonly SimulatedData _data;
+
+    public TrainVerbTests(SimulatedData data) => _data = data;
+
+    public sealed class SimulatedData : IDisposable
+    {
+        public SimulatedData()
+        {
+            var r = DeepemProcess.Run("simulate", "--out", Temp.Path, "--count", "8", "--size", "768", "--box", "48", "--seed", "21");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+        }
+
+        public TempFolder Temp { get; } = TestPaths.NewTemp();
+
+        public string Micrographs => Path.Combine(Temp.Path, "micrographs");
+
+        public string Truth => Path.Combine(Temp.Path, "truth");
+
+        public void Dispose() => Temp.Dispose();
+    }
+
+    private static double Accuracy(string stdout) =>
+        double.Parse(Regex.Match(stdout, @"validation accuracy ([0-9.]+) %").Groups[1].Value, CultureInfo.InvariantCulture) / 100;
+
+    [Fact]
+    public void Learns_the_simulated_particles_and_repeats_byte_for_byte()
+    {
+        using var temp = TestPaths.NewTemp();
+        var a = temp.File("a.deepem");
+        var first = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", a, "--epochs", "4", "--seed", "3");
+        Assert.True(first.ExitCode == 0, first.Stderr + first.Stdout);
+        Assert.Contains("device: managed CPU", first.Stdout);
+        Assert.Matches(@"epoch\s+4/4\s+loss [0-9.]+\s+validation loss [0-9.]+\s+accuracy [0-9.]+ %\s+[0-9]+ boxes/s", first.Stdout);
+        Assert.True(Accuracy(first.Stdout) >= 0.95, first.Stdout);
+
+        var model = TrainedModel.Load(a);
+        Assert.Equal(48, model.Architecture.BoxSize);
+        Assert.Equal(8, model.Training.Micrographs.Count);
+        Assert.True(model.Training.Positives > 400);
+        Assert.Equal(2 * model.Training.Positives, model.Training.Negatives);
+        Assert.InRange(model.Threshold, 0.01f, 0.99f);
+        Assert.True(model.StdMin > 0 && model.StdMin < model.StdMax);
+        Assert.Equal(4.0, model.Preprocessing.PixelSizeAngstrom, 6);
+
+        var b = temp.File("b.deepem");
+        Assert.Equal(0, DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", b, "--epochs", "4", "--seed", "3").ExitCode);
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+
+        // Iterative refinement: continue from the model; box and binning come from it.
+        var c = temp.File("c.deepem");
+        var refined = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--init", a, "--out", c, "--epochs", "1", "--seed", "4");
+        Assert.True(refined.ExitCode == 0, refined.Stderr);
+        var continued = TrainedModel.Load(c);
+        Assert.Equal(model.ParametersHash, continued.Training.InitializedFrom);
+        Assert.True(Accuracy(refined.Stdout) >= 0.95, refined.Stdout);
+
+        var info = DeepemProcess.Run("info", a);
+        Assert.Equal(0, info.ExitCode);
+        Assert.Contains("DeepEM model deepem-48, box 48", info.Stdout);
+    }
+
+    [Fact]
+    public void A_bad_micrograph_is_reported_and_the_others_still_train()
+    {
+        using var temp = TestPaths.NewTemp();
+        var mics = Path.Combine(temp.Path, "mics");
+        Directory.CreateDirectory(mics);
+        foreach (var f in Directory.GetFiles(_data.Micrographs).Order().Take(3)) File.Copy(f, Path.Combine(mics, Path.GetFileName(f)));
+        File.WriteAllText(Path.Combine(mics, "broken.mrc"), "not a micrograph");
+        var coords = Path.Combine(temp.Path, "coords");
+        Directory.CreateDirectory(coords);
+        foreach (var f in Directory.GetFiles(_data.Truth)) File.Copy(f, Path.Combine(coords, Path.GetFileName(f)));
+        File.Copy(Path.Combine(coords, "mic_0000.star"), Path.Combine(coords, "broken.star"));
+        var model = temp.File("m.deepem");
+        var r = DeepemProcess.Run("train", "--micrographs", mics, "--coords", coords, "--box", "48", "--out", model, "--epochs", "1");
+        Assert.Equal(3, r.ExitCode);
+        Assert.Equal($"deepem: error: {Path.Combine(mics, "broken.mrc")}: too short for an MRC file (16 bytes; the header alone is 1024)", r.Stderr.Trim());
+        Assert.Equal(3, TrainedModel.Load(model).Training.Micrographs.Count);
+    }
+
+    [Fact]
+    public void A_damaged_model_given_to_init_is_one_error_line()
+    {
+        using var temp = TestPaths.NewTemp();
+        File.WriteAllBytes(temp.File("bad.deepem"), [1, 2, 3, 4, 5]);
+        var r = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--init", temp.File("bad.deepem"), "--out", temp.File("x.deepem"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith($"deepem: error: {temp.File("bad.deepem")}: not a DeepEM model", r.Stderr);
+        Assert.False(File.Exists(temp.File("x.deepem")));
+    }
+}

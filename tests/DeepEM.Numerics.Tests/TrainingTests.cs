@@ -1,0 +1,151 @@
+using DeepEM.Imaging.Randomness;
+using DeepEM.Numerics.Backends.Managed;
+using DeepEM.Numerics.ModelFile;
+using DeepEM.Numerics.ModelFile.Proto;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Training;
+
+namespace DeepEM.Numerics.Tests;
+
+public class TrainingTests
+{
+    /// <summary>Boxes with a dark disc (particles) or without (noise only), at a modest signal-to-noise ratio.</summary>
+    private static BoxSet DiscBoxes(int size, int perClass, ulong seed)
+    {
+        var rng = new DeterministicRandom(seed);
+        var set = new BoxSet(size);
+        var box = new float[size * size];
+        for (var n = 0; n < 2 * perClass; n++)
+        {
+            var particle = n % 2 == 0;
+            var cx = size / 2 + rng.NextDouble(-2, 2);
+            var cy = size / 2 + rng.NextDouble(-2, 2);
+            for (var y = 0; y < size; y++)
+                for (var x = 0; x < size; x++)
+                {
+                    var inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) < size * size / 12.0;
+                    box[y * size + x] = (float)((particle && inside ? -0.8 : 0) + rng.NextGaussian());
+                }
+            set.Add(box, particle ? 1 : 0);
+        }
+        return set;
+    }
+
+    [Fact]
+    public void Rotations_turn_a_box_by_quarter_turns()
+    {
+        float[] box = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        var r = new float[9];
+        BoxRotation.Rotate(box, r, 3, 1);
+        Assert.Equal([3f, 6, 9, 2, 5, 8, 1, 4, 7], r);
+        BoxRotation.Rotate(box, r, 3, 2);
+        Assert.Equal([9f, 8, 7, 6, 5, 4, 3, 2, 1], r);
+        var back = new float[9];
+        BoxRotation.Rotate(box, r, 3, 3);
+        BoxRotation.Rotate(r, back, 3, 1);
+        Assert.Equal(box, back);
+    }
+
+    [Fact]
+    public void F2_threshold_is_found_on_a_hand_made_case()
+    {
+        // Scores and labels: 3 positives, 3 negatives.
+        float[] scores = [0.9f, 0.8f, 0.7f, 0.6f, 0.4f, 0.2f];
+        float[] labels = [1, 0, 1, 1, 0, 0];
+        var best = ThresholdSelection.BestF2(scores, labels);
+        // At t = 0.6: P = 3/4, R = 1, F2 = 5·0.75/(3 + 1) = 0.9375, the best of all thresholds.
+        Assert.Equal(0.6, best.Threshold, 6);
+        Assert.Equal(0.75, best.Precision, 12);
+        Assert.Equal(1.0, best.Recall, 12);
+        Assert.Equal(0.9375, best.F2, 12);
+        var curve = ThresholdSelection.Curve(scores, labels);
+        Assert.Equal(6, curve.Count);
+        Assert.Equal(2.0 * 0.5 * (1.0 / 3) / (0.5 + 1.0 / 3), curve[1].F1, 12); // t = 0.8: P 1/2, R 1/3
+    }
+
+    [Fact]
+    public void Validation_split_is_stratified_and_seeded()
+    {
+        var set = DiscBoxes(12, 50, 1);
+        var (train, val) = Trainer.Split(set, 0.2, 9);
+        Assert.Equal(20, val.Length);
+        Assert.Equal(10, val.Count(i => set.Label(i) > 0.5f));
+        Assert.Empty(train.Intersect(val));
+        Assert.Equal(val, Trainer.Split(set, 0.2, 9).validation);
+        Assert.NotEqual(val, Trainer.Split(set, 0.2, 10).validation);
+    }
+
+    [Fact]
+    public void Training_learns_and_the_same_seed_gives_the_same_bytes()
+    {
+        var arch = new NetworkArchitecture("test-20", 20, [new(6, 5, 2), new(12, 3, 2), new(12, 2, 1)]);
+        var data = DiscBoxes(20, 150, 2);
+        var options = new TrainingOptions { Epochs = 6, BatchSize = 16, Seed = 5, LearningRate = 0.3, Loss = LossKind.CrossEntropy };
+        TrainingResult Run()
+        {
+            using var backend = new ManagedBackend(arch);
+            return new Trainer(backend, options).Train(data);
+        }
+        var first = Run();
+        Assert.True(first.ValidationAccuracy >= 0.9, $"validation accuracy {first.ValidationAccuracy:P1}; losses {string.Join(", ", first.Epochs.Select(e => e.TrainingLoss.ToString("0.0000")))}");
+        Assert.True(first.Epochs[^1].TrainingLoss < first.Epochs[0].TrainingLoss, "training loss must fall");
+        Assert.InRange(first.Threshold.Threshold, 0.01, 0.99);
+        Assert.True(first.Threshold.F2 > 0.85);
+        var second = Run();
+        Assert.Equal(first.Parameters, second.Parameters);
+        using var other = new ManagedBackend(arch);
+        Assert.NotEqual(first.Parameters, new Trainer(other, options with { Seed = 6 }).Train(data).Parameters);
+    }
+
+    private static TrainedModel SmallModel()
+    {
+        var arch = TestData.Small();
+        var record = new TrainingRecord { Epochs = 3, Seed = 1, ValidationAccuracy = 0.97, ProgramVersion = "test" };
+        record.Micrographs.Add("mic_0000");
+        return new TrainedModel(arch, TestData.Parameters(arch, 3),
+            new Preprocessing { Binning = 2, BinningMethod = "block-mean", Normalization = "per-micrograph", BoxSizeOriginal = 44, PixelSizeAngstrom = 1.77 },
+            0.81f, 0.5f, 1.5f, record);
+    }
+
+    [Fact]
+    public void Model_file_round_trips_everything()
+    {
+        var model = SmallModel();
+        var back = TrainedModel.FromBytes(model.ToBytes(), "m.deepem");
+        Assert.Equal(model.Parameters, back.Parameters);
+        Assert.Equal(model.Architecture.Describe(), back.Architecture.Describe());
+        Assert.Equal(model.Preprocessing, back.Preprocessing);
+        Assert.Equal((0.81f, 0.5f, 1.5f), (back.Threshold, back.StdMin, back.StdMax));
+        Assert.Equal(model.Training, back.Training);
+        Assert.Equal(model.ParametersHash, back.ParametersHash);
+        Assert.Equal(model.ToBytes(), back.ToBytes());
+    }
+
+    [Fact]
+    public void Damaged_or_incompatible_model_files_are_refused_with_the_reason()
+    {
+        var bytes = SmallModel().ToBytes();
+        string Problem(byte[] b) => Assert.Throws<InvalidModelException>(() => TrainedModel.FromBytes(b, "bad.deepem")).Problem;
+
+        Assert.Contains("empty file", Problem([]));
+        Assert.Contains("not a DeepEM model", Problem(System.Text.Encoding.ASCII.GetBytes("just some text, not a model at all")));
+        Assert.Contains("not a DeepEM model", Problem(bytes[..(bytes.Length / 2)]));
+
+        // One parameter flipped: the hash no longer matches.
+        var message = Model.Parser.ParseFrom(bytes);
+        message.Parameters[7] += 0.5f;
+        Assert.Contains("do not match their SHA-256", Problem(Google.Protobuf.MessageExtensions.ToByteArray(message)));
+
+        var newer = Model.Parser.ParseFrom(bytes);
+        newer.FormatVersion = 99;
+        Assert.Contains("newer than this program", Problem(Google.Protobuf.MessageExtensions.ToByteArray(newer)));
+
+        var wrongShape = Model.Parser.ParseFrom(bytes);
+        wrongShape.Architecture.BoxSize = 30; // the parameters no longer fit the dense layer
+        Assert.Contains("parameters, its architecture needs", Problem(Google.Protobuf.MessageExtensions.ToByteArray(wrongShape)));
+
+        var impossible = Model.Parser.ParseFrom(bytes);
+        impossible.Architecture.BoxSize = 4;
+        Assert.Contains("impossible architecture", Problem(Google.Protobuf.MessageExtensions.ToByteArray(impossible)));
+    }
+}
