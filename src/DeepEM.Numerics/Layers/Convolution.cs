@@ -219,7 +219,11 @@ public static class Convolution
     /// <summary>
     /// Gradient with respect to kernels and biases, accumulated (+=):
     /// dW[o][i][ky][kx] += Σ_p dOut[o][p]·in[i][p + ky·stride + kx], dB[o] += Σ_p dOut[o][p], over p in
-    /// [0, rows·stride). dOut must be zero at the garbage positions (x ≥ output width) so the flat sum is exact.
+    /// [0, rows·stride). dOut must be zero at the garbage positions (x ≥ output width) and up to the next
+    /// multiple of 8 past the last row, so that the flat vector sums are exact.
+    ///
+    /// The FMA path holds 6 output maps × 2 kernel columns = 12 accumulators, so each step loads 6 dOut
+    /// vectors and 2 input vectors for 12 FMAs.
     /// </summary>
     public static unsafe void BackwardWeights(
         ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
@@ -227,50 +231,113 @@ public static class Convolution
         Span<float> dWeights, Span<float> dBias)
     {
         var count = outRows * stride;
-        var vectors = count / 8;
+        var vectors = (count + 7) / 8;
+        if (outPlane < vectors * 8)
+        {
+            throw new ArgumentException($"output plane {outPlane} < {vectors * 8}");
+        }
         fixed (float* inBase = input)
         fixed (float* dBase = dOut)
         fixed (float* dw = dWeights)
         {
-            var acc = stackalloc Vector256<float>[k];
             for (var o = 0; o < outChannels; o++)
             {
                 var d = dBase + o * outPlane;
                 double biasSum = 0;
                 for (var p = 0; p < count; p++) biasSum += d[p];
                 dBias[o] += (float)biasSum;
-                for (var i = 0; i < inChannels; i++)
+            }
+            var o0 = 0;
+            if (Fma.IsSupported)
+            {
+                for (; o0 + OutputBlock <= outChannels; o0 += OutputBlock)
                 {
-                    var plane = inBase + i * inPlane;
-                    for (var ky = 0; ky < k; ky++)
+                    for (var i = 0; i < inChannels; i++)
                     {
-                        var row = plane + ky * stride;
-                        for (var kx = 0; kx < k; kx++) acc[kx] = Vector256<float>.Zero;
-                        if (Fma.IsSupported)
+                        for (var ky = 0; ky < k; ky++)
                         {
-                            for (var v = 0; v < vectors; v++)
+                            var row = inBase + i * inPlane + ky * stride;
+                            var kx = 0;
+                            for (; kx + 1 < k; kx += 2)
                             {
-                                var dv = Avx.LoadVector256(d + v * 8);
-                                var src = row + v * 8;
-                                for (var kx = 0; kx < k; kx++)
+                                WeightsBlock6x2(dBase + o0 * outPlane, outPlane, row + kx, vectors, dw, o0, i, inChannels, ky, kx, k);
+                            }
+                            for (; kx < k; kx++)
+                            {
+                                for (var o = o0; o < o0 + OutputBlock; o++)
                                 {
-                                    acc[kx] = Fma.MultiplyAdd(dv, Avx.LoadVector256(src + kx), acc[kx]);
+                                    dw[((o * inChannels + i) * k + ky) * k + kx] += Dot(dBase + o * outPlane, row + kx, vectors);
                                 }
                             }
                         }
-                        var wrow = dw + ((o * inChannels + i) * k + ky) * k;
+                    }
+                }
+            }
+            for (var o = o0; o < outChannels; o++)
+            {
+                var d = dBase + o * outPlane;
+                for (var i = 0; i < inChannels; i++)
+                {
+                    for (var ky = 0; ky < k; ky++)
+                    {
+                        var row = inBase + i * inPlane + ky * stride;
                         for (var kx = 0; kx < k; kx++)
                         {
-                            var sum = Fma.IsSupported ? Vector256.Sum(acc[kx]) : 0f;
-                            for (var p = Fma.IsSupported ? vectors * 8 : 0; p < count; p++)
-                            {
-                                sum += d[p] * row[p + kx];
-                            }
-                            wrow[kx] += sum;
+                            dw[((o * inChannels + i) * k + ky) * k + kx] += Fma.IsSupported ? Dot(d, row + kx, vectors) : DotScalar(d, row + kx, count);
                         }
                     }
                 }
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WeightsBlock6x2(float* d, int outPlane, float* src, int vectors, float* dw, int o0, int i, int inChannels, int ky, int kx, int k)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default;
+        for (var v = 0; v < vectors; v++)
+        {
+            var p = v * 8;
+            var x0 = Avx.LoadVector256(src + p);
+            var x1 = Avx.LoadVector256(src + p + 1);
+            var dv = Avx.LoadVector256(d + p);
+            a0 = Fma.MultiplyAdd(dv, x0, a0); b0 = Fma.MultiplyAdd(dv, x1, b0);
+            dv = Avx.LoadVector256(d + outPlane + p);
+            a1 = Fma.MultiplyAdd(dv, x0, a1); b1 = Fma.MultiplyAdd(dv, x1, b1);
+            dv = Avx.LoadVector256(d + 2 * outPlane + p);
+            a2 = Fma.MultiplyAdd(dv, x0, a2); b2 = Fma.MultiplyAdd(dv, x1, b2);
+            dv = Avx.LoadVector256(d + 3 * outPlane + p);
+            a3 = Fma.MultiplyAdd(dv, x0, a3); b3 = Fma.MultiplyAdd(dv, x1, b3);
+            dv = Avx.LoadVector256(d + 4 * outPlane + p);
+            a4 = Fma.MultiplyAdd(dv, x0, a4); b4 = Fma.MultiplyAdd(dv, x1, b4);
+            dv = Avx.LoadVector256(d + 5 * outPlane + p);
+            a5 = Fma.MultiplyAdd(dv, x0, a5); b5 = Fma.MultiplyAdd(dv, x1, b5);
+        }
+        var stride = inChannels * k * k;
+        var w = dw + ((o0 * inChannels + i) * k + ky) * k + kx;
+        w[0] += Vector256.Sum(a0); w[1] += Vector256.Sum(b0); w += stride;
+        w[0] += Vector256.Sum(a1); w[1] += Vector256.Sum(b1); w += stride;
+        w[0] += Vector256.Sum(a2); w[1] += Vector256.Sum(b2); w += stride;
+        w[0] += Vector256.Sum(a3); w[1] += Vector256.Sum(b3); w += stride;
+        w[0] += Vector256.Sum(a4); w[1] += Vector256.Sum(b4); w += stride;
+        w[0] += Vector256.Sum(a5); w[1] += Vector256.Sum(b5);
+    }
+
+    private static unsafe float Dot(float* d, float* src, int vectors)
+    {
+        var acc = Vector256<float>.Zero;
+        for (var v = 0; v < vectors; v++)
+        {
+            acc = Fma.MultiplyAdd(Avx.LoadVector256(d + v * 8), Avx.LoadVector256(src + v * 8), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static unsafe float DotScalar(float* d, float* src, int count)
+    {
+        var sum = 0f;
+        for (var p = 0; p < count; p++) sum += d[p] * src[p];
+        return sum;
     }
 }

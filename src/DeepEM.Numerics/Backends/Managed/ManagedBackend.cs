@@ -27,7 +27,7 @@ public sealed class ManagedBackend : IComputeBackend
 
     public NetworkArchitecture Architecture { get; }
 
-    internal StageShapes Shapes { get; }
+    public StageShapes Shapes { get; }
 
     public string Device =>
         $"managed CPU, {_threads} thread{(_threads == 1 ? "" : "s")}, {(Fma.IsSupported ? "AVX2+FMA" : "scalar (no FMA)")}";
@@ -187,7 +187,7 @@ public sealed class ManagedBackend : IComputeBackend
     }
 
     /// <summary>Plane sizes and strides of every stage (see <see cref="Convolution"/> for the flat-plane layout).</summary>
-    internal sealed class StageShapes
+    public sealed class StageShapes
     {
         private readonly Shape[] _shapes;
 
@@ -218,7 +218,7 @@ public sealed class ManagedBackend : IComputeBackend
         private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
     }
 
-    internal readonly record struct Shape(int Stride, int InPlane, int ConvPlane, int PooledPlane, int PaddedPlane, int DInputPlane);
+    public readonly record struct Shape(int Stride, int InPlane, int ConvPlane, int PooledPlane, int PaddedPlane, int DInputPlane);
 
     /// <summary>One thread's buffers for one box, forward and backward.</summary>
     private sealed class Workspace
