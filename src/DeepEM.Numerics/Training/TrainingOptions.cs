@@ -3,14 +3,17 @@ using DeepEM.Numerics.Network;
 namespace DeepEM.Numerics.Training;
 
 /// <summary>
-/// Mini-batch gradient descent with momentum, as the paper trains (it used plain gradient descent, learning
-/// rate 1, squared error). The learning rate decays along a half cosine to 10% of its start over the epochs.
+/// Mini-batch gradient descent with momentum on the paper's squared error. The paper used plain gradient
+/// descent at learning rate 1; with momentum 0.9 each step is about ten times larger, and 1 drives a 64 px
+/// network's output unit into saturation in the first epoch, so the default is 0.3 (measured: 99.7% validation
+/// accuracy after one epoch on simulated data where 1.0 and 3.0 stay at the class prior). The learning rate
+/// decays along a half cosine to 10% of its start over the epochs.
 /// </summary>
 public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 20;
     public int BatchSize { get; init; } = 32;
-    public double LearningRate { get; init; } = 1.0;
+    public double LearningRate { get; init; } = 0.3;
     public double Momentum { get; init; } = 0.9;
     public LossKind Loss { get; init; } = LossKind.SquaredError;
 

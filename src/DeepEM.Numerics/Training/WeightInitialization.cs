@@ -4,9 +4,11 @@ using DeepEM.Numerics.Network;
 namespace DeepEM.Numerics.Training;
 
 /// <summary>
-/// Seeded random initial weights: Glorot-uniform scaled by 4, the scale Glorot and Bengio give for sigmoid
-/// units, so that pre-activations start in the sigmoid's responsive range; biases start at zero. The same
-/// seed gives the same bytes on every machine.
+/// Seeded random initial weights, Glorot-uniform; biases start at zero. The first layer sees normalised
+/// (zero-mean) pixels and gets Glorot and Bengio's ×4 for sigmoid units; later layers see sigmoid outputs,
+/// all positive around 0.5, whose sums grow with the fan-in, so they get the plain Glorot range: with ×4 the
+/// output unit of a 64 px network (300 inputs) starts saturated and squared-error training never leaves it.
+/// The same seed gives the same bytes on every machine.
 /// </summary>
 public static class WeightInitialization
 {
@@ -20,13 +22,13 @@ public static class WeightInitialization
             var st = architecture.Stages[s];
             var fanIn = st.InChannels * st.Kernel * st.Kernel;
             var fanOut = st.OutChannels * st.Kernel * st.Kernel / (double)(st.Pool * st.Pool);
-            var limit = 4 * Math.Sqrt(6 / (fanIn + fanOut));
+            var limit = (s == 0 ? 4 : 1) * Math.Sqrt(6 / (fanIn + fanOut));
             for (var i = 0; i < st.WeightCount; i++)
             {
                 p[layout.WeightOffset(s) + i] = (float)rng.NextDouble(-limit, limit);
             }
         }
-        var denseLimit = 4 * Math.Sqrt(6.0 / (architecture.DenseInputs + 1));
+        var denseLimit = Math.Sqrt(6.0 / (architecture.DenseInputs + 1));
         for (var i = 0; i < architecture.DenseInputs; i++)
         {
             p[layout.DenseWeightOffset + i] = (float)rng.NextDouble(-denseLimit, denseLimit);
