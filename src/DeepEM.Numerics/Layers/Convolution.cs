@@ -63,14 +63,16 @@ public static class Convolution
     public static int PackedLength(int outChannels, int inChannels, int k) => PaddedOutputs(outChannels) * inChannels * k * k;
 
     /// <summary>
-    /// out[o][p] = bias[o] + Σ_i Σ_ky Σ_kx in[i][p + ky·stride + kx]·w[o][i][ky][kx], for p in [0, outRows·stride).
+    /// out[o][p] = bias[o] + Σ_i Σ_ky Σ_kx in[i][p + d·(ky·stride + kx)]·w[o][i][ky][kx], for p in [0, outRows·stride),
+    /// d the dilation: 1 for a box, the product of the earlier poolings when a whole micrograph is scored at
+    /// once (see DenseScorer).
     /// <paramref name="output"/> holds PaddedOutputs(outChannels) planes of <paramref name="outPlane"/> floats;
     /// the padding maps receive garbage.
     /// </summary>
     public static unsafe void Forward(
         ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
         ReadOnlySpan<float> packedWeights, ReadOnlySpan<float> bias, int outChannels, int k,
-        Span<float> output, int outRows, int outPlane)
+        Span<float> output, int outRows, int outPlane, int dilation = 1)
     {
         var count = outRows * stride;
         var chunks = (count + PixelBlock - 1) / PixelBlock;
@@ -78,7 +80,7 @@ public static class Convolution
         {
             throw new ArgumentException($"output plane {outPlane} < {chunks * PixelBlock}");
         }
-        if (inPlane < (outRows + k - 1) * stride + k + PixelBlock)
+        if (inPlane < (outRows + dilation * (k - 1)) * stride + dilation * (k - 1) + PixelBlock)
         {
             throw new ArgumentException($"input plane {inPlane} too small for {outRows} rows of stride {stride}, kernel {k}");
         }
@@ -98,11 +100,11 @@ public static class Convolution
                 var o = outBase + b * OutputBlock * outPlane;
                 if (Fma.IsSupported)
                 {
-                    ForwardBlockFma(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks);
+                    ForwardBlockFma(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks, dilation);
                 }
                 else
                 {
-                    ForwardBlockScalar(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks * PixelBlock);
+                    ForwardBlockScalar(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks * PixelBlock, dilation);
                 }
             }
         }
@@ -110,8 +112,9 @@ public static class Convolution
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ForwardBlockFma(float* input, int inChannels, int inPlane, int stride, float* w, int k,
-        float* bias, float* output, int outPlane, int chunks)
+        float* bias, float* output, int outPlane, int chunks, int dilation)
     {
+        var rowStep = dilation * stride;
         for (var c = 0; c < chunks; c++)
         {
             var p = c * PixelBlock;
@@ -127,11 +130,11 @@ public static class Convolution
                 var plane = input + i * inPlane + p;
                 for (var ky = 0; ky < k; ky++)
                 {
-                    var row = plane + ky * stride;
+                    var row = plane + ky * rowStep;
                     for (var kx = 0; kx < k; kx++, tap += OutputBlock)
                     {
-                        var v0 = Avx.LoadVector256(row + kx);
-                        var v1 = Avx.LoadVector256(row + kx + 8);
+                        var v0 = Avx.LoadVector256(row + kx * dilation);
+                        var v1 = Avx.LoadVector256(row + kx * dilation + 8);
                         var wv = Vector256.Create(tap[0]);
                         a0 = Fma.MultiplyAdd(v0, wv, a0); b0 = Fma.MultiplyAdd(v1, wv, b0);
                         wv = Vector256.Create(tap[1]);
@@ -159,7 +162,7 @@ public static class Convolution
 
     /// <summary>Portable path for processors without FMA (and the reference for what the FMA path computes).</summary>
     private static unsafe void ForwardBlockScalar(float* input, int inChannels, int inPlane, int stride, float* w, int k,
-        float* bias, float* output, int outPlane, int count)
+        float* bias, float* output, int outPlane, int count, int dilation)
     {
         for (var lane = 0; lane < OutputBlock; lane++)
         {
@@ -175,7 +178,7 @@ public static class Convolution
                     {
                         for (var kx = 0; kx < k; kx++, tap += OutputBlock)
                         {
-                            sum += plane[ky * stride + kx] * *tap;
+                            sum += plane[dilation * (ky * stride + kx)] * *tap;
                         }
                     }
                 }

@@ -29,6 +29,10 @@ public sealed class IlgpuBackend : IComputeBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ConvShape> _convBackwardBias;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape> _convBackwardData;
 
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _denseConv;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, DenseShape> _densePool;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _denseOutput;
+
     private Buffers? _buffers;
 
     private IlgpuBackend(NetworkArchitecture architecture, Context context, Accelerator accelerator)
@@ -45,7 +49,20 @@ public sealed class IlgpuBackend : IComputeBackend
         _convBackwardWeights = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardWeights);
         _convBackwardBias = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardBias);
         _convBackwardData = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardData);
+        _denseConv = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.ConvSigmoid);
+        _densePool = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.Pool);
+        _denseOutput = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.Output);
     }
+
+    internal Accelerator Accelerator => _accelerator;
+
+    internal void DenseConv(int n, ArrayView<float> input, ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> output, DenseShape shape) =>
+        _denseConv(n, input, weights, bias, output, shape);
+
+    internal void DensePool(int n, ArrayView<float> act, ArrayView<float> pooled, DenseShape shape) => _densePool(n, act, pooled, shape);
+
+    internal void DenseOutput(int n, ArrayView<float> maps, ArrayView<float> weights, ArrayView<float> scores, DenseShape shape) =>
+        _denseOutput(n, maps, weights, scores, shape);
 
     public NetworkArchitecture Architecture { get; }
 

@@ -1,0 +1,146 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using DeepEM.Numerics.Layers;
+using DeepEM.Numerics.Network;
+
+namespace DeepEM.Numerics.Scoring;
+
+/// <summary>
+/// Scores every box of a micrograph at once, fully convolutionally, with exactly the arithmetic of scoring
+/// each box alone (the paper's raster scan at step 1).
+///
+/// Why it is exact: in a box whose top-left pixel is (x0, y0), stage s's map pixel (a, b) is the image-wide
+/// map at (y0 + d·a, x0 + d·b), where d is the product of the poolings before stage s. So each convolution
+/// runs once over the whole image with its kernel taps spread d apart (dilated), each pooling averages
+/// pixels d apart, and the output unit reads the last maps with taps spread by the product of all poolings.
+/// Every box position gets its score from shared work: the cost is that of a few boxes per pixel instead
+/// of one box per position. Sums are taken in the same order as the per-box path.
+///
+/// The paper's score is the mean over the box and its three 90° rotations; here the whole micrograph is
+/// rotated (not the boxes re-cut), scored, and the maps rotated back and averaged. Memory stays bounded:
+/// the image is scored in bands of output rows, each with its box-sized halo.
+/// </summary>
+public sealed class DenseScorer
+{
+    private readonly NetworkArchitecture _arch;
+    private readonly IBandScorer _bands;
+    private readonly int _threads;
+    private readonly long _bandBudgetBytes;
+
+    /// <summary>Scores on the managed CPU backend.</summary>
+    public DenseScorer(NetworkArchitecture architecture, float[] parameters, int? threads = null, long bandBudgetBytes = 256L << 20)
+        : this(architecture, new ManagedBandScorer(architecture, parameters), threads ?? Environment.ProcessorCount, bandBudgetBytes)
+    {
+    }
+
+    /// <summary>Scores with the given band scorer (the ILGPU one runs bands one after another on its device).</summary>
+    public DenseScorer(NetworkArchitecture architecture, IBandScorer bands, int threads, long bandBudgetBytes = 256L << 20)
+    {
+        _arch = architecture;
+        _bands = bands;
+        _threads = Math.Max(1, Math.Min(threads, bands.MaxParallelism));
+        _bandBudgetBytes = bandBudgetBytes;
+    }
+
+    /// <summary>Scores of every box position, averaged over the four rotations when <paramref name="rotations"/> is 4.</summary>
+    public ScoreMap Score(ReadOnlySpan<float> image, int width, int height, int rotations = 4)
+    {
+        var box = _arch.BoxSize;
+        if (width < box || height < box)
+        {
+            throw new ArgumentException($"image {width}x{height} is smaller than the {box} px box");
+        }
+        if (rotations is not (1 or 4))
+        {
+            throw new ArgumentOutOfRangeException(nameof(rotations), "1 or 4 rotations");
+        }
+        int outW = width - box + 1, outH = height - box + 1;
+        var sum = new float[outW * outH];
+        var source = image.ToArray();
+        var rotated = new float[rotations][];
+        for (var r = 0; r < rotations; r++)
+        {
+            rotated[r] = r == 0 ? source : RotateImage(source, width, height, r);
+        }
+        // Work items: (rotation, band); each writes its own rows of its own rotation's map.
+        var maps = new float[rotations][];
+        var items = new List<(int rotation, int y0, int rows, int w, int h)>();
+        for (var r = 0; r < rotations; r++)
+        {
+            var (w, h) = r % 2 == 0 ? (width, height) : (height, width);
+            maps[r] = new float[(w - box + 1) * (h - box + 1)];
+            var band = BandRows(w);
+            for (var y0 = 0; y0 < h - box + 1; y0 += band)
+            {
+                items.Add((r, y0, Math.Min(band, h - box + 1 - y0), w, h));
+            }
+        }
+        Parallel.ForEach(items, new ParallelOptions { MaxDegreeOfParallelism = _threads }, item =>
+        {
+            var (r, y0, rows, w, h) = item;
+            var bandImage = rotated[r].AsSpan(y0 * w, (rows + box - 1) * w);
+            var bandScores = _bands.ScoreBand(bandImage, w, rows + box - 1);
+            var mapW = w - box + 1;
+            for (var y = 0; y < rows; y++)
+            {
+                bandScores.AsSpan(y * w, mapW).CopyTo(maps[r].AsSpan((y0 + y) * mapW, mapW));
+            }
+        });
+        // Rotate each map back: the box at (x0, y0) of the original sits at T_r(x0, y0) in rotation r.
+        for (var y0 = 0; y0 < outH; y0++)
+        {
+            for (var x0 = 0; x0 < outW; x0++)
+            {
+                var s = maps[0][y0 * outW + x0];
+                if (rotations == 4)
+                {
+                    // r = 1: image (x, y) -> (y, W−1−x), rotated size H x W, box corner -> (y0, W − x0 − B).
+                    s += maps[1][(width - x0 - box) * outH + y0];
+                    // r = 2: (x, y) -> (W−1−x, H−1−y), corner -> (W − x0 − B, H − y0 − B).
+                    s += maps[2][(height - y0 - box) * outW + (width - x0 - box)];
+                    // r = 3: (x, y) -> (H−1−y, x), corner -> (H − y0 − B, x0).
+                    s += maps[3][x0 * outH + (height - y0 - box)];
+                    s /= 4;
+                }
+                sum[y0 * outW + x0] = s;
+            }
+        }
+        return new ScoreMap(outW, outH, box, sum);
+    }
+
+    /// <summary>Rotates an image by quarter turns in the convention of <see cref="Training.BoxRotation"/>.</summary>
+    public static float[] RotateImage(float[] src, int w, int h, int quarterTurns)
+    {
+        var dst = new float[src.Length];
+        switch (quarterTurns)
+        {
+            case 1: // (x, y) -> (y, w−1−x); new width h
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        dst[(w - 1 - x) * h + y] = src[y * w + x];
+                break;
+            case 2:
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        dst[(h - 1 - y) * w + (w - 1 - x)] = src[y * w + x];
+                break;
+            case 3: // (x, y) -> (h−1−y, x); new width h
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        dst[x * h + (h - 1 - y)] = src[y * w + x];
+                break;
+            default:
+                src.CopyTo(dst, 0);
+                break;
+        }
+        return dst;
+    }
+
+    /// <summary>Output rows per band so that one band's maps stay within the memory budget.</summary>
+    private int BandRows(int width)
+    {
+        var floatsPerRow = (long)width * (1 + _arch.Stages.Sum(s => 2 * Convolution.PaddedOutputs(s.OutChannels)) + 1);
+        var rows = _bandBudgetBytes / 4 / Math.Max(1, floatsPerRow) - _arch.BoxSize;
+        return (int)Math.Clamp(rows, 16, 1 << 20);
+    }
+}

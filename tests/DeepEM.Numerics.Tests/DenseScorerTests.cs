@@ -1,0 +1,111 @@
+using DeepEM.Imaging.Randomness;
+using DeepEM.Numerics.Backends.Managed;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Scoring;
+using DeepEM.Numerics.Training;
+
+namespace DeepEM.Numerics.Tests;
+
+/// <summary>Dense (fully convolutional) scores against boxes cut out and scored one by one, as the paper's raster scan does.</summary>
+public class DenseScorerTests
+{
+    [Theory]
+    [InlineData("small", 97, 71, 1L << 30)]
+    [InlineData("small", 64, 90, 60_000)]          // tiny budget: many bands with halos
+    [InlineData(Presets.Default, 131, 117, 1L << 30)]
+    [InlineData(Presets.Default, 120, 100, 400_000)]
+    public void Dense_scores_equal_the_scores_of_cut_out_boxes_averaged_over_rotations(string name, int width, int height, long budget)
+    {
+        var arch = ManagedBackendTests.Build(name);
+        var parameters = TestData.Parameters(arch, 61);
+        var rng = new DeterministicRandom(62);
+        var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        // Dark discs, like particles, so that scores differ from place to place.
+        for (var k = 0; k < 8; k++)
+        {
+            double cx = rng.NextDouble(0, width), cy = rng.NextDouble(0, height), radius = rng.NextDouble(4, 12);
+            for (var y = 0; y < height; y++)
+                for (var x = 0; x < width; x++)
+                    if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < radius * radius) image[y * width + x] -= 3;
+        }
+        var map = new DenseScorer(arch, parameters, bandBudgetBytes: budget).Score(image, width, height);
+        var b = arch.BoxSize;
+        Assert.Equal((width - b + 1, height - b + 1), (map.Width, map.Height));
+
+        using var backend = new ManagedBackend(arch);
+        var positions = new List<(int x, int y)> { (0, 0), (map.Width - 1, 0), (0, map.Height - 1), (map.Width - 1, map.Height - 1) };
+        for (var i = 0; i < 40; i++) positions.Add((rng.NextInt(map.Width), rng.NextInt(map.Height)));
+        var box = new float[b * b];
+        var rotatedBoxes = new float[4 * b * b];
+        var scores = new float[4];
+        var spread = new List<float>();
+        foreach (var (x0, y0) in positions)
+        {
+            for (var y = 0; y < b; y++) image.AsSpan((y0 + y) * width + x0, b).CopyTo(box.AsSpan(y * b, b));
+            for (var r = 0; r < 4; r++) BoxRotation.Rotate(box, rotatedBoxes.AsSpan(r * b * b, b * b), b, r);
+            backend.Score(parameters, rotatedBoxes, 4, scores);
+            var expected = scores.Average();
+            spread.Add(expected);
+            Assert.True(Math.Abs(map[x0, y0] - expected) <= 1e-5, $"box at ({x0},{y0}): dense {map[x0, y0]} vs cut-out {expected}");
+        }
+        Assert.True(spread.Max() - spread.Min() > 0.01, $"scores must vary across positions for the comparison to mean something ({spread.Min()}..{spread.Max()})");
+    }
+
+    [Fact]
+    public void Single_rotation_scores_match_one_box()
+    {
+        var arch = TestData.Small();
+        var parameters = TestData.Parameters(arch, 71);
+        var rng = new DeterministicRandom(72);
+        const int w = 50, h = 40;
+        var image = Enumerable.Range(0, w * h).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var map = new DenseScorer(arch, parameters).Score(image, w, h, rotations: 1);
+        using var backend = new ManagedBackend(arch);
+        var b = arch.BoxSize;
+        var box = new float[b * b];
+        var score = new float[1];
+        for (var y0 = 0; y0 < map.Height; y0 += 3)
+        {
+            for (var x0 = 0; x0 < map.Width; x0 += 5)
+            {
+                for (var y = 0; y < b; y++) image.AsSpan((y0 + y) * w + x0, b).CopyTo(box.AsSpan(y * b, b));
+                backend.Score(parameters, box, 1, score);
+                Assert.True(Math.Abs(map[x0, y0] - score[0]) <= 1e-5, $"({x0},{y0}): {map[x0, y0]} vs {score[0]}");
+            }
+        }
+    }
+}
+
+/// <summary>The ILGPU dense path (CPU accelerator here) against cut-out boxes on the managed backend.</summary>
+public class IlgpuDenseScorerTests
+{
+    [Fact]
+    public void Ilgpu_dense_scores_equal_the_scores_of_cut_out_boxes()
+    {
+        var arch = TestData.Small();
+        var parameters = TestData.Parameters(arch, 81);
+        var rng = new DeterministicRandom(82);
+        const int width = 60, height = 47;
+        var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        using var ilgpu = Backends.Ilgpu.IlgpuBackend.CreateCpu(arch);
+        var map = new DenseScorer(arch, new Backends.Ilgpu.IlgpuBandScorer(ilgpu, parameters), threads: 1, bandBudgetBytes: 40_000).Score(image, width, height);
+        var managedMap = new DenseScorer(arch, parameters).Score(image, width, height);
+        using var backend = new ManagedBackend(arch);
+        var b = arch.BoxSize;
+        var box = new float[b * b];
+        var rotated = new float[4 * b * b];
+        var scores = new float[4];
+        for (var i = 0; i < 30; i++)
+        {
+            var (x0, y0) = (rng.NextInt(map.Width), rng.NextInt(map.Height));
+            for (var y = 0; y < b; y++) image.AsSpan((y0 + y) * width + x0, b).CopyTo(box.AsSpan(y * b, b));
+            for (var r = 0; r < 4; r++) BoxRotation.Rotate(box, rotated.AsSpan(r * b * b, b * b), b, r);
+            backend.Score(parameters, rotated, 4, scores);
+            Assert.True(Math.Abs(map[x0, y0] - scores.Average()) <= 1e-5, $"({x0},{y0}): ILGPU dense {map[x0, y0]} vs cut-out {scores.Average()}");
+        }
+        for (var i = 0; i < map.Data.Length; i++)
+        {
+            Assert.True(Math.Abs(map.Data[i] - managedMap.Data[i]) <= 1e-5, $"position {i}: ILGPU {map.Data[i]} vs managed {managedMap.Data[i]}");
+        }
+    }
+}
