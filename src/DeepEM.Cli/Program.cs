@@ -12,6 +12,7 @@ var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle
     SimulateCommand.Create(),
     InfoCommand.Create(),
     TrainCommand.Create(),
+    PickCommand.Create(),
     BenchCommand.Create(),
 };
 foreach (var planned in PlannedCommands.Create())

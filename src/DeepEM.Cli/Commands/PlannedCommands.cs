@@ -12,10 +12,6 @@ public static class PlannedCommands
 {
     public static IEnumerable<Command> Create()
     {
-        yield return Planned("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.", "picking",
-            Req("--model", "model file (.deepem)"), Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--out", "output folder"),
-            Opt("--threshold", "auto or a score in 0..1"), Int("--step", "raster step in pixels"), Opt("--format", "star,box,topaz"),
-            new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan" }, Opt("--join", "host:port of a cluster node"));
         yield return Planned("evaluate", "Precision, recall, F1, F2, PR-curve area and the F2-best threshold of picks against true centres.", "evaluation",
             Req("--picks", "folder of picks"), Req("--truth", "folder of true centres"), Int("--radius", "matching radius in pixels"),
             Opt("--plot", "PNG of the PR and F-score curves"), Opt("--json", "JSON file for scripts"));

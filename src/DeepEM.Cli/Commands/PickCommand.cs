@@ -1,0 +1,135 @@
+using System.CommandLine;
+using System.Globalization;
+using DeepEM.Cli.Infrastructure;
+using DeepEM.Formats;
+using DeepEM.Formats.Coordinates;
+using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.ModelFile;
+using DeepEM.Pipeline.Picking;
+
+namespace DeepEM.Cli.Commands;
+
+/// <summary><c>deepem pick</c>: one coordinate file per micrograph and an index; re-running resumes.</summary>
+public static class PickCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "model file (.deepem)", Required = true };
+        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--out") { Description = "output folder", Required = true };
+        var threshold = new Option<string>("--threshold") { Description = "auto (the model's F2-best threshold) or a score in 0..1", DefaultValueFactory = _ => "auto" };
+        var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
+        var format = new Option<string>("--format") { Description = "coordinate files to write: star,box,topaz,csv", DefaultValueFactory = _ => "star,box" };
+        var naive = new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan (reference; slow)" };
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: send the work to its cluster" };
+        var distance = new Option<double?>("--distance") { Description = "least distance between picks in pixels (default: a quarter box, about a particle radius)" };
+        var edge = new Option<string>("--edge") { Description = "drop: score only boxes inside the micrograph; keep: pad so particles at the edge are scored", DefaultValueFactory = _ => "drop" };
+        var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };
+        var noStd = new Option<bool>("--no-std-filter") { Description = "keep picks whatever their standard deviation" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
+        {
+            model, micrographs, output, threshold, step, format, naive, join, distance, edge, stdRange, noStd, device,
+        };
+        command.SetAction(parse => Terminal.Run(() =>
+        {
+            if (parse.GetValue(join) is { } address)
+            {
+                Terminal.Error($"--join {address}: picking campaigns on a cluster are not built yet; run without --join to pick on this machine");
+                return ExitCodes.Fatal;
+            }
+            var options = new PickingOptions
+            {
+                Threshold = ParseThreshold(parse.GetValue(threshold)!),
+                Step = parse.GetValue(step) is { } s ? (s > 0 ? s : throw new UsageException($"--step {s}: must be positive")) : null,
+                Distance = parse.GetValue(distance),
+                Edge = parse.GetValue(edge) switch
+                {
+                    "drop" => EdgeMode.Drop,
+                    "keep" => EdgeMode.Keep,
+                    var other => throw new UsageException($"--edge {other}: drop or keep"),
+                },
+                StdFilter = !parse.GetValue(noStd),
+                StdRange = ParseRange(parse.GetValue(stdRange)),
+                Naive = parse.GetValue(naive),
+                Formats = ParseFormats(parse.GetValue(format)!),
+                Device = ParseDevice(parse.GetValue(device)!),
+            };
+            var trained = TrainedModel.Load(parse.GetValue(model)!);
+            var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
+            foreach (var missing in expansion.Missing) Terminal.Error(missing);
+            var outDir = parse.GetValue(output)!;
+            PickingSummary summary;
+            try
+            {
+                summary = PickingWorkflow.Run(trained, expansion.Files, outDir, options, line => Console.Out.WriteLine(line), r =>
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{r.Name}: {r.Picks.Count} particles ({r.Peaks} peaks, {r.RejectedByStd} outside the std range), scored {r.Positions} positions in {r.ScoringTime.TotalSeconds:0.000} s")));
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            foreach (var f in summary.Failed) Terminal.Error(f);
+            var failedCount = summary.Failed.Count + expansion.Missing.Count;
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"picked {summary.Picked} micrographs ({summary.Particles} particles) in {summary.Elapsed.TotalSeconds:0.0} s") +
+                (summary.Skipped > 0 ? $", {summary.Skipped} already done (skipped)" : "") +
+                (failedCount > 0 ? $", {failedCount} failed" : ""));
+            Console.Out.WriteLine($"  coordinates: {outDir}");
+            Console.Out.WriteLine($"  index: {Path.Combine(outDir, "autopick.star")}");
+            return summary.Failed.Count + expansion.Missing.Count > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static float? ParseThreshold(string text)
+    {
+        if (text == "auto") return null;
+        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t is >= 0 and <= 1) return t;
+        throw new UsageException($"--threshold {text}: auto or a number in 0..1");
+    }
+
+    private static (float, float)? ParseRange(string? text)
+    {
+        if (text is null) return null;
+        var parts = text.Split(',');
+        if (parts.Length == 2 && float.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var lo)
+            && float.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var hi) && lo <= hi)
+        {
+            return (lo, hi);
+        }
+        throw new UsageException($"--std-range {text}: MIN,MAX with MIN <= MAX");
+    }
+
+    internal static IReadOnlyList<CoordinateFormat> ParseFormats(string text)
+    {
+        var formats = new List<CoordinateFormat>();
+        foreach (var f in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            formats.Add(f switch
+            {
+                "star" => CoordinateFormat.Star,
+                "box" => CoordinateFormat.Box,
+                "topaz" => CoordinateFormat.Topaz,
+                "csv" => CoordinateFormat.Csv,
+                _ => throw new UsageException($"--format {text}: star, box, topaz or csv"),
+            });
+        }
+        // The .star is always written: it marks a micrograph as done and feeds the index.
+        if (!formats.Contains(CoordinateFormat.Star)) formats.Add(CoordinateFormat.Star);
+        return formats.Distinct().ToList();
+    }
+
+    internal static DeviceChoice ParseDevice(string text)
+    {
+        try
+        {
+            return BackendFactory.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+}

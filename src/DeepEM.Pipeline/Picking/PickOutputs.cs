@@ -1,0 +1,57 @@
+using DeepEM.Formats.Coordinates;
+
+namespace DeepEM.Pipeline.Picking;
+
+/// <summary>
+/// The files of CONTRACT.md for picked micrographs: <c>DIR/NAME.star</c> (RELION, with scores),
+/// <c>DIR/NAME.box</c> (EMAN2), <c>DIR/NAME.txt</c> (Topaz) on request, and <c>DIR/autopick.star</c>. Each
+/// file is written whole; the .star goes last, so its presence means the micrograph is done (resume).
+/// </summary>
+public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat> formats, int boxSize)
+{
+    public string Directory { get; } = directory;
+
+    public string StarPath(string name) => Path.Combine(Directory, name + ".star");
+
+    public bool IsDone(string name) => File.Exists(StarPath(name));
+
+    /// <summary>Names must not leave the output folder: a name with a path separator or "..".</summary>
+    public static void CheckName(string name)
+    {
+        if (name.Length == 0 || name.Contains('/') || name.Contains('\\') || name is "." or ".." || name.Contains('\0'))
+        {
+            throw new ArgumentException($"micrograph name '{name}' cannot be used as a file name");
+        }
+    }
+
+    public void Write(string name, IReadOnlyList<Pick> picks)
+    {
+        CheckName(name);
+        foreach (var format in formats.Where(f => f != CoordinateFormat.Star))
+        {
+            var path = Path.Combine(Directory, name + CoordinateFiles.Extension(format));
+            switch (format)
+            {
+                case CoordinateFormat.Box:
+                    EmanBox.Write(path, picks, boxSize);
+                    break;
+                case CoordinateFormat.Topaz:
+                    TopazCoordinates.Write(path, [new KeyValuePair<string, List<Pick>>(name, picks.ToList())]);
+                    break;
+                case CoordinateFormat.Csv:
+                    CsvCoordinates.Write(path, picks);
+                    break;
+                default:
+                    throw new ArgumentException($"picks cannot be written as {format}");
+            }
+        }
+        RelionStarCoordinates.Write(StarPath(name), picks);
+    }
+
+    /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>
+    public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs)
+    {
+        var entries = micrographs.Where(m => IsDone(m.Name)).Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name)));
+        AutopickIndex.Write(Path.Combine(Directory, "autopick.star"), entries);
+    }
+}

@@ -1,0 +1,63 @@
+using DeepEM.Formats;
+using DeepEM.Numerics.ModelFile;
+using DeepEM.Pipeline.Preparation;
+
+namespace DeepEM.Pipeline.Picking;
+
+/// <summary>What happened to each micrograph of a picking run.</summary>
+public sealed record PickingSummary(int Picked, int Skipped, IReadOnlyList<BadInputException> Failed, int Particles, TimeSpan Elapsed, TimeSpan Scoring);
+
+/// <summary>
+/// <c>deepem pick</c> on one machine: micrographs one at a time (read, bin, normalise, score, peaks, write),
+/// skipping those already done in the output folder, so that re-running the same command resumes. A bad
+/// micrograph is reported and the run goes on.
+/// </summary>
+public static class PickingWorkflow
+{
+    public static PickingSummary Run(TrainedModel model, IReadOnlyList<string> micrographs, string outDir, PickingOptions options,
+        Action<string>? log = null, Action<MicrographPicks>? picked = null)
+    {
+        Directory.CreateDirectory(outDir);
+        var outputs = new PickOutputs(outDir, options.Formats, model.Preprocessing.BoxSizeOriginal);
+        var names = micrographs.Select(p => (Name: MicrographReader.NameOf(p), MicrographPath: p)).ToList();
+        var duplicate = names.GroupBy(n => n.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.MicrographPath))}); their picks would overwrite each other");
+        }
+        using var picker = new MicrographPicker(model, options);
+        log?.Invoke($"device: {picker.Device}; threshold {picker.Threshold:0.###}; step {picker.StepBinned * model.Preprocessing.Binning} px; " +
+                    $"suppression distance {picker.DistanceBinned * model.Preprocessing.Binning:0.#} px; " +
+                    (options.StdFilter ? $"std filter {picker.StdRange.Min:0.###}..{picker.StdRange.Max:0.###}" : "std filter off") +
+                    (options.Naive ? "; naive raster scan" : ""));
+        var failed = new List<BadInputException>();
+        int done = 0, skipped = 0, particles = 0;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var scoring = TimeSpan.Zero;
+        foreach (var (name, path) in names)
+        {
+            if (outputs.IsDone(name))
+            {
+                skipped++;
+                continue;
+            }
+            try
+            {
+                var micrograph = PreparedMicrograph.Load(path, model.Preprocessing.Binning);
+                var result = picker.Pick(micrograph);
+                outputs.Write(name, result.Picks);
+                outputs.WriteIndex(names);
+                done++;
+                particles += result.Picks.Count;
+                scoring += result.ScoringTime;
+                picked?.Invoke(result);
+            }
+            catch (BadInputException e)
+            {
+                failed.Add(e);
+            }
+        }
+        outputs.WriteIndex(names);
+        return new PickingSummary(done, skipped, failed, particles, watch.Elapsed, scoring);
+    }
+}
