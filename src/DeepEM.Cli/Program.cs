@@ -13,6 +13,7 @@ var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle
     InfoCommand.Create(),
     TrainCommand.Create(),
     PickCommand.Create(),
+    EvaluateCommand.Create(),
     BenchCommand.Create(),
 };
 foreach (var planned in PlannedCommands.Create())

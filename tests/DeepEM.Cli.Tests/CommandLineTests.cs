@@ -4,10 +4,11 @@ public class CommandLineTests
 {
     [Theory]
     [InlineData("demo")]
-    [InlineData("simulate")]
     [InlineData("train")]
     [InlineData("pick")]
     [InlineData("evaluate")]
+    [InlineData("bench")]
+    [InlineData("simulate")]
     [InlineData("classify")]
     [InlineData("info")]
     [InlineData("node")]
@@ -33,8 +34,8 @@ public class CommandLineTests
     [Fact]
     public void Verbs_not_built_yet_say_so_and_fail()
     {
-        var r = DeepemProcess.Run("evaluate", "--picks", "p", "--truth", "t", "--radius", "27");
+        var r = DeepemProcess.Run("classify", "--micrographs", "m", "--picks", "p", "--box", "48", "--classes", "4", "--out", "o");
         Assert.Equal(1, r.ExitCode);
-        Assert.Equal("deepem: error: 'evaluate' is not built yet: evaluation has not landed in this version", r.Stderr.Trim());
+        Assert.Equal("deepem: error: 'classify' is not built yet: 2D classification has not landed in this version", r.Stderr.Trim());
     }
 }

@@ -12,9 +12,6 @@ public static class PlannedCommands
 {
     public static IEnumerable<Command> Create()
     {
-        yield return Planned("evaluate", "Precision, recall, F1, F2, PR-curve area and the F2-best threshold of picks against true centres.", "evaluation",
-            Req("--picks", "folder of picks"), Req("--truth", "folder of true centres"), Int("--radius", "matching radius in pixels"),
-            Opt("--plot", "PNG of the PR and F-score curves"), Opt("--json", "JSON file for scripts"));
         yield return Planned("classify", "Reference-free 2D classification of the picked particles.", "2D classification",
             Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--picks", "folder of picks"), Int("--box", "box size in pixels"),
             Int("--classes", "number of classes"), Req("--out", "output folder"));

@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using DeepEM.Formats.Coordinates;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cli.Tests;
+
+/// <summary>
+/// <c>deepem pick</c> and <c>deepem evaluate</c> as a user runs them: train on some simulated micrographs,
+/// pick others, check the files of CONTRACT.md, resuming, the naive path against the dense one, and accuracy.
+/// </summary>
+public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulation>
+{
+    private readonly TrainedOnSimulation _data;
+
+    public PickVerbTests(TrainedOnSimulation data) => _data = data;
+
+    public sealed class TrainedOnSimulation : IDisposable
+    {
+        public TrainedOnSimulation()
+        {
+            Run("simulate", "--out", Path.Combine(Temp.Path, "train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "31");
+            Run("simulate", "--out", Path.Combine(Temp.Path, "test"), "--count", "3", "--size", "640", "--box", "48", "--seed", "32");
+            Run("train", "--micrographs", Path.Combine(Temp.Path, "train", "micrographs"), "--coords", Path.Combine(Temp.Path, "train", "truth"),
+                "--box", "48", "--out", Model, "--epochs", "4");
+        }
+
+        private static void Run(params string[] args)
+        {
+            var r = DeepemProcess.Run(args);
+            Assert.True(r.ExitCode == 0, $"deepem {string.Join(' ', args)}: {r.Stderr}");
+        }
+
+        public TempFolder Temp { get; } = TestPaths.NewTemp();
+
+        public string Model => Path.Combine(Temp.Path, "model.deepem");
+
+        public string TestMicrographs => Path.Combine(Temp.Path, "test", "micrographs");
+
+        public string TestTruth => Path.Combine(Temp.Path, "test", "truth");
+
+        public void Dispose() => Temp.Dispose();
+    }
+
+    [Fact]
+    public void Picks_unseen_micrographs_accurately_writes_the_contract_files_and_resumes()
+    {
+        using var temp = TestPaths.NewTemp();
+        var outDir = Path.Combine(temp.Path, "picks");
+        var r = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", _data.TestMicrographs, "--out", outDir, "--format", "star,box,topaz");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        for (var i = 0; i < 3; i++)
+        {
+            var name = $"mic_{i:D4}";
+            Assert.True(File.Exists(Path.Combine(outDir, name + ".star")));
+            Assert.True(File.Exists(Path.Combine(outDir, name + ".box")));
+            Assert.True(File.Exists(Path.Combine(outDir, name + ".txt")));
+            var star = RelionStarCoordinates.ReadOne(Path.Combine(outDir, name + ".star"));
+            var box = EmanBox.Read(Path.Combine(outDir, name + ".box"));
+            Assert.Equal(star.Count, box.Count);
+            Assert.All(star, p => Assert.InRange(p.Score!.Value, 0, 1));
+            Assert.Equal(star.Select(p => (p.X, p.Y)), box.Select(p => (p.X, p.Y))); // integer centres, even box
+        }
+        var index = AutopickIndex.Read(Path.Combine(outDir, "autopick.star"));
+        Assert.Equal(3, index.Count);
+        Assert.All(index, e => Assert.True(File.Exists(e.CoordinatesFile)));
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
+
+        var evaluation = DeepemProcess.Run("evaluate", "--picks", outDir, "--truth", _data.TestTruth, "--radius", "12",
+            "--plot", temp.File("curves.png"), "--json", temp.File("report.json"));
+        Assert.True(evaluation.ExitCode == 0, evaluation.Stderr);
+        var f1 = double.Parse(Regex.Match(evaluation.Stdout, @"all picks .* F1 ([0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.True(f1 >= 0.85, evaluation.Stdout);
+        Assert.True(new FileInfo(temp.File("curves.png")).Length > 10_000);
+        Assert.Contains("\"AreaUnderPrCurve\"", File.ReadAllText(temp.File("report.json")));
+
+        // The same command again: everything is done, nothing is picked again, the files are untouched.
+        var before = Directory.GetFiles(outDir).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var again = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", _data.TestMicrographs, "--out", outDir, "--format", "star,box,topaz");
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("picked 0 micrographs", again.Stdout);
+        Assert.Contains("3 already done (skipped)", again.Stdout);
+        foreach (var (file, time) in before.Where(kv => !kv.Key.EndsWith("autopick.star")))
+        {
+            Assert.Equal(time, File.GetLastWriteTimeUtc(file));
+        }
+    }
+
+    [Fact]
+    public void Naive_raster_scan_gives_the_same_picks_as_the_dense_path()
+    {
+        using var temp = TestPaths.NewTemp();
+        // A 320 px crop keeps the naive scan short: (320 − 48)/4 + 1 = 69² positions, four rotations each.
+        var crop = Path.Combine(temp.Path, "crop");
+        Directory.CreateDirectory(crop);
+        var full = Formats.MicrographReader.Read(Path.Combine(_data.TestMicrographs, "mic_0000.mrc")).Image;
+        Formats.Mrc.MrcWriter.Write(Path.Combine(crop, "mic_0000.mrc"), full.Crop(100, 100, 320, 320));
+        var dense = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", crop, "--out", temp.File("dense"), "--step", "4", "--threshold", "0.05");
+        var naive = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", crop, "--out", temp.File("naive"), "--step", "4", "--threshold", "0.05", "--naive");
+        Assert.True(dense.ExitCode == 0 && naive.ExitCode == 0, dense.Stderr + naive.Stderr);
+        Assert.Contains("naive raster scan", naive.Stdout);
+        var d = RelionStarCoordinates.ReadOne(Path.Combine(temp.File("dense"), "mic_0000.star"));
+        var n = RelionStarCoordinates.ReadOne(Path.Combine(temp.File("naive"), "mic_0000.star"));
+        Assert.True(d.Count >= 3, $"only {d.Count} picks");
+        Assert.Equal(d.Select(p => (p.X, p.Y)), n.Select(p => (p.X, p.Y)));
+        for (var i = 0; i < d.Count; i++) Assert.Equal(d[i].Score!.Value, n[i].Score!.Value, 5);
+    }
+
+    [Fact]
+    public void A_bad_micrograph_fails_alone()
+    {
+        using var temp = TestPaths.NewTemp();
+        var mics = Path.Combine(temp.Path, "mics");
+        Directory.CreateDirectory(mics);
+        File.Copy(Path.Combine(_data.TestMicrographs, "mic_0001.mrc"), Path.Combine(mics, "good.mrc"));
+        File.WriteAllBytes(Path.Combine(mics, "truncated.mrc"), File.ReadAllBytes(Path.Combine(_data.TestMicrographs, "mic_0002.mrc"))[..5000]);
+        var r = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", mics, "--out", temp.File("out"));
+        Assert.Equal(3, r.ExitCode);
+        var error = Assert.Single(r.ErrorLines);
+        Assert.StartsWith($"deepem: error: {Path.Combine(mics, "truncated.mrc")}: truncated", error);
+        Assert.True(File.Exists(Path.Combine(temp.File("out"), "good.star")));
+        Assert.False(File.Exists(Path.Combine(temp.File("out"), "truncated.star")));
+        Assert.Single(AutopickIndex.Read(Path.Combine(temp.File("out"), "autopick.star")));
+    }
+}
