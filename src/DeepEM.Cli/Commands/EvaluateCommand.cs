@@ -24,10 +24,11 @@ public static class EvaluateCommand
         var overlayOut = new Option<string?>("--out") { Description = "PNG for --overlay (default NAME-overlay.png)" };
         var montage = new Option<string?>("--montage") { Description = "PNG of the strongest picks' boxes of the --overlay micrograph" };
         var box = new Option<int>("--box") { Description = "box size for the montage and the circles, in pixels", DefaultValueFactory = _ => 0 };
-        var threshold = new Option<double?>("--threshold") { Description = "threshold for the overlay (default: the F2-best)" };
+        var threshold = new Option<double?>("--threshold") { Description = "threshold for the overlay and --false-positives (default: the F2-best)" };
+        var falsePositives = new Option<string?>("--false-positives") { Description = "folder to write each micrograph's false positives to (.star), as negatives for train --init --negatives" };
         var command = new Command("evaluate", "Precision, recall, F1, F2, PR-curve area and the F2-best threshold of picks against true centres.")
         {
-            picks, truth, radius, plot, json, overlay, micrographs, overlayOut, montage, box, threshold,
+            picks, truth, radius, plot, json, overlay, micrographs, overlayOut, montage, box, threshold, falsePositives,
         };
         command.SetAction(parse => Terminal.Run(() =>
         {
@@ -48,6 +49,16 @@ public static class EvaluateCommand
             {
                 AtomicFile.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
                 Console.Out.WriteLine($"report: {jsonPath}");
+            }
+            if (parse.GetValue(falsePositives) is { } fpDir)
+            {
+                var t = parse.GetValue(threshold) ?? report.BestF2.Threshold;
+                var found = FalsePositives.Find(picked, reference, r, t);
+                foreach (var (micrograph, list) in found)
+                {
+                    RelionStarCoordinates.Write(Path.Combine(fpDir, micrograph + ".star"), list);
+                }
+                Console.Out.WriteLine($"false positives: {found.Values.Sum(l => l.Count)} at threshold {t:0.###} -> {fpDir}");
             }
             if (parse.GetValue(overlay) is { } name)
             {

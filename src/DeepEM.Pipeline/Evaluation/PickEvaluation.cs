@@ -95,3 +95,25 @@ public static class PickEvaluation
         return curve;
     }
 }
+
+/// <summary>
+/// The paper's refinement of the training set: picks that match no true centre at a threshold are false
+/// positives, which <c>deepem train --init MODEL --negatives DIR</c> learns as non-particles.
+/// </summary>
+public static class FalsePositives
+{
+    public static Dictionary<string, List<Pick>> Find(IReadOnlyDictionary<string, List<Pick>> picks, IReadOnlyDictionary<string, List<Pick>> truth,
+        double radius, double threshold)
+    {
+        var result = new Dictionary<string, List<Pick>>(StringComparer.Ordinal);
+        foreach (var (name, t) in truth)
+        {
+            if (!picks.TryGetValue(name, out var p)) continue;
+            var kept = p.Where(x => (x.Score ?? 1) >= threshold).OrderByDescending(x => x.Score ?? 1).ToList();
+            var matching = new PickMatching(t, radius);
+            foreach (var pick in kept) matching.Add(pick);
+            result[name] = kept.Where((_, i) => matching.PickToTruth[i] < 0).ToList();
+        }
+        return result;
+    }
+}
