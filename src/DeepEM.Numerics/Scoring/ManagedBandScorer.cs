@@ -43,6 +43,21 @@ public sealed class ManagedBandScorer : IBandScorer
 
     public int MaxParallelism => int.MaxValue;
 
+    // Each thread keeps its band buffers between bands and micrographs: a band's maps are hundreds of
+    // megabytes, and allocating (and zeroing) them anew for every band cost more than the arithmetic.
+    // Reused buffers hold stale but finite values past the part a band writes, which only garbage
+    // positions read.
+    [ThreadStatic]
+    private static List<float[]>? _buffers;
+
+    private static float[] Buffer(int slot, int length)
+    {
+        var buffers = _buffers ??= [];
+        while (buffers.Count <= slot) buffers.Add([]);
+        if (buffers[slot].Length < length) buffers[slot] = new float[length];
+        return buffers[slot];
+    }
+
     /// <summary>
     /// Scores of every box position of one band (height rows, stride = width); the result has the band's
     /// stride, rows [0, height − box], columns [0, width − box] valid.
@@ -66,7 +81,8 @@ public sealed class ManagedBandScorer : IBandScorer
 
         var rowsIn = height;
         var inPlane = Plane(rowsIn);
-        var input = new float[inPlane];
+        var slot = 0;
+        var input = Buffer(slot++, inPlane);
         band.CopyTo(input);
         float[] current = input;
         var channels = 1;
@@ -76,13 +92,13 @@ public sealed class ManagedBandScorer : IBandScorer
             var st = _arch.Stages[s];
             var convRows = rowsIn - d * (st.Kernel - 1);
             var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
-            var act = new float[Convolution.PaddedOutputs(st.OutChannels) * convPlane];
+            var act = Buffer(slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
             Convolution.Forward(current, channels, inPlane, stride, _packed[s],
                 _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d);
             Sigmoid.Forward(act, st.OutChannels, convPlane, convRows * stride);
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
-            var pooled = new float[st.OutChannels * poolPlane];
+            var pooled = Buffer(slot++, st.OutChannels * poolPlane);
             DilatedPool(act, st.OutChannels, convPlane, stride, st.Pool, d, poolRows, pooled, poolPlane);
             current = pooled;
             inPlane = poolPlane;
