@@ -14,6 +14,7 @@ public class DenseScorerTests
     [InlineData("small", 64, 90, 60_000)]          // tiny budget: many bands with halos
     [InlineData(Presets.Default, 131, 117, 1L << 30)]
     [InlineData(Presets.Default, 120, 100, 400_000)]
+    [InlineData(Presets.DefaultRelu, 101, 97, 1L << 30)]
     public void Dense_scores_equal_the_scores_of_cut_out_boxes_averaged_over_rotations(string name, int width, int height, long budget)
     {
         var arch = ManagedBackendTests.Build(name);

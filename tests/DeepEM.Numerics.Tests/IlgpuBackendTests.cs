@@ -12,6 +12,7 @@ public class IlgpuBackendTests
 {
     [Theory]
     [InlineData("small")]
+    [InlineData("small-relu")]
     [InlineData(Presets.Default)]
     public void Scores_and_gradients_agree_with_the_reference_and_the_managed_backend(string name)
     {

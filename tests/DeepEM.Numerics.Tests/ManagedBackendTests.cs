@@ -6,11 +6,12 @@ namespace DeepEM.Numerics.Tests;
 /// <summary>The fast CPU backend against the float64 reference: scores and gradients, layer by layer.</summary>
 public class ManagedBackendTests
 {
-    public static TheoryData<string> Architectures => ["small", Presets.Default, "deepem-48@64"];
+    public static TheoryData<string> Architectures => ["small", "small-relu", Presets.Default, "deepem-48@64", Presets.DefaultRelu];
 
     internal static NetworkArchitecture Build(string name) => name switch
     {
         "small" => TestData.Small(),
+        "small-relu" => TestData.Small(Activation.Relu),
         "deepem-48@64" => Presets.Create(Presets.Default, 64),
         _ => Presets.Create(name),
     };

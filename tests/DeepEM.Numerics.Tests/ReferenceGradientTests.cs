@@ -80,12 +80,13 @@ public class ReferenceGradientTests
     }
 
     [Theory]
-    [InlineData(LossKind.SquaredError, 1.0)]
-    [InlineData(LossKind.SquaredError, 0.0)]
-    [InlineData(LossKind.CrossEntropy, 1.0)]
-    public void Whole_network_gradient_matches_finite_differences_for_every_parameter(LossKind loss, double target)
+    [InlineData(LossKind.SquaredError, 1.0, Activation.Sigmoid)]
+    [InlineData(LossKind.SquaredError, 0.0, Activation.Sigmoid)]
+    [InlineData(LossKind.CrossEntropy, 1.0, Activation.Sigmoid)]
+    [InlineData(LossKind.SquaredError, 1.0, Activation.Relu)]
+    public void Whole_network_gradient_matches_finite_differences_for_every_parameter(LossKind loss, double target, Activation activation)
     {
-        var arch = TestData.Small();
+        var arch = TestData.Small(activation);
         var parameters = TestData.ToDouble(TestData.Parameters(arch, 3));
         var box = TestData.ToDouble(TestData.Boxes(1, arch.BoxSize, 4));
         var grad = ReferenceNetwork.Gradient(arch, parameters, box, target, loss);

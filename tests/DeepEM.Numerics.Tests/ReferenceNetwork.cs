@@ -59,6 +59,10 @@ public static class ReferenceNetwork
 
     public static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
+    public static double Activate(Activation kind, double x) => kind == Activation.Relu ? Math.Max(0, x) : Sigmoid(x);
+
+    public static double Derivative(Activation kind, double y) => kind == Activation.Relu ? (y > 0 ? 1 : 0) : y * (1 - y);
+
     public static double[][] Pool(double[][] input, int h, int w, int p)
     {
         int oh = h / p, ow = w / p;
@@ -107,7 +111,7 @@ public static class ReferenceNetwork
             var w = parameters.AsSpan(layout.WeightOffset(s), st.WeightCount).ToArray();
             var b = parameters.AsSpan(layout.BiasOffset(s), st.OutChannels).ToArray();
             var conv = ConvForward(current, st.InHeight, st.InWidth, w, b, st.OutChannels, st.Kernel);
-            var act = conv.Select(plane => plane.Select(Sigmoid).ToArray()).ToArray();
+            var act = conv.Select(plane => plane.Select(v => Activate(arch.Activation, v)).ToArray()).ToArray();
             activations.Add(act);
             current = Pool(act, st.ConvHeight, st.ConvWidth, st.Pool);
             pooled.Add(current);
@@ -145,7 +149,7 @@ public static class ReferenceNetwork
             var st = arch.Stages[s];
             var dAct = PoolBackward(dPooled, st.ConvHeight, st.ConvWidth, st.Pool);
             var act = trace.Activations[s];
-            var dConv = dAct.Select((p, c) => p.Select((d, i) => d * act[c][i] * (1 - act[c][i])).ToArray()).ToArray();
+            var dConv = dAct.Select((p, c) => p.Select((d, i) => d * Derivative(arch.Activation, act[c][i])).ToArray()).ToArray();
             var w = parameters.AsSpan(layout.WeightOffset(s), st.WeightCount).ToArray();
             var (dIn, dW, dB) = ConvBackward(trace.Inputs[s], st.InHeight, st.InWidth, w, dConv, st.Kernel);
             dW.CopyTo(grad, layout.WeightOffset(s));

@@ -46,5 +46,6 @@ internal static class TestData
     }
 
     /// <summary>A small network of the preset's shape family, quick enough for float64 finite differences.</summary>
-    public static NetworkArchitecture Small() => new("test-small", 22, [new(3, 5, 2), new(6, 3, 2), new(4, 2, 1)]);
+    public static NetworkArchitecture Small(Activation activation = Activation.Sigmoid) =>
+        new("test-small", 22, [new(3, 5, 2), new(6, 3, 2), new(4, 2, 1)], activation);
 }

@@ -64,7 +64,8 @@ public sealed class NetworkArchitecture
     public ParameterLayout Layout => new(this);
 
     public string Describe() =>
-        $"{Preset}, box {BoxSize}: " + string.Join(" -> ", Stages.Select(s => s.ToString())) + $" -> dense {DenseInputs} -> 1";
+        $"{Preset}, box {BoxSize}: " + string.Join(" -> ", Stages.Select(s => s.ToString())) + $" -> dense {DenseInputs} -> 1" +
+        (Activation == Activation.Sigmoid ? "" : $" ({Activation.ToString().ToLowerInvariant()} hidden units)");
 }
 
 /// <summary>

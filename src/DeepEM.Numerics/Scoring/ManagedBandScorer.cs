@@ -95,7 +95,7 @@ public sealed class ManagedBandScorer : IBandScorer
             var act = Buffer(slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
             Convolution.Forward(current, channels, inPlane, stride, _packed[s],
                 _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d);
-            Sigmoid.Forward(act, st.OutChannels, convPlane, convRows * stride);
+            HiddenActivation.Forward(_arch.Activation, act, st.OutChannels, convPlane, convRows * stride);
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
             var pooled = Buffer(slot++, st.OutChannels * poolPlane);

@@ -22,7 +22,10 @@ public static class WeightInitialization
             var st = architecture.Stages[s];
             var fanIn = st.InChannels * st.Kernel * st.Kernel;
             var fanOut = st.OutChannels * st.Kernel * st.Kernel / (double)(st.Pool * st.Pool);
-            var limit = (s == 0 ? 4 : 1) * Math.Sqrt(6 / (fanIn + fanOut));
+            // Rectifiers: He's range, which keeps the activations' variance from layer to layer.
+            var limit = architecture.Activation == Activation.Relu
+                ? Math.Sqrt(6.0 / fanIn)
+                : (s == 0 ? 4 : 1) * Math.Sqrt(6 / (fanIn + fanOut));
             for (var i = 0; i < st.WeightCount; i++)
             {
                 p[layout.WeightOffset(s) + i] = (float)rng.NextDouble(-limit, limit);

@@ -200,6 +200,7 @@ public sealed class IlgpuBackend : IComputeBackend
             Pool = st.Pool,
             PooledHeight = st.OutHeight,
             PooledWidth = st.OutWidth,
+            Activation = (int)Architecture.Activation,
         };
     }
 

@@ -77,6 +77,7 @@ public sealed class IlgpuBandScorer : IBandScorer
                 {
                     InChannels = channels, OutChannels = st.OutChannels, Kernel = st.Kernel, Stride = stride, Dilation = d,
                     InPlane = inPlane, OutPlane = convPlane, Count = convRows * stride, Pool = st.Pool,
+                    Activation = (int)_arch.Activation,
                 };
                 _backend.DenseConv(st.OutChannels * shape.Count, current.View, parameters.View.SubView(layout.WeightOffset(s), st.WeightCount),
                     parameters.View.SubView(layout.BiasOffset(s), st.OutChannels), act.View, shape);

@@ -15,6 +15,7 @@ public struct DenseShape
     public int OutPlane;
     public int Count;
     public int Pool;
+    public int Activation;
 }
 
 /// <summary>
@@ -41,7 +42,7 @@ public static class IlgpuDenseKernels
                 }
             }
         }
-        output[o * s.OutPlane + q] = 1f / (1f + XMath.Exp(-sum));
+        output[o * s.OutPlane + q] = IlgpuKernels.Activate(sum, s.Activation);
     }
 
     public static void Pool(Index1D index, ArrayView<float> act, ArrayView<float> pooled, DenseShape s)

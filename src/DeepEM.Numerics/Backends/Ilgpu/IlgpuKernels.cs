@@ -17,6 +17,9 @@ public struct ConvShape
     public int Pool;
     public int PooledHeight;
     public int PooledWidth;
+
+    /// <summary>Hidden activation: 0 sigmoid, 1 rectifier (<see cref="Network.Activation"/>).</summary>
+    public int Activation;
 }
 
 /// <summary>
@@ -29,7 +32,13 @@ public static class IlgpuKernels
 {
     private static float Sigmoid(float x) => 1f / (1f + XMath.Exp(-x));
 
-    /// <summary>act[b][o][y][x] = σ(bias[o] + Σ_i Σ_ky Σ_kx in[b][i][y+ky][x+kx]·w[o][i][ky][kx]).</summary>
+    /// <summary>The hidden units' activation: sigmoid (0) or rectifier (1).</summary>
+    public static float Activate(float x, int kind) => kind == 1 ? (x > 0f ? x : 0f) : Sigmoid(x);
+
+    /// <summary>Its derivative from the output y.</summary>
+    public static float Derivative(float y, int kind) => kind == 1 ? (y > 0f ? 1f : 0f) : y * (1f - y);
+
+    /// <summary>act[b][o][y][x] = f(bias[o] + Σ_i Σ_ky Σ_kx in[b][i][y+ky][x+kx]·w[o][i][ky][kx]), f the hidden activation.</summary>
     public static void ConvForwardSigmoid(Index1D index, ArrayView<float> input, ArrayView<float> weights, ArrayView<float> bias,
         ArrayView<float> output, ConvShape s)
     {
@@ -51,7 +60,7 @@ public static class IlgpuKernels
                 }
             }
         }
-        output[index] = Sigmoid(sum);
+        output[index] = Activate(sum, s.Activation);
     }
 
     /// <summary>pooled[b][c][y][x] = mean of the p×p block of act at (y·p, x·p).</summary>
@@ -103,8 +112,8 @@ public static class IlgpuKernels
     }
 
     /// <summary>
-    /// dConv[b][o][y][x] = dPooled[b][o][y/p][x/p]/p² · a(1 − a), zero in the rows and columns the pooling
-    /// dropped: the pooling and sigmoid backward passes fused.
+    /// dConv[b][o][y][x] = dPooled[b][o][y/p][x/p]/p² · f′, zero in the rows and columns the pooling
+    /// dropped: the pooling and activation backward passes fused.
     /// </summary>
     public static void PoolSigmoidBackward(Index1D index, ArrayView<float> dPooled, ArrayView<float> act, ArrayView<float> dConv, ConvShape s)
     {
@@ -120,7 +129,7 @@ public static class IlgpuKernels
             d = dPooled[(plane * s.PooledHeight + py) * s.PooledWidth + px] / (s.Pool * s.Pool);
         }
         var a = act[index];
-        dConv[index] = d * a * (1f - a);
+        dConv[index] = d * Derivative(a, s.Activation);
     }
 
     /// <summary>dW[o][i][ky][kx] = Σ_b Σ_y Σ_x dConv[b][o][y][x]·in[b][i][y+ky][x+kx].</summary>

@@ -138,7 +138,7 @@ public sealed class ManagedBackend : IComputeBackend
             Convolution.Forward(input, st.InChannels, sh.InPlane, sh.Stride, packed[s],
                 parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel,
                 ws.Conv[s], st.ConvHeight, sh.ConvPlane);
-            Sigmoid.Forward(ws.Conv[s], st.OutChannels, sh.ConvPlane, st.ConvHeight * sh.Stride);
+            HiddenActivation.Forward(Architecture.Activation, ws.Conv[s], st.OutChannels, sh.ConvPlane, st.ConvHeight * sh.Stride);
             AveragePooling.Forward(ws.Conv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.Pool, st.OutHeight, st.OutWidth,
                 ws.Pooled[s], sh.PooledPlane, st.OutWidth);
             input = ws.Pooled[s];
@@ -167,7 +167,7 @@ public sealed class ManagedBackend : IComputeBackend
             var sh = Shapes[s];
             AveragePooling.Backward(dPooled, st.OutChannels, dPooledPlane, dPooledStride, st.OutHeight, st.OutWidth,
                 st.Pool, st.ConvHeight, st.ConvWidth, ws.DActivation[s], sh.ConvPlane, sh.Stride);
-            Sigmoid.Backward(ws.Conv[s], ws.DActivation[s], sh.Stride, ws.DConv[s], st.OutChannels, sh.ConvPlane,
+            HiddenActivation.Backward(Architecture.Activation, ws.Conv[s], ws.DActivation[s], sh.Stride, ws.DConv[s], st.OutChannels, sh.ConvPlane,
                 st.ConvHeight, sh.Stride, st.ConvWidth);
             ReadOnlySpan<float> stageInput = s == 0 ? ws.Input : ws.Pooled[s - 1];
             Convolution.BackwardWeights(stageInput, st.InChannels, sh.InPlane, sh.Stride, ws.DConv[s], st.OutChannels, sh.ConvPlane,
