@@ -29,7 +29,7 @@ public static class TrainCommand
         var preset = new Option<string>("--preset") { Description = $"network shape: {string.Join(", ", Presets.Names)}", DefaultValueFactory = _ => Presets.Default };
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch") { Description = "boxes per gradient step", DefaultValueFactory = _ => defaults.BatchSize };
-        var rate = new Option<double?>("--learning-rate") { Description = "initial learning rate, decaying along a half cosine to 10% (default: 0.3 for squared error, 0.1 for cross-entropy)" };
+        var rate = new Option<double?>("--learning-rate") { Description = "initial learning rate, decaying along a half cosine to 10% (default: 0.3 for squared error, 0.1 for cross-entropy; a third of that for rectifier presets)" };
         var momentum = new Option<double>("--momentum") { Description = "momentum of gradient descent", DefaultValueFactory = _ => defaults.Momentum };
         var loss = new Option<string>("--loss") { Description = "squared-error (the paper's) or cross-entropy", DefaultValueFactory = _ => "squared-error" };
         var validation = new Option<double>("--validation") { Description = "fraction of boxes held out for validation", DefaultValueFactory = _ => defaults.ValidationFraction };
@@ -60,7 +60,6 @@ public static class TrainCommand
             {
                 Epochs = Positive(parse.GetValue(epochs), "--epochs"),
                 BatchSize = Positive(parse.GetValue(batch), "--batch"),
-                LearningRate = parse.GetValue(rate) ?? (lossKind == LossKind.SquaredError ? defaults.LearningRate : 0.1),
                 Momentum = parse.GetValue(momentum),
                 Seed = parse.GetValue(seed),
                 ValidationFraction = parse.GetValue(validation),
@@ -86,6 +85,7 @@ public static class TrainCommand
                 InitModel = parse.GetValue(init),
                 Device = deviceChoice,
                 Options = options,
+                LearningRate = parse.GetValue(rate),
                 NegativeRatio = parse.GetValue(ratio),
                 NegativeDistanceFraction = parse.GetValue(distance),
             };

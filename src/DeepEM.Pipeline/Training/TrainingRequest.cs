@@ -29,6 +29,9 @@ public sealed record TrainingRequest
 
     public TrainingOptions Options { get; init; } = new();
 
+    /// <summary>The learning rate asked for; null takes <see cref="TrainingWorkflow.DefaultLearningRate"/> for the network and loss.</summary>
+    public double? LearningRate { get; init; }
+
     public double NegativeRatio { get; init; } = 2.0;
 
     /// <summary>Least distance of random negatives from any pick, as a fraction of the (binned) box.</summary>
