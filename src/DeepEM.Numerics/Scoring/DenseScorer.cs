@@ -60,7 +60,13 @@ public sealed class DenseScorer
         var rotated = new float[rotations][];
         for (var r = 0; r < rotations; r++)
         {
-            rotated[r] = r == 0 ? source : RotateImage(source, width, height, r);
+            if (r == 0)
+            {
+                rotated[r] = source;
+                continue;
+            }
+            rotated[r] = new float[source.Length];
+            Training.BoxRotation.RotateImage(source, rotated[r], width, height, r);
         }
         // Work items: (rotation, band); each writes its own rows of its own rotation's map.
         var maps = new float[rotations][];
@@ -106,34 +112,6 @@ public sealed class DenseScorer
             }
         }
         return new ScoreMap(outW, outH, box, sum);
-    }
-
-    /// <summary>Rotates an image by quarter turns in the convention of <see cref="Training.BoxRotation"/>.</summary>
-    public static float[] RotateImage(float[] src, int w, int h, int quarterTurns)
-    {
-        var dst = new float[src.Length];
-        switch (quarterTurns)
-        {
-            case 1: // (x, y) -> (y, w−1−x); new width h
-                for (var y = 0; y < h; y++)
-                    for (var x = 0; x < w; x++)
-                        dst[(w - 1 - x) * h + y] = src[y * w + x];
-                break;
-            case 2:
-                for (var y = 0; y < h; y++)
-                    for (var x = 0; x < w; x++)
-                        dst[(h - 1 - y) * w + (w - 1 - x)] = src[y * w + x];
-                break;
-            case 3: // (x, y) -> (h−1−y, x); new width h
-                for (var y = 0; y < h; y++)
-                    for (var x = 0; x < w; x++)
-                        dst[x * h + (h - 1 - y)] = src[y * w + x];
-                break;
-            default:
-                src.CopyTo(dst, 0);
-                break;
-        }
-        return dst;
     }
 
     /// <summary>Output rows per band so that one band's maps stay within the memory budget.</summary>

@@ -43,6 +43,24 @@ public sealed class ManagedBandScorer : IBandScorer
 
     public int MaxParallelism => int.MaxValue;
 
+    /// <summary>
+    /// Floats a flat plane needs past its last row: the farthest any dilated tap reaches beyond a row's end
+    /// (kernels, poolings and the output unit), plus a vector's width of over-read.
+    /// </summary>
+    public static int PlaneSlack(NetworkArchitecture arch)
+    {
+        var reach = 0;
+        var d = 1;
+        foreach (var st in arch.Stages)
+        {
+            reach = Math.Max(reach, d * (st.Kernel - 1));
+            d *= st.Pool;
+            reach = Math.Max(reach, d);
+        }
+        reach = Math.Max(reach, d * arch.Stages[^1].OutHeight);
+        return reach + 2 * Convolution.PixelBlock + 8;
+    }
+
     // Each thread keeps its band buffers between bands and micrographs: a band's maps are hundreds of
     // megabytes, and allocating (and zeroing) them anew for every band cost more than the arithmetic.
     // Reused buffers hold stale but finite values past the part a band writes, which only garbage
@@ -66,17 +84,8 @@ public sealed class ManagedBandScorer : IBandScorer
     {
         var layout = _arch.Layout;
         var stride = width;
-        var maxReach = 0;
-        var d = 1;
-        foreach (var st in _arch.Stages)
-        {
-            maxReach = Math.Max(maxReach, d * (st.Kernel - 1));
-            d *= st.Pool;
-            maxReach = Math.Max(maxReach, d);
-        }
         var finalSize = _arch.Stages[^1].OutHeight;
-        maxReach = Math.Max(maxReach, d * finalSize);
-        var slack = maxReach + 2 * Convolution.PixelBlock + 8;
+        var slack = PlaneSlack(_arch);
         int Plane(int rows) => rows * stride + slack;
 
         var rowsIn = height;
@@ -86,7 +95,7 @@ public sealed class ManagedBandScorer : IBandScorer
         band.CopyTo(input);
         float[] current = input;
         var channels = 1;
-        d = 1;
+        var d = 1;
         for (var s = 0; s < _arch.Stages.Count; s++)
         {
             var st = _arch.Stages[s];

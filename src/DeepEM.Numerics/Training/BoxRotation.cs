@@ -1,33 +1,38 @@
 namespace DeepEM.Numerics.Training;
 
 /// <summary>
-/// The paper's ×4 augmentation: a square box rotated by 0, 90, 180 or 270 degrees (counter-clockwise when
-/// row 0 is drawn at the top). Rotation by 90° maps (x, y) → (y, n−1−x).
+/// The paper's ×4 augmentation and the dense scorer's rotated micrographs, in one convention: a quarter
+/// turn maps pixel (x, y) of a w×h image to (y, w−1−x) of the h×w result (counter-clockwise when row 0 is
+/// drawn at the top); two and three turns repeat it.
 /// </summary>
 public static class BoxRotation
 {
-    public static void Rotate(ReadOnlySpan<float> source, Span<float> destination, int size, int quarterTurns)
+    /// <summary>Rotates a square box of <paramref name="size"/>² pixels.</summary>
+    public static void Rotate(ReadOnlySpan<float> source, Span<float> destination, int size, int quarterTurns) =>
+        RotateImage(source, destination, size, size, quarterTurns);
+
+    /// <summary>Rotates a w×h image; after an odd number of turns the result is h wide and w high.</summary>
+    public static void RotateImage(ReadOnlySpan<float> source, Span<float> destination, int w, int h, int quarterTurns)
     {
-        var n = size;
         switch (((quarterTurns % 4) + 4) % 4)
         {
             case 0:
-                source[..(n * n)].CopyTo(destination);
+                source[..(w * h)].CopyTo(destination);
                 break;
             case 1:
-                for (var y = 0; y < n; y++)
-                    for (var x = 0; x < n; x++)
-                        destination[(n - 1 - x) * n + y] = source[y * n + x];
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        destination[(w - 1 - x) * h + y] = source[y * w + x];
                 break;
             case 2:
-                for (var y = 0; y < n; y++)
-                    for (var x = 0; x < n; x++)
-                        destination[(n - 1 - y) * n + (n - 1 - x)] = source[y * n + x];
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        destination[(h - 1 - y) * w + (w - 1 - x)] = source[y * w + x];
                 break;
             default:
-                for (var y = 0; y < n; y++)
-                    for (var x = 0; x < n; x++)
-                        destination[x * n + (n - 1 - y)] = source[y * n + x];
+                for (var y = 0; y < h; y++)
+                    for (var x = 0; x < w; x++)
+                        destination[x * h + (h - 1 - y)] = source[y * w + x];
                 break;
         }
     }

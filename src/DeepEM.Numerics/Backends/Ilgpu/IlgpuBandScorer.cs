@@ -38,16 +38,9 @@ public sealed class IlgpuBandScorer : IBandScorer
         var accelerator = _backend.Accelerator;
         var layout = _arch.Layout;
         var stride = width;
-        var d = 1;
-        var reach = 0;
-        foreach (var st in _arch.Stages)
-        {
-            reach = Math.Max(reach, d * (st.Kernel - 1));
-            d *= st.Pool;
-        }
         var finalSize = _arch.Stages[^1].OutHeight;
-        reach = Math.Max(reach, d * finalSize) + 16;
-        int Plane(int rows) => rows * stride + reach;
+        var slack = ManagedBandScorer.PlaneSlack(_arch);
+        int Plane(int rows) => rows * stride + slack;
 
         var toFree = new List<MemoryBuffer1D<float, Stride1D.Dense>>();
         MemoryBuffer1D<float, Stride1D.Dense> Alloc(long n)
@@ -66,7 +59,7 @@ public sealed class IlgpuBandScorer : IBandScorer
             var current = Alloc(inPlane);
             current.View.SubView(0, band.Length).CopyFromCPU(band);
             var channels = 1;
-            d = 1;
+            var d = 1;
             for (var s = 0; s < _arch.Stages.Count; s++)
             {
                 var st = _arch.Stages[s];
