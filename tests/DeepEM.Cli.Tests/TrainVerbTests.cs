@@ -52,6 +52,9 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         Assert.True(model.Training.Positives > 400);
         Assert.Equal(2 * model.Training.Positives, model.Training.Negatives);
         Assert.InRange(model.Threshold, 0.01f, 0.99f);
+        Assert.StartsWith("F2-best picking 4 training micrographs", model.Training.ThresholdSource);
+        Assert.InRange(model.Training.BoxThreshold, 0.0, 1.0);
+        Assert.True(model.Training.MicrographF2 > 0.8, $"calibration F2 {model.Training.MicrographF2}");
         Assert.True(model.StdMin > 0 && model.StdMin < model.StdMax);
         Assert.Equal(4.0, model.Preprocessing.PixelSizeAngstrom, 6);
 

@@ -107,7 +107,7 @@ public static class TrainCommand
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"best epoch {r.BestEpoch}: validation accuracy {r.ValidationAccuracy:P1} at 0.5, loss {r.ValidationLoss:0.0000} ({r.ValidationBoxes} boxes, 4 rotations each)"));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"F2-best threshold {r.Threshold.Threshold:0.###}: precision {r.Threshold.Precision:P1}, recall {r.Threshold.Recall:P1}, F2 {r.Threshold.F2:0.###}; particle std range {outcome.Model.StdMin:0.###}..{outcome.Model.StdMax:0.###}"));
+                $"picking threshold {outcome.Model.Threshold:0.###}; on validation boxes the F2-best was {r.Threshold.Threshold:0.###} (precision {r.Threshold.Precision:P1}, recall {r.Threshold.Recall:P1}); particle std range {outcome.Model.StdMin:0.###}..{outcome.Model.StdMax:0.###}"));
             Console.Out.WriteLine($"wrote {path} (model {outcome.Model.ParametersHash[..12]})");
             return expansion.Missing.Count + outcome.Data.Failures.Count > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
         }));
