@@ -119,6 +119,8 @@ public sealed class DenseScorer
     {
         var floatsPerRow = (long)width * (1 + _arch.Stages.Sum(s => 2 * Convolution.PaddedOutputs(s.OutChannels)) + 1);
         var rows = _bandBudgetBytes / 4 / Math.Max(1, floatsPerRow) - _arch.BoxSize;
-        return (int)Math.Clamp(rows, 16, 1 << 20);
+        // Each band recomputes a box-high halo; at least two boxes of output rows keep that under half the
+        // work even when the budget is small (a 272 px box on a 4096 px wide micrograph).
+        return (int)Math.Clamp(rows, Math.Max(16, 2 * _arch.BoxSize), 1 << 20);
     }
 }

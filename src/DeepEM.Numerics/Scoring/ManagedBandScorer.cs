@@ -61,16 +61,14 @@ public sealed class ManagedBandScorer : IBandScorer
         return reach + 2 * Convolution.PixelBlock + 8;
     }
 
-    // Each thread keeps its band buffers between bands and micrographs: a band's maps are hundreds of
-    // megabytes, and allocating (and zeroing) them anew for every band cost more than the arithmetic.
-    // Reused buffers hold stale but finite values past the part a band writes, which only garbage
-    // positions read.
-    [ThreadStatic]
-    private static List<float[]>? _buffers;
+    // Band buffers are kept between bands and micrographs, one set per band scored at the same time (at
+    // most one per core): a band's maps are hundreds of megabytes, and allocating (and zeroing) them anew
+    // for every band cost more than the arithmetic. Reused buffers hold stale but finite values past the
+    // part a band writes, which only garbage positions read.
+    private readonly System.Collections.Concurrent.ConcurrentBag<List<float[]>> _bufferSets = [];
 
-    private static float[] Buffer(int slot, int length)
+    private static float[] Buffer(List<float[]> buffers, int slot, int length)
     {
-        var buffers = _buffers ??= [];
         while (buffers.Count <= slot) buffers.Add([]);
         if (buffers[slot].Length < length) buffers[slot] = new float[length];
         return buffers[slot];
@@ -82,6 +80,19 @@ public sealed class ManagedBandScorer : IBandScorer
     /// </summary>
     public float[] ScoreBand(ReadOnlySpan<float> band, int width, int height)
     {
+        var buffers = _bufferSets.TryTake(out var set) ? set : [];
+        try
+        {
+            return ScoreBand(band, width, height, buffers);
+        }
+        finally
+        {
+            _bufferSets.Add(buffers);
+        }
+    }
+
+    private float[] ScoreBand(ReadOnlySpan<float> band, int width, int height, List<float[]> buffers)
+    {
         var layout = _arch.Layout;
         var stride = width;
         var finalSize = _arch.Stages[^1].OutHeight;
@@ -91,7 +102,7 @@ public sealed class ManagedBandScorer : IBandScorer
         var rowsIn = height;
         var inPlane = Plane(rowsIn);
         var slot = 0;
-        var input = Buffer(slot++, inPlane);
+        var input = Buffer(buffers, slot++, inPlane);
         band.CopyTo(input);
         float[] current = input;
         var channels = 1;
@@ -101,13 +112,13 @@ public sealed class ManagedBandScorer : IBandScorer
             var st = _arch.Stages[s];
             var convRows = rowsIn - d * (st.Kernel - 1);
             var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
-            var act = Buffer(slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
+            var act = Buffer(buffers, slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
             Convolution.Forward(current, channels, inPlane, stride, _packed[s],
                 _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d);
             HiddenActivation.Forward(_arch.Activation, act, st.OutChannels, convPlane, convRows * stride);
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
-            var pooled = Buffer(slot++, st.OutChannels * poolPlane);
+            var pooled = Buffer(buffers, slot++, st.OutChannels * poolPlane);
             DilatedPool(act, st.OutChannels, convPlane, stride, st.Pool, d, poolRows, pooled, poolPlane);
             current = pooled;
             inPlane = poolPlane;
