@@ -39,3 +39,17 @@ public class CommandLineTests
         Assert.Equal("deepem: error: 'classify' is not built yet: 2D classification has not landed in this version", r.Stderr.Trim());
     }
 }
+
+public class BenchVerbTests
+{
+    /// <summary>Not a timed test: the benchmark verb runs and prints its numbers (the rates themselves go to docs/benchmarks.md).</summary>
+    [Fact]
+    public void Bench_prints_the_peak_and_training_throughput()
+    {
+        var r = DeepemProcess.Run("bench", "--parts", "training", "--seconds", "0.3");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Matches(@"measured FMA peak [0-9.]+ GFLOP/s", r.Stdout);
+        Assert.Matches(@"deepem-48\s+box\s+48:\s+[0-9.]+ boxes/s", r.Stdout);
+        Assert.Matches(@"paper-klh\s+box 272:\s+[0-9.]+ boxes/s", r.Stdout);
+    }
+}
