@@ -72,8 +72,10 @@ public static class Convolution
     public static unsafe void Forward(
         ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
         ReadOnlySpan<float> packedWeights, ReadOnlySpan<float> bias, int outChannels, int k,
-        Span<float> output, int outRows, int outPlane, int dilation = 1)
+        Span<float> output, int outRows, int outPlane, int dilation = 1, Network.Activation? activation = null)
     {
+        // The activation is applied as the accumulators are stored: one pass over the maps instead of two.
+        var act = activation is { } a ? (int)a : -1;
         var count = outRows * stride;
         var chunks = (count + PixelBlock - 1) / PixelBlock;
         if (outPlane < chunks * PixelBlock)
@@ -100,11 +102,11 @@ public static class Convolution
                 var o = outBase + b * OutputBlock * outPlane;
                 if (Fma.IsSupported)
                 {
-                    ForwardBlockFma(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks, dilation);
+                    ForwardBlockFma(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks, dilation, act);
                 }
                 else
                 {
-                    ForwardBlockScalar(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks * PixelBlock, dilation);
+                    ForwardBlockScalar(inBase, inChannels, inPlane, stride, w, k, bBase + b * OutputBlock, o, outPlane, chunks * PixelBlock, dilation, act);
                 }
             }
         }
@@ -112,7 +114,7 @@ public static class Convolution
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ForwardBlockFma(float* input, int inChannels, int inPlane, int stride, float* w, int k,
-        float* bias, float* output, int outPlane, int chunks, int dilation)
+        float* bias, float* output, int outPlane, int chunks, int dilation, int act)
     {
         var rowStep = dilation * stride;
         for (var c = 0; c < chunks; c++)
@@ -157,12 +159,38 @@ public static class Convolution
             Avx.Store(dst, a3); Avx.Store(dst + 8, b3); dst += outPlane;
             Avx.Store(dst, a4); Avx.Store(dst + 8, b4); dst += outPlane;
             Avx.Store(dst, a5); Avx.Store(dst + 8, b5);
+            if (act >= 0)
+            {
+                // While the block is still in L1; a call, so that the exponential's temporaries do not
+                // crowd the twelve accumulators out of registers in the loop above.
+                ActivateBlock(output + p, outPlane, act);
+            }
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static unsafe void ActivateBlock(float* block, int outPlane, int act)
+    {
+        for (var lane = 0; lane < OutputBlock; lane++)
+        {
+            var row = block + lane * outPlane;
+            Avx.Store(row, Activate(Avx.LoadVector256(row), act));
+            Avx.Store(row + 8, Activate(Avx.LoadVector256(row + 8), act));
+        }
+    }
+
+    /// <summary>The hidden activation on a vector: 0 the sigmoid 1/(1 + e^−x), 1 the rectifier.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Activate(Vector256<float> v, int act) => act == 1
+        ? Vector256.Max(v, Vector256<float>.Zero)
+        : Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-v));
+
+    /// <summary>The same on one value, with the same exponential as the vector form.</summary>
+    public static float Activate(float v, int act) => act == 1 ? MathF.Max(v, 0f) : Activate(Vector256.Create(v), act).GetElement(0);
+
     /// <summary>Portable path for processors without FMA (and the reference for what the FMA path computes).</summary>
     private static unsafe void ForwardBlockScalar(float* input, int inChannels, int inPlane, int stride, float* w, int k,
-        float* bias, float* output, int outPlane, int count, int dilation)
+        float* bias, float* output, int outPlane, int count, int dilation, int act)
     {
         for (var lane = 0; lane < OutputBlock; lane++)
         {
@@ -182,7 +210,7 @@ public static class Convolution
                         }
                     }
                 }
-                dst[p] = sum;
+                dst[p] = act >= 0 ? Activate(sum, act) : sum;
             }
         }
     }

@@ -4,27 +4,13 @@ using DeepEM.Numerics.Network;
 namespace DeepEM.Numerics.Layers;
 
 /// <summary>
-/// The hidden units' activation, forward and backward: the paper's logistic y = 1/(1 + e^−x), whose
-/// derivative is y(1 − y), or the rectifier y = max(0, x), whose derivative is 1 where y > 0.
+/// The hidden units' activation: the paper's logistic y = 1/(1 + e^−x), whose derivative is y(1 − y), or
+/// the rectifier y = max(0, x), whose derivative is 1 where y > 0. The forward pass is fused into the
+/// convolution's store (<see cref="Convolution.Activate(System.Runtime.Intrinsics.Vector256{float}, int)"/>);
+/// the backward pass is here.
 /// </summary>
 public static class HiddenActivation
 {
-    public static void Forward(Activation kind, Span<float> data, int planes, int planeSize, int count)
-    {
-        for (var c = 0; c < planes; c++)
-        {
-            var plane = data.Slice(c * planeSize, count);
-            if (kind == Activation.Relu)
-            {
-                TensorPrimitives.Max(plane, 0f, plane);
-            }
-            else
-            {
-                TensorPrimitives.Sigmoid(plane, plane);
-            }
-        }
-    }
-
     public static double Derivative(Activation kind, double y) => kind == Activation.Relu ? (y > 0 ? 1 : 0) : y * (1 - y);
 
     /// <summary>dz = dy · f′ on the valid columns of each row; garbage columns of dz stay untouched (zero).</summary>

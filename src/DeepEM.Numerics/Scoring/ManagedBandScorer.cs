@@ -114,8 +114,7 @@ public sealed class ManagedBandScorer : IBandScorer
             var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
             var act = Buffer(buffers, slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
             Convolution.Forward(current, channels, inPlane, stride, _packed[s],
-                _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d);
-            HiddenActivation.Forward(_arch.Activation, act, st.OutChannels, convPlane, convRows * stride);
+                _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d, _arch.Activation);
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
             var pooled = Buffer(buffers, slot++, st.OutChannels * poolPlane);

@@ -137,8 +137,7 @@ public sealed class ManagedBackend : IComputeBackend
             var sh = Shapes[s];
             Convolution.Forward(input, st.InChannels, sh.InPlane, sh.Stride, packed[s],
                 parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel,
-                ws.Conv[s], st.ConvHeight, sh.ConvPlane);
-            HiddenActivation.Forward(Architecture.Activation, ws.Conv[s], st.OutChannels, sh.ConvPlane, st.ConvHeight * sh.Stride);
+                ws.Conv[s], st.ConvHeight, sh.ConvPlane, activation: Architecture.Activation);
             AveragePooling.Forward(ws.Conv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.Pool, st.OutHeight, st.OutWidth,
                 ws.Pooled[s], sh.PooledPlane, st.OutWidth);
             input = ws.Pooled[s];
