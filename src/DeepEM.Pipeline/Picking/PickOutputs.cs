@@ -6,14 +6,26 @@ namespace DeepEM.Pipeline.Picking;
 /// The files of CONTRACT.md for picked micrographs: <c>DIR/NAME.star</c> (RELION, with scores),
 /// <c>DIR/NAME.box</c> (EMAN2), <c>DIR/NAME.txt</c> (Topaz) on request, and <c>DIR/autopick.star</c>. Each
 /// file is written whole; the .star goes last, so its presence means the micrograph is done (resume).
+/// The folder is listed once; after that, what is done is kept in memory, so that a run over tens of
+/// thousands of micrographs does not ask the file system about every one of them again and again.
 /// </summary>
 public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat> formats, int boxSize)
 {
+    private HashSet<string>? _done;
+
     public string Directory { get; } = directory;
 
     public string StarPath(string name) => Path.Combine(Directory, name + ".star");
 
-    public bool IsDone(string name) => File.Exists(StarPath(name));
+    public bool IsDone(string name) => Done.Contains(name);
+
+    private HashSet<string> Done => _done ??= System.IO.Directory.Exists(Directory)
+        ? System.IO.Directory.EnumerateFiles(Directory, "*.star")
+            .Select(Path.GetFileNameWithoutExtension)
+            .Where(n => n is not null && n != "autopick")
+            .Select(n => n!)
+            .ToHashSet(StringComparer.Ordinal)
+        : new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>Names must not leave the output folder: a name with a path separator or "..".</summary>
     public static void CheckName(string name)
@@ -46,6 +58,7 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
             }
         }
         RelionStarCoordinates.Write(StarPath(name), picks);
+        Done.Add(name);
     }
 
     /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>

@@ -34,6 +34,9 @@ public static class PickingWorkflow
         int done = 0, skipped = 0, particles = 0;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var scoring = TimeSpan.Zero;
+        // The index is rewritten every few seconds and at the end, not after every micrograph: rewriting
+        // it each time would write a number of lines that grows with the square of the dataset.
+        var lastIndex = TimeSpan.Zero;
         foreach (var (name, path) in names)
         {
             if (outputs.IsDone(name))
@@ -46,7 +49,11 @@ public static class PickingWorkflow
                 var micrograph = PreparedMicrograph.Load(path, model.Preprocessing.Binning);
                 var result = picker.Pick(micrograph);
                 outputs.Write(name, result.Picks);
-                outputs.WriteIndex(names);
+                if (watch.Elapsed - lastIndex > TimeSpan.FromSeconds(10))
+                {
+                    outputs.WriteIndex(names);
+                    lastIndex = watch.Elapsed;
+                }
                 done++;
                 particles += result.Picks.Count;
                 scoring += result.ScoringTime;
