@@ -107,6 +107,30 @@ public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulat
     }
 
     [Fact]
+    public void Edge_mode_and_the_std_filter_change_what_is_kept()
+    {
+        using var temp = TestPaths.NewTemp();
+        List<Pick> Run(string name, params string[] extra)
+        {
+            var r = DeepemProcess.Run(["pick", "--model", _data.Model, "--micrographs", Path.Combine(_data.TestMicrographs, "mic_0000.mrc"),
+                "--out", temp.File(name), .. extra]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            return RelionStarCoordinates.ReadOne(Path.Combine(temp.File(name), "mic_0000.star"));
+        }
+        const int size = 640, half = 24;
+        // Box top-left in [0, size − 48], so centres in [24, size − 24].
+        static bool NearEdge(Pick p) => p.X < half || p.Y < half || p.X > size - half || p.Y > size - half;
+        var dropped = Run("drop");
+        var kept = Run("keep", "--edge", "keep");
+        // Scoring only boxes wholly inside puts every centre at least half a box from the edge.
+        Assert.DoesNotContain(dropped, NearEdge);
+        Assert.Contains(kept, NearEdge);
+        // A standard-deviation range that no box meets removes every pick; switching the filter off keeps them.
+        Assert.Empty(Run("impossible", "--std-range", "100,200"));
+        Assert.True(Run("nofilter", "--no-std-filter").Count >= dropped.Count);
+    }
+
+    [Fact]
     public void A_bad_micrograph_fails_alone()
     {
         using var temp = TestPaths.NewTemp();
