@@ -17,11 +17,11 @@ public static class PickCommand
         var model = new Option<string>("--model") { Description = "model file (.deepem)", Required = true };
         var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "output folder", Required = true };
-        var threshold = new Option<string>("--threshold") { Description = "auto (the model's F2-best threshold) or a score in 0..1", DefaultValueFactory = _ => "auto" };
+        var threshold = new Option<string>("--threshold") { Description = "auto (the model's threshold, F2-best on its training micrographs) or a score in 0..1", DefaultValueFactory = _ => "auto" };
         var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
         var format = new Option<string>("--format") { Description = "coordinate files to write: star,box,topaz,csv", DefaultValueFactory = _ => "star,box" };
         var naive = new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan (reference; slow)" };
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: send the work to its cluster" };
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: send the work to its cluster (not built yet)" };
         var distance = new Option<double?>("--distance") { Description = "least distance between picks in pixels (default: a quarter box, about a particle radius)" };
         var edge = new Option<string>("--edge") { Description = "drop: score only boxes inside the micrograph; keep: pad so particles at the edge are scored", DefaultValueFactory = _ => "drop" };
         var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };

@@ -25,7 +25,7 @@ public static class TrainCommand
         var seed = new Option<ulong>("--seed") { Description = "random seed: same seed and data, same model bytes", DefaultValueFactory = _ => defaults.Seed };
         var init = new Option<string?>("--init") { Description = "model to continue from, with added positives and negatives (iterative refinement)" };
         var negatives = new Option<string?>("--negatives") { Description = "folder of non-particle coordinates (false positives to learn from)" };
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: train data-parallel on its workers" };
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: train data-parallel on its workers (not built yet)" };
         var preset = new Option<string>("--preset") { Description = $"network shape: {string.Join(", ", Presets.Names)}", DefaultValueFactory = _ => Presets.Default };
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch") { Description = "boxes per gradient step", DefaultValueFactory = _ => defaults.BatchSize };
