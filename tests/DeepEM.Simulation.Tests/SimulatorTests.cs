@@ -94,16 +94,48 @@ public class SimulatorTests
     }
 
     [Fact]
-    public void Carbon_and_contaminants_change_the_local_statistics()
+    public void Dark_contaminants_absorb_and_carbon_darkens_part_of_the_micrograph()
     {
-        var m = new MicrographSimulator(Small with { CarbonProbability = 1, ContaminantsPerMicrograph = 3 }).Simulate(5, 2);
-        Assert.True(m.HasCarbon);
-        Assert.NotEmpty(m.Contaminants);
-        var dark = m.Contaminants.FirstOrDefault(c => c.Dark && c.X > c.Radius && c.Y > c.Radius && c.X < Small.Size - c.Radius && c.Y < Small.Size - c.Radius);
-        if (dark.Radius > 0)
+        var withCarbon = new MicrographSimulator(Small with { CarbonProbability = 1, ContaminantsPerMicrograph = 3 });
+        var checkedContaminants = 0;
+        for (var i = 0; i < 4; i++)
         {
-            Assert.True(m.Image[(int)dark.X, (int)dark.Y] < 0.9 * Small.DosePerPixel, "a dark contaminant absorbs");
+            var m = withCarbon.Simulate(5, i);
+            Assert.True(m.HasCarbon);
+            foreach (var c in m.Contaminants.Where(c => c.Dark && c.X >= 0 && c.Y >= 0 && c.X < Small.Size && c.Y < Small.Size))
+            {
+                // Mean over the inner half of the blob: ice crystals absorb 20–45% of the beam.
+                double sum = 0;
+                var n = 0;
+                var r = (int)(c.Radius / 2);
+                for (var y = (int)c.Y - r; y <= (int)c.Y + r; y++)
+                    for (var x = (int)c.X - r; x <= (int)c.X + r; x++)
+                        if (x >= 0 && y >= 0 && x < Small.Size && y < Small.Size) { sum += m.Image[x, y]; n++; }
+                Assert.True(sum / n < 0.85 * Small.DosePerPixel, $"dark contaminant at ({c.X:0},{c.Y:0}): mean {sum / n:0.0} counts");
+                checkedContaminants++;
+            }
         }
+        Assert.True(checkedContaminants >= 3, $"only {checkedContaminants} dark contaminants inside the micrographs");
+
+        // Carbon absorbs 12% over 15–35% of the area: the darkest fifth of 32 px blocks is darker with it than without.
+        static double DarkestFifth(Image2D image)
+        {
+            var blocks = new List<double>();
+            for (var by = 0; by < image.Height / 32; by++)
+                for (var bx = 0; bx < image.Width / 32; bx++)
+                {
+                    double s2 = 0;
+                    for (var y = 0; y < 32; y++)
+                        for (var x = 0; x < 32; x++) s2 += image[bx * 32 + x, by * 32 + y];
+                    blocks.Add(s2 / 1024);
+                }
+            return blocks.Order().Take(blocks.Count / 5).Average();
+        }
+        var bare = new MicrographSimulator(Small with { CarbonProbability = 0, ContaminantsPerMicrograph = 0 });
+        var carbonOnly = new MicrographSimulator(Small with { CarbonProbability = 1, ContaminantsPerMicrograph = 0 });
+        var without = Enumerable.Range(0, 4).Average(i => DarkestFifth(bare.Simulate(9, i).Image));
+        var with = Enumerable.Range(0, 4).Average(i => DarkestFifth(carbonOnly.Simulate(9, i).Image));
+        Assert.True(with < without - 0.05 * Small.DosePerPixel, $"darkest fifth: {with:0.0} counts with carbon, {without:0.0} without");
     }
 
     [Fact]
