@@ -12,7 +12,7 @@ public static class CryoloCbox
 {
     public static List<Pick> Read(string path)
     {
-        var text = File.Exists(path) ? File.ReadAllText(path) : throw new BadInputException(path, "no such file");
+        var text = string.Join('\n', CoordinateText.ReadLines(path));
         if (!text.Contains("_CoordinateX", StringComparison.Ordinal))
         {
             return EmanBox.Read(path);

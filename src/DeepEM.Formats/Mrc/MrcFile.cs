@@ -58,16 +58,20 @@ public sealed class MrcFile : IDisposable
             throw new ArgumentOutOfRangeException(nameof(z), $"section {z} of {Header.Nz}");
         }
         var h = Header;
-        var count = h.Nx * h.Ny;
         var image = new Image2D(h.Nx, h.Ny);
-        var raw = new byte[h.SectionBytes];
+        // Row by row, through one row's buffer: a section's bytes can exceed the largest byte array
+        // (a 30000² float32 image is 3.6 GB) while its floats still fit one float array.
+        var rowBytes = h.Nx * h.BytesPerVoxel;
+        var raw = new byte[rowBytes];
         _stream.Position = h.DataOffset + z * h.SectionBytes;
-        var got = _stream.ReadAtLeast(raw, raw.Length, throwOnEndOfStream: false);
-        if (got != raw.Length)
+        for (var y = 0; y < h.Ny; y++)
         {
-            throw new BadInputException(Path, $"truncated while reading section {z}");
+            if (_stream.ReadAtLeast(raw, rowBytes, throwOnEndOfStream: false) != rowBytes)
+            {
+                throw new BadInputException(Path, $"truncated while reading row {y} of section {z}");
+            }
+            Decode(raw, h.Mode, h.BigEndian, image.Row(y));
         }
-        Decode(raw, h.Mode, h.BigEndian, image.Data.AsSpan(0, count));
         return image;
     }
 

@@ -1,7 +1,6 @@
 using DeepEM.Formats.Coordinates;
 using DeepEM.Formats.IO;
 using DeepEM.Imaging;
-using DeepEM.Numerics.Training;
 using ScottPlot;
 using SkiaSharp;
 
