@@ -15,6 +15,8 @@ var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle
     PickCommand.Create(),
     EvaluateCommand.Create(),
     BenchCommand.Create(),
+    NodeCommand.Create(),
+    StatusCommand.Create(),
 };
 foreach (var planned in PlannedCommands.Create())
 {

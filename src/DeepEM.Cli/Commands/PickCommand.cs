@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
+using DeepEM.Cli.Workflows;
+using DeepEM.Cluster.Hosting;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
@@ -9,7 +11,10 @@ using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cli.Commands;
 
-/// <summary><c>deepem pick</c>: one coordinate file per micrograph and an index; re-running resumes.</summary>
+/// <summary>
+/// <c>deepem pick</c>: one coordinate file per micrograph and an index; re-running resumes. A campaign on the
+/// embedded one-node cluster, or on the cluster <c>--join</c> names.
+/// </summary>
 public static class PickCommand
 {
     public static Command Create()
@@ -21,7 +26,8 @@ public static class PickCommand
         var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
         var format = new Option<string>("--format") { Description = "coordinate files to write: star,box,topaz,csv", DefaultValueFactory = _ => "star,box" };
         var naive = new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan (reference; slow)" };
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: send the work to its cluster (not built yet)" };
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: the campaign runs on its cluster (default: a one-node cluster in this process)" };
+        var host = new Option<string>("--host") { Description = "with --join: the address this client binds, which the cluster must reach", DefaultValueFactory = _ => "127.0.0.1" };
         var distance = new Option<double?>("--distance") { Description = "least distance between picks in pixels (default: a quarter box, about a particle radius)" };
         var edge = new Option<string>("--edge") { Description = "drop: score only boxes inside the micrograph; keep: pad so particles at the edge are scored", DefaultValueFactory = _ => "drop" };
         var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };
@@ -29,15 +35,10 @@ public static class PickCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
         {
-            model, micrographs, output, threshold, step, format, naive, join, distance, edge, stdRange, noStd, device,
+            model, micrographs, output, threshold, step, format, naive, join, host, distance, edge, stdRange, noStd, device,
         };
         command.SetAction(parse => Terminal.Run(() =>
         {
-            if (parse.GetValue(join) is { } address)
-            {
-                Terminal.Error($"--join {address}: picking campaigns on a cluster are not built yet; run without --join to pick on this machine");
-                return ExitCodes.Fatal;
-            }
             var options = new PickingOptions
             {
                 Threshold = ParseThreshold(parse.GetValue(threshold)!),
@@ -55,30 +56,38 @@ public static class PickCommand
                 Formats = ParseFormats(parse.GetValue(format)!),
                 Device = ParseDevice(parse.GetValue(device)!),
             };
-            var trained = TrainedModel.Load(parse.GetValue(model)!);
+            var modelPath = parse.GetValue(model)!;
+            var trained = TrainedModel.Load(modelPath);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var outDir = parse.GetValue(output)!;
-            PickingSummary summary;
+            var address = parse.GetValue(join);
+            PickingCampaignResult result;
             try
             {
-                summary = PickingWorkflow.Run(trained, expansion.Files, outDir, options, line => Console.Out.WriteLine(line), r =>
-                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Name}: {r.Picks.Count} particles ({r.Peaks} peaks, {r.RejectedByStd} outside the std range), scored {r.Positions} positions in {r.ScoringTime.TotalSeconds:0.000} s")));
+                if (address is not null) NodeOptions.ToAkkaAddress(address);
+                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options, address, parse.GetValue(host)!, Terminal.Verbose, Console.Out)
+                    .GetAwaiter().GetResult();
             }
             catch (ArgumentException e)
             {
                 throw new UsageException(e.Message);
             }
-            foreach (var f in summary.Failed) Terminal.Error(f);
-            var failedCount = summary.Failed.Count + expansion.Missing.Count;
+            catch (CampaignRejectedException e)
+            {
+                Terminal.Error(e.Message);
+                return ExitCodes.Fatal;
+            }
+            foreach (var f in result.Failures) Terminal.Error($"{f.Name}: {f.Error}");
+            var failedCount = result.Failures.Count + expansion.Missing.Count;
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"picked {summary.Picked} micrographs ({summary.Particles} particles) in {summary.Elapsed.TotalSeconds:0.0} s") +
-                (summary.Skipped > 0 ? $", {summary.Skipped} already done (skipped)" : "") +
+                $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
+                (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +
                 (failedCount > 0 ? $", {failedCount} failed" : ""));
             Console.Out.WriteLine($"  coordinates: {outDir}");
             Console.Out.WriteLine($"  index: {Path.Combine(outDir, "autopick.star")}");
-            return summary.Failed.Count + expansion.Missing.Count > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
+            Console.Out.WriteLine($"  campaign summary: {Path.Combine(outDir, "campaign.json")}");
+            return failedCount > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
         }));
         return command;
     }

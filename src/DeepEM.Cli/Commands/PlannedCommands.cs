@@ -15,10 +15,6 @@ public static class PlannedCommands
         yield return Planned("classify", "Reference-free 2D classification of the picked particles.", "2D classification",
             Multi("--micrographs", "micrograph files, folders or glob patterns"), Req("--picks", "folder of picks"), Int("--box", "box size in pixels"),
             Int("--classes", "number of classes"), Req("--out", "output folder"));
-        yield return Planned("node", "Run one cluster node until stopped (SIGTERM leaves gracefully).", "the cluster",
-            Opt("--seed-nodes", "host:port,... of seed nodes"), Opt("--host", "address to bind"), Int("--port", "port to bind"),
-            Opt("--roles", "worker,coordinator"), Opt("--config", "HOCON file"));
-        yield return Planned("status", "Progress of running and past campaigns.", "the cluster", Opt("--join", "host:port of a cluster node"));
     }
 
     private static Option<string> Req(string name, string description) => new(name) { Description = description, Required = true };

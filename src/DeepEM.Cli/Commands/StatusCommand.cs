@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Globalization;
+using DeepEM.Cli.Infrastructure;
+using DeepEM.Cli.Workflows;
+using DeepEM.Cluster;
+using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Protocol;
+
+namespace DeepEM.Cli.Commands;
+
+/// <summary>
+/// <c>deepem status</c>: every campaign the coordinator knows, running or past. With --join it asks the running
+/// cluster; without, it reads a coordinator's journal (--state, or a pick output folder's .deepem) through a
+/// one-node coordinator that has no workers, so nothing is picked.
+/// </summary>
+public static class StatusCommand
+{
+    public static Command Create()
+    {
+        var join = new Option<string?>("--join") { Description = "host:port of a cluster node" };
+        var host = new Option<string>("--host") { Description = "with --join: the address this client binds", DefaultValueFactory = _ => "127.0.0.1" };
+        var state = new Option<string?>("--state") { Description = "without --join: a coordinator state folder, or a pick output folder (default ~/.local/state/deepem)" };
+        var campaign = new Option<string?>("--campaign") { Description = "only this campaign" };
+        var command = new Command("status", "Progress of running and past campaigns.") { join, host, state, campaign };
+        command.SetAction(parse => Terminal.Run(() =>
+        {
+            var address = parse.GetValue(join);
+            NodeOptions options;
+            if (address is not null)
+            {
+                try
+                {
+                    NodeOptions.ToAkkaAddress(address);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new UsageException($"--join: {e.Message}");
+                }
+                options = new NodeOptions { Roles = [Roles.Client], Host = parse.GetValue(host)!, SeedNodes = [address], LogLevel = Terminal.Verbose ? "INFO" : "ERROR" };
+            }
+            else
+            {
+                var folder = parse.GetValue(state) ?? NodeCommand.DefaultStateDir();
+                if (Directory.Exists(Path.Combine(folder, ".deepem"))) folder = Path.Combine(folder, ".deepem");
+                if (!File.Exists(Path.Combine(folder, "journal.db")))
+                {
+                    Terminal.Error($"{folder}: no campaign journal here (give --state, or --join a running cluster)");
+                    return ExitCodes.Fatal;
+                }
+                options = new NodeOptions { Roles = [Roles.Coordinator], StateDir = folder, LogFile = Path.Combine(folder, "status.log") };
+            }
+            var node = ClusterNode.StartAsync(options).GetAwaiter().GetResult();
+            try
+            {
+                var campaigns = new CampaignClient(node).StatusAsync(parse.GetValue(campaign) ?? "", TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+                if (campaigns.Count == 0) Console.Out.WriteLine("no campaigns");
+                foreach (var c in campaigns) Print(c);
+            }
+            finally
+            {
+                node.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static void Print(CampaignStatus c)
+    {
+        var when = c.Complete
+            ? $"complete {DateTimeOffset.FromUnixTimeMilliseconds(c.FinishedUnixMs):yyyy-MM-dd HH:mm:ss}Z"
+            : "running";
+        Console.Out.WriteLine($"campaign {c.CampaignId}: {when}");
+        Console.Out.WriteLine($"  output: {c.OutDir}");
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {c.Total} micrographs: {c.Done} picked, {c.Skipped} already there, {c.Failed} failed, {c.InFlight} in flight, {c.Pending} pending; {c.Particles} particles"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  picked since the coordinator started: {c.PickedSinceRecovery} ({c.CoordinatorMsPerMicrograph:0.00} ms of coordinator time each)"));
+        foreach (var n in c.Nodes)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  node {PickingCampaign.ShortNode(n.Node)}: {n.Micrographs} micrographs, {n.BusySeconds:0.0} s"));
+        }
+        foreach (var f in c.Failures) Console.Out.WriteLine($"  failed: {f.Name}: {f.Error}");
+    }
+}

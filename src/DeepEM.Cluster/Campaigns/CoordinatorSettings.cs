@@ -1,0 +1,35 @@
+using Akka.Configuration;
+
+namespace DeepEM.Cluster.Campaigns;
+
+/// <summary>The <c>deepem.cluster</c> section of reference.conf, typed.</summary>
+public sealed record CoordinatorSettings
+{
+    public int SlotsPerWorker { get; init; } = 2;
+    public int MaxAttempts { get; init; } = 3;
+    public TimeSpan ResendUnacknowledgedAfter { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan IndexInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public int SnapshotEvery { get; init; } = 500;
+    public int ModelChunkBytes { get; init; } = 1 << 20;
+    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public static CoordinatorSettings From(Config config)
+    {
+        var c = config.GetConfig("deepem.cluster");
+        var settings = new CoordinatorSettings
+        {
+            SlotsPerWorker = c.GetInt("slots-per-worker"),
+            MaxAttempts = c.GetInt("max-attempts"),
+            ResendUnacknowledgedAfter = c.GetTimeSpan("resend-unacknowledged-after"),
+            IndexInterval = c.GetTimeSpan("index-interval"),
+            SnapshotEvery = c.GetInt("snapshot-every"),
+            ModelChunkBytes = c.GetInt("model-chunk-bytes"),
+            JoinTimeout = c.GetTimeSpan("join-timeout"),
+        };
+        if (settings.SlotsPerWorker < 1 || settings.MaxAttempts < 1 || settings.SnapshotEvery < 1)
+            throw new ConfigurationException("deepem.cluster: slots-per-worker, max-attempts and snapshot-every must be at least 1");
+        if (settings.ModelChunkBytes is < 1024 or > 1 << 20)
+            throw new ConfigurationException("deepem.cluster.model-chunk-bytes must lie in 1 KiB..1 MiB");
+        return settings;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+using System.Text;
+using Akka.Actor;
+using DeepEM.Cluster.Protocol;
+
+namespace DeepEM.Cluster.Hosting;
+
+/// <summary>The campaign was refused by the coordinator (one line saying why).</summary>
+public sealed class CampaignRejectedException(string reason) : Exception(reason);
+
+/// <summary>What a followed campaign did while it was followed.</summary>
+public sealed record CampaignOutcome(CampaignAccepted Accepted, CampaignStatus Final);
+
+/// <summary>
+/// Submits a campaign to the coordinator and follows it to the end, from any node (the embedded one, or a client
+/// member of a remote cluster). Survives a coordinator restart: it keeps asking to follow until the campaign is
+/// complete.
+/// </summary>
+public sealed class CampaignClient(ClusterNode node)
+{
+    /// <summary>The campaign of an output folder: the same folder always names the same campaign (re-running resumes).</summary>
+    public static string CampaignIdOf(string absoluteOutDir) =>
+        "pick-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(absoluteOutDir)))[..16];
+
+    public async Task<CampaignOutcome> RunAsync(CampaignSpec spec, Action<CampaignAccepted> accepted, Action<MicrographProgress> progress, CancellationToken cancel = default)
+    {
+        var done = new TaskCompletionSource<CampaignOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var follower = node.System.ActorOf(Props.Create(() => new Follower(node.Coordinator, spec, accepted, progress, done)));
+        await using var _ = cancel.Register(() => done.TrySetCanceled());
+        try
+        {
+            return await done.Task;
+        }
+        finally
+        {
+            node.System.Stop(follower);
+        }
+    }
+
+    public async Task<IReadOnlyList<CampaignStatus>> StatusAsync(string campaignId, TimeSpan timeout)
+    {
+        var report = await node.Coordinator.Ask<CampaignStatusReport>(new GetCampaignStatus(campaignId), timeout);
+        return report.Campaigns;
+    }
+
+    private sealed class Follower : ReceiveActor, IWithTimers
+    {
+        private sealed class Again : INoSerializationVerificationNeeded
+        {
+            public static readonly Again Instance = new();
+        }
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        public Follower(IActorRef coordinator, CampaignSpec spec, Action<CampaignAccepted> onAccepted, Action<MicrographProgress> progress,
+            TaskCompletionSource<CampaignOutcome> done)
+        {
+            CampaignAccepted? accepted = null;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            // Until accepted, the submission is repeated (the singleton may still be starting); afterwards the follow
+            // request is (a restarted coordinator has forgotten its followers). Both are idempotent.
+            Timers.StartPeriodicTimer("again", Again.Instance, TimeSpan.FromSeconds(3));
+            coordinator.Tell(new SubmitCampaign(spec));
+            Receive<Again>(_ => coordinator.Tell(accepted is null ? new SubmitCampaign(spec) : new FollowCampaign(spec.CampaignId)));
+            Receive<CampaignAccepted>(a =>
+            {
+                if (accepted is not null) return;
+                accepted = a;
+                onAccepted(a);
+                coordinator.Tell(new FollowCampaign(spec.CampaignId));
+            });
+            Receive<CampaignRejected>(r => done.TrySetException(new CampaignRejectedException(r.Reason)));
+            Receive<MicrographProgress>(p =>
+            {
+                if (seen.Add(p.Name)) progress(p);
+            });
+            Receive<CampaignStatus>(s =>
+            {
+                if (accepted is not null && s.Complete) done.TrySetResult(new CampaignOutcome(accepted, s));
+            });
+        }
+    }
+}

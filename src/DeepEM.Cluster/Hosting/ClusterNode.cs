@@ -1,0 +1,175 @@
+using System.Reflection;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using DeepEM.Cluster.Campaigns;
+using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Picking;
+using DeepEM.Cluster.Protocol;
+
+namespace DeepEM.Cluster.Hosting;
+
+/// <summary>
+/// One node of the picking cluster, built from hocon/ (embedded in this assembly), the site's --config files and
+/// the command-line flags, in that order of precedence from last to first. What a node starts depends on its roles:
+/// every node has a proxy to the campaign coordinator singleton; a worker node hosts picking slots (the shard
+/// region) and a compute backend; a coordinator node may host the singleton and keeps the journal. The embedded
+/// default of <c>deepem pick</c> is one such node with both roles, in the same process.
+/// </summary>
+public sealed class ClusterNode : IAsyncDisposable
+{
+    public const string CoordinatorName = "campaign-coordinator";
+
+    private readonly PipelineMicrographPicking? _picking;
+
+    private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking, CoordinatorSettings settings)
+    {
+        System = system;
+        Coordinator = coordinator;
+        Slots = slots;
+        Replicas = replicas;
+        _picking = picking;
+        Settings = settings;
+    }
+
+    public ActorSystem System { get; }
+
+    public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
+
+    public Address Address => Cluster.SelfAddress;
+
+    /// <summary><c>host:port</c> of this node (CONTRACT.md's ADDR).</summary>
+    public string HostPort => $"{Address.Host}:{Address.Port}";
+
+    /// <summary>The proxy to the campaign coordinator singleton, wherever it runs.</summary>
+    public IActorRef Coordinator { get; }
+
+    /// <summary>The picking slots' shard region (a proxy on nodes that are not workers).</summary>
+    public IActorRef? Slots { get; }
+
+    public ModelReplicas? Replicas { get; }
+
+    public CoordinatorSettings Settings { get; }
+
+    /// <summary>The configuration a node with these options runs with (also for tests of the layering).</summary>
+    public static Config BuildConfig(NodeOptions options)
+    {
+        var config = ConfigurationFactory.Empty;
+        foreach (var file in options.ConfigFiles.Reverse())
+        {
+            if (!File.Exists(file)) throw new ArgumentException($"{file}: no such configuration file");
+            config = config.WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)));
+        }
+        if (options.ExtraConfig is { } extra) config = ConfigurationFactory.ParseString(extra).WithFallback(config);
+        foreach (var role in options.Roles.Where(r => r is Roles.Worker or Roles.Coordinator)) config = config.WithFallback(Embedded($"hocon.{role}.conf"));
+        config = config.WithFallback(Embedded("hocon.base.conf")).WithFallback(Embedded("DeepEM.Cluster.reference.conf"))
+            // The modules' own defaults are not loaded on their own when a system is built from a Config.
+            .WithFallback(ClusterSharding.DefaultConfig())
+            .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig())
+            .WithFallback(ClusterSingleton.DefaultConfig())
+            .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
+
+        var roles = string.Join(", ", options.Roles.Select(r => $"\"{r}\""));
+        var flags = $$"""
+            akka.remote.dot-netty.tcp.hostname = "{{options.Host}}"
+            akka.remote.dot-netty.tcp.port = {{options.Port}}
+            akka.cluster.roles = [{{roles}}]
+            akka.loglevel = {{options.LogLevel}}
+            deepem.log.file = "{{Escape(options.LogFile ?? "")}}"
+            """;
+        config = ConfigurationFactory.ParseString(flags).WithFallback(config);
+        if (options.Roles.Contains(Roles.Coordinator))
+        {
+            // The embedded journal: SQLite in the state folder, unless the site configured a database of its own.
+            var state = options.StateDir ?? throw new ArgumentException("a coordinator node needs a state folder");
+            Directory.CreateDirectory(state);
+            var database = Escape(Path.GetFullPath(Path.Combine(state, "journal.db")));
+            var sqlite = "";
+            if (config.GetString("akka.persistence.journal.sql.connection-string", "").Length == 0)
+                sqlite += $"akka.persistence.journal.sql.connection-string = \"Data Source={database}\"\n";
+            if (config.GetString("akka.persistence.snapshot-store.sql.connection-string", "").Length == 0)
+                sqlite += $"akka.persistence.snapshot-store.sql.connection-string = \"Data Source={database}\"\n";
+            config = ConfigurationFactory.ParseString(sqlite).WithFallback(config);
+        }
+        return config;
+    }
+
+    private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
+
+    private static Config Embedded(string name)
+    {
+        using var stream = typeof(ClusterNode).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"resource {name} is missing from {typeof(ClusterNode).Assembly.GetName().Name}");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+
+    /// <summary>Starts the node, joins the cluster (or forms one) and waits until it is a member.</summary>
+    public static async Task<ClusterNode> StartAsync(NodeOptions options, CancellationToken cancel = default)
+    {
+        var config = BuildConfig(options);
+        var settings = CoordinatorSettings.From(config);
+        var system = ActorSystem.Create(NodeOptions.SystemName, config);
+        try
+        {
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(() => up.TrySetResult());
+
+            var coordinatorProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorName}",
+                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{CoordinatorName}-proxy");
+
+            IActorRef? slots = null;
+            ModelReplicas? replicas = null;
+            PipelineMicrographPicking? picking = null;
+            var sharding = ClusterSharding.Get(system);
+            if (options.Roles.Contains(Roles.Worker))
+            {
+                replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
+                picking = new PipelineMicrographPicking(replicas, options.Device);
+                var engine = picking;
+                slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, coordinatorProxy),
+                    ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
+                    ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);
+            }
+            if (options.Roles.Contains(Roles.Coordinator))
+            {
+                slots ??= await sharding.StartProxyAsync(SlotSharding.TypeName, Roles.Worker, new SlotSharding());
+                var models = new FolderModelStore(Path.Combine(options.StateDir!, "models"));
+                var outputs = new FolderCampaignOutputFactory(models);
+                system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), PoisonPill.Instance,
+                    ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), CoordinatorName);
+            }
+
+            var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s))).ToList();
+            if (seeds.Count == 0) seeds.Add(cluster.SelfAddress);
+            cluster.JoinSeedNodes(seeds);
+
+            var joined = await Task.WhenAny(up.Task, Task.Delay(settings.JoinTimeout, cancel));
+            if (joined != up.Task)
+            {
+                throw new TimeoutException($"could not join the cluster at {string.Join(", ", options.SeedNodes)} within {settings.JoinTimeout.TotalSeconds:0} s");
+            }
+            return new ClusterNode(system, coordinatorProxy, slots, replicas, picking, settings);
+        }
+        catch
+        {
+            await system.Terminate();
+            throw;
+        }
+    }
+
+    /// <summary>Leaves the cluster gracefully (slots finish their micrographs and move) and stops the node.</summary>
+    public async Task LeaveAsync()
+    {
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        await System.WhenTerminated;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!System.WhenTerminated.IsCompleted) await LeaveAsync();
+        _picking?.Dispose();
+    }
+}

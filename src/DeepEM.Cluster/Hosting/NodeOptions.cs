@@ -1,0 +1,51 @@
+using DeepEM.Numerics.Backends;
+
+namespace DeepEM.Cluster.Hosting;
+
+/// <summary>How to start one node: the <c>deepem node</c> flags, which override the HOCON files.</summary>
+public sealed record NodeOptions
+{
+    /// <summary>The address to bind and to be known by; loopback unless a deployment says otherwise.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>0: any free port.</summary>
+    public int Port { get; init; }
+
+    /// <summary><c>host:port</c> or full <c>akka.tcp://</c> addresses; empty: this node starts a cluster of its own.</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+
+    public IReadOnlyList<string> Roles { get; init; } = [Cluster.Roles.Worker, Cluster.Roles.Coordinator];
+
+    /// <summary>HOCON files of the site, over hocon/ (flags override them in turn).</summary>
+    public IReadOnlyList<string> ConfigFiles { get; init; } = [];
+
+    /// <summary>HOCON text over the files (tests use it for hocon/test.conf and their own settings).</summary>
+    public string? ExtraConfig { get; init; }
+
+    /// <summary>Where a coordinator keeps its journal (SQLite, unless configured otherwise) and model copies.</summary>
+    public string? StateDir { get; init; }
+
+    /// <summary>The compute device of a worker node.</summary>
+    public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
+
+    /// <summary>Where the node's log goes; null: standard error.</summary>
+    public string? LogFile { get; init; }
+
+    /// <summary>Akka log level: DEBUG, INFO, WARNING, ERROR.</summary>
+    public string LogLevel { get; init; } = "INFO";
+
+    /// <summary>The ActorSystem name: every node of a cluster must share it.</summary>
+    public const string SystemName = "deepem";
+
+    /// <summary>A full address from <c>host:port</c> (CONTRACT.md's ADDR), or the full address as given.</summary>
+    public static string ToAkkaAddress(string address)
+    {
+        if (address.StartsWith("akka.tcp://", StringComparison.Ordinal) || address.StartsWith("akka://", StringComparison.Ordinal)) return address;
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out var port) || port is < 1 or > 65535)
+        {
+            throw new ArgumentException($"'{address}' is not host:port");
+        }
+        return $"akka.tcp://{SystemName}@{address}";
+    }
+}

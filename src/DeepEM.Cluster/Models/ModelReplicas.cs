@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Akka.Actor;
+using DeepEM.Cluster.Protocol;
+
+namespace DeepEM.Cluster.Models;
+
+/// <summary>
+/// A worker node's copies of campaign models, by SHA-256 of the model file's bytes: each version is obtained
+/// once per node and then shared by all its slots. A model comes from its path when this node can read it and
+/// the bytes hash to the campaign's SHA-256 (a shared file system); otherwise from the coordinator, in chunks of
+/// at most 1 MiB (remoting drops larger messages with only a log line). The bytes are checked by hash either way.
+/// </summary>
+public sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task<byte[]>>> _models = new(StringComparer.Ordinal);
+
+    /// <summary>How the last model arrived: "path" or "N chunks" (for the node's log and the tests).</summary>
+    public ConcurrentDictionary<string, string> Sources { get; } = new(StringComparer.Ordinal);
+
+    public Task<byte[]> GetAsync(string sha256, string path, long length)
+    {
+        var entry = _models.GetOrAdd(sha256, _ => new Lazy<Task<byte[]>>(() => ObtainAsync(sha256, path, length)));
+        var task = entry.Value;
+        // A failed fetch must not stay cached: the next task tries again.
+        if (task.IsFaulted) _models.TryRemove(new KeyValuePair<string, Lazy<Task<byte[]>>>(sha256, entry));
+        return task;
+    }
+
+    private async Task<byte[]> ObtainAsync(string sha256, string path, long length)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                var bytes = await File.ReadAllBytesAsync(path);
+                if (Sha256Hex(bytes) == sha256)
+                {
+                    Sources[sha256] = "path";
+                    return bytes;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // Not readable here: fetch it from the coordinator.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        var buffer = new MemoryStream();
+        var chunks = 0;
+        while (buffer.Length < length || chunks == 0)
+        {
+            var chunk = await coordinator.Ask<ModelChunk>(new FetchModelChunk(sha256, buffer.Length), askTimeout);
+            if (chunk.Error.Length > 0) throw new InvalidOperationException(chunk.Error);
+            if (chunk.Data.Length == 0 || chunk.Offset != buffer.Length) throw new InvalidOperationException($"model {sha256}: chunk at {chunk.Offset} of {chunk.TotalLength} bytes is empty or out of place");
+            buffer.Write(chunk.Data);
+            chunks++;
+            length = chunk.TotalLength;
+        }
+        var model = buffer.ToArray();
+        if (Sha256Hex(model) != sha256) throw new InvalidOperationException($"model {sha256}: the fetched bytes hash to {Sha256Hex(model)}");
+        Sources[sha256] = $"{chunks} chunks";
+        return model;
+    }
+
+    public static string Sha256Hex(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+}

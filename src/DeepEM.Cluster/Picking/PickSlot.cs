@@ -1,0 +1,91 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using DeepEM.Cluster.Protocol;
+
+namespace DeepEM.Cluster.Picking;
+
+/// <summary>
+/// One picking slot: a sharded entity on a worker node that holds one micrograph at a time. It acknowledges a
+/// task (so the coordinator knows which node holds it), picks it through <see cref="IMicrographPicking"/> off the
+/// actor's thread, and sends the picks or the failure to the coordinator. On hand-off (the node leaves, or the
+/// slot is moved to another node) it finishes the micrograph in hand before it stops, so a graceful leave loses
+/// nothing.
+/// </summary>
+public sealed class PickSlot : ReceiveActor
+{
+    private readonly IMicrographPicking _picking;
+    private readonly IActorRef _coordinator;
+    private readonly string _node;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<PickTask> _queued = new();
+    private readonly CancellationTokenSource _cancel = new();
+    private PickTask? _current;
+    private bool _stopping;
+
+    private sealed record Finished(PickTask Task, TaskPicked? Picks, Exception? Error) : INoSerializationVerificationNeeded;
+
+    public static Props Props(IMicrographPicking picking, IActorRef coordinator) =>
+        Akka.Actor.Props.Create(() => new PickSlot(picking, coordinator));
+
+    public PickSlot(IMicrographPicking picking, IActorRef coordinator)
+    {
+        _picking = picking;
+        _coordinator = coordinator;
+        _node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+
+        Receive<PickTask>(task =>
+        {
+            // The coordinator sends a task again when its acknowledgement was slow: the same id is not picked twice.
+            if (_current?.TaskId == task.TaskId || _queued.Any(q => q.TaskId == task.TaskId))
+            {
+                _coordinator.Tell(new TaskStarted(task.Slot, task.TaskId, _node));
+                return;
+            }
+            _queued.Enqueue(task);
+            StartNext();
+        });
+        Receive<Finished>(f =>
+        {
+            _current = null;
+            _coordinator.Tell(f.Picks ?? (object)(f.Error is BadMicrographException bad
+                ? new TaskFailed(f.Task.Slot, f.Task.TaskId, f.Task.CampaignId, f.Task.Micrograph.Name, _node, bad.Message, BadInput: true)
+                : new TaskFailed(f.Task.Slot, f.Task.TaskId, f.Task.CampaignId, f.Task.Micrograph.Name, _node, f.Error?.Message ?? "no result", BadInput: false)));
+            if (f.Error is not null and not BadMicrographException)
+            {
+                _log.Warning("{0}: {1}", f.Task.Micrograph.Path, f.Error);
+            }
+            StartNext();
+        });
+        Receive<StopSlot>(_ =>
+        {
+            _stopping = true;
+            StartNext();
+        });
+    }
+
+    private void StartNext()
+    {
+        if (_current is not null) return;
+        if (_stopping)
+        {
+            // Anything queued behind the micrograph in hand is simply not acknowledged: the coordinator sends it
+            // again, and sharding delivers it to this slot's new home.
+            Context.Stop(Self);
+            return;
+        }
+        if (!_queued.TryDequeue(out var task)) return;
+        _current = task;
+        _coordinator.Tell(new TaskStarted(task.Slot, task.TaskId, _node));
+        _picking.PickAsync(task, _node, _cancel.Token).ContinueWith(
+            t => new Finished(task, t.IsCompletedSuccessfully ? t.Result : null, t.Exception?.GetBaseException()),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    protected override void PostStop()
+    {
+        _cancel.Cancel();
+        _cancel.Dispose();
+        base.PostStop();
+    }
+}

@@ -1,0 +1,62 @@
+namespace DeepEM.Cluster.Protocol;
+
+// What a client (deepem pick --join, deepem status) says to the campaign coordinator, and its answers.
+
+/// <summary>
+/// Starts a campaign, or resumes it when its id is known (new micrographs are added). The sender also becomes
+/// a follower (see <see cref="FollowCampaign"/>).
+/// </summary>
+public sealed record SubmitCampaign(CampaignSpec Spec) : IClusterMessage;
+
+/// <summary>The campaign runs; <see cref="Done"/> counts micrographs with picks already (this campaign's or older ones).</summary>
+public sealed record CampaignAccepted(string CampaignId, int Total, int Done, int Failed, bool Resumed, long Particles) : IClusterMessage;
+
+public sealed record CampaignRejected(string CampaignId, string Reason) : IClusterMessage;
+
+/// <summary>Asks for one campaign's status, or every campaign's when the id is empty.</summary>
+public sealed record GetCampaignStatus(string CampaignId) : IClusterMessage;
+
+/// <summary>
+/// Subscribes the sender to a campaign's <see cref="MicrographProgress"/> and to its final status. Followers
+/// repeat it now and then: a coordinator that restarted forgets its followers, and the repeat is idempotent.
+/// </summary>
+public sealed record FollowCampaign(string CampaignId) : IClusterMessage;
+
+public sealed record CampaignStatus : IClusterMessage
+{
+    public required string CampaignId { get; init; }
+    public required string OutDir { get; init; }
+    public int Total { get; init; }
+    public int Done { get; init; }
+    public int Skipped { get; init; }
+    public int Failed { get; init; }
+    public int InFlight { get; init; }
+    public int Pending { get; init; }
+    public bool Complete { get; init; }
+    public long SubmittedUnixMs { get; init; }
+    public long FinishedUnixMs { get; init; }
+    public long Particles { get; init; }
+    public IReadOnlyList<NodeThroughput> Nodes { get; init; } = [];
+    public IReadOnlyList<FailedMicrograph> Failures { get; init; } = [];
+    public int PickedSinceRecovery { get; init; }
+    public double CoordinatorMsPerMicrograph { get; init; }
+}
+
+public sealed record CampaignStatusReport(IReadOnlyList<CampaignStatus> Campaigns) : IClusterMessage;
+
+/// <summary>One micrograph finished (picked or failed), sent to a campaign's followers.</summary>
+public sealed record MicrographProgress : IClusterMessage
+{
+    public required string CampaignId { get; init; }
+    public required string Name { get; init; }
+    public bool Failed { get; init; }
+    public string Error { get; init; } = "";
+    public int Particles { get; init; }
+    public int Peaks { get; init; }
+    public int RejectedByStd { get; init; }
+    public long Positions { get; init; }
+    public double ScoringSeconds { get; init; }
+    public string Node { get; init; } = "";
+    public int Done { get; init; }
+    public int Total { get; init; }
+}
