@@ -1,7 +1,5 @@
 using DeepEM.Cluster.Hosting;
-using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Protocol;
-using DeepEM.Formats;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Picking;
 
@@ -21,17 +19,8 @@ public static class PickingCampaign
         PickingOptions options, string? join, string host, bool verbose, TextWriter output)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var absoluteOut = Path.GetFullPath(outDir);
-        var refs = micrographs.Select(p => new MicrographRef(MicrographReader.NameOf(p), Path.GetFullPath(p))).ToList();
-        var duplicate = refs.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other");
-        }
-        foreach (var r in refs) PickOutputs.CheckName(r.Name);
-        var modelBytes = File.ReadAllBytes(modelPath);
-        var spec = new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, Path.GetFullPath(modelPath), ModelReplicas.Sha256Hex(modelBytes),
-            modelBytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), []);
+        var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options);
+        var absoluteOut = spec.OutDir;
 
         var threshold = options.Threshold ?? model.Threshold;
         var where = join is null ? $"embedded cluster (this process), device {options.Device.ToString().ToLowerInvariant()}" : $"cluster at {join}";

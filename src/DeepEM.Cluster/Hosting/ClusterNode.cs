@@ -97,12 +97,17 @@ public sealed class ClusterNode : IAsyncDisposable
 
     private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
-    private static Config Embedded(string name)
+    /// <summary>hocon/test.conf, for tests to pass as <see cref="NodeOptions.ExtraConfig"/>.</summary>
+    public static string TestConfiguration => EmbeddedText("hocon.test.conf");
+
+    private static Config Embedded(string name) => ConfigurationFactory.ParseString(EmbeddedText(name));
+
+    private static string EmbeddedText(string name)
     {
         using var stream = typeof(ClusterNode).Assembly.GetManifestResourceStream(name)
             ?? throw new InvalidOperationException($"resource {name} is missing from {typeof(ClusterNode).Assembly.GetName().Name}");
         using var reader = new StreamReader(stream);
-        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+        return reader.ReadToEnd();
     }
 
     /// <summary>Starts the node, joins the cluster (or forms one) and waits until it is a member.</summary>
@@ -128,7 +133,7 @@ public sealed class ClusterNode : IAsyncDisposable
             {
                 replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
                 picking = new PipelineMicrographPicking(replicas, options.Device);
-                var engine = picking;
+                IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, coordinatorProxy),
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
                     ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);

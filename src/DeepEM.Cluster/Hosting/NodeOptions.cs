@@ -34,13 +34,19 @@ public sealed record NodeOptions
     /// <summary>Akka log level: DEBUG, INFO, WARNING, ERROR.</summary>
     public string LogLevel { get; init; } = "INFO";
 
+    /// <summary>
+    /// Wraps the node's picking engine. For tests only: a node made slow (flow control) or one that holds its
+    /// micrographs long enough to be cut off mid-campaign.
+    /// </summary>
+    public Func<Picking.IMicrographPicking, Picking.IMicrographPicking>? WrapPicking { get; init; }
+
     /// <summary>The ActorSystem name: every node of a cluster must share it.</summary>
     public const string SystemName = "deepem";
 
     /// <summary>A full address from <c>host:port</c> (CONTRACT.md's ADDR), or the full address as given.</summary>
     public static string ToAkkaAddress(string address)
     {
-        if (address.StartsWith("akka.tcp://", StringComparison.Ordinal) || address.StartsWith("akka://", StringComparison.Ordinal)) return address;
+        if (address.Contains("://", StringComparison.Ordinal)) return address;
         var colon = address.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out var port) || port is < 1 or > 65535)
         {

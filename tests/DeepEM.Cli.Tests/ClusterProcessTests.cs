@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cli.Tests;
+
+/// <summary>
+/// The cluster as users run it: separate <c>deepem node</c> processes on loopback, a campaign submitted with
+/// <c>deepem pick --join</c>, a worker killed with SIGKILL halfway, the coordinator killed and restarted.
+/// </summary>
+public sealed class ClusterProcessTests
+{
+    /// <summary>Failure detection and the split-brain resolver in seconds rather than tens of seconds.</summary>
+    private const string FastFailureDetection = """
+        akka.cluster.split-brain-resolver.stable-after = 3s
+        akka.cluster.failure-detector.heartbeat-interval = 500ms
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
+        akka.cluster.unreachable-nodes-reaper-interval = 500ms
+        deepem.cluster.resend-unacknowledged-after = 2s
+        """;
+
+    private sealed class Node : IDisposable
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+        private readonly TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Node(params string[] args)
+        {
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepem.dll"));
+            foreach (var a in args) start.ArgumentList.Add(a);
+            Process = Process.Start(start)!;
+            Process.OutputDataReceived += (_, e) => Line(e.Data);
+            Process.ErrorDataReceived += (_, e) => Line(e.Data);
+            Process.BeginOutputReadLine();
+            Process.BeginErrorReadLine();
+        }
+
+        private void Line(string? line)
+        {
+            if (line is null) return;
+            _lines.Enqueue(line);
+            if (line.Contains(" is up (roles")) _up.TrySetResult();
+        }
+
+        public Process Process { get; }
+
+        public string Output => string.Join('\n', _lines);
+
+        public async Task Up()
+        {
+            var finished = Process.WaitForExitAsync();
+            if (await Task.WhenAny(_up.Task, finished, Task.Delay(TimeSpan.FromMinutes(1))) != _up.Task)
+            {
+                throw new InvalidOperationException($"node did not come up:\n{Output}");
+            }
+        }
+
+        public void Dispose()
+        {
+            if (!Process.HasExited) Process.Kill(entireProcessTree: true);
+            Process.Dispose();
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static void Ok(params string[] args)
+    {
+        var r = DeepemProcess.Run(args);
+        Assert.True(r.ExitCode == 0, $"deepem {string.Join(' ', args)}: {r.Stderr}");
+    }
+
+    [Fact]
+    public async Task Campaign_survives_a_killed_worker_and_a_restarted_coordinator()
+    {
+        using var temp = TestPaths.NewTemp();
+        Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "41");
+        Ok("simulate", "--out", temp.File("test"), "--count", "60", "--size", "512", "--box", "48", "--seed", "42");
+        Ok("train", "--micrographs", temp.File("train/micrographs"), "--coords", temp.File("train/truth"), "--box", "48", "--out", temp.File("model.deepem"), "--epochs", "3");
+        var micrographs = temp.File("test/micrographs");
+        // The one-process run to compare with.
+        Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
+
+        File.WriteAllText(temp.File("fast.conf"), FastFailureDetection);
+        var ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
+        string[] CoordinatorArgs(string seeds) =>
+            ["node", "--roles", "coordinator", "--port", $"{ports[0]}", "--seed-nodes", seeds, "--state", temp.File("state"), "--config", temp.File("fast.conf"), "--log", temp.File("coordinator.log")];
+        var coordinator = new Node(CoordinatorArgs($"127.0.0.1:{ports[0]}"));
+        var workers = new List<Node>();
+        try
+        {
+            await coordinator.Up();
+            for (var i = 1; i <= 3; i++)
+            {
+                workers.Add(new Node("node", "--roles", "worker", "--port", $"{ports[i]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--device", "cpu",
+                    "--config", temp.File("fast.conf"), "--log", temp.File($"worker{i}.log")));
+            }
+            foreach (var w in workers) await w.Up();
+
+            // Submit, follow the progress lines, and kill worker 2 with SIGKILL when a third of the micrographs are done.
+            var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
+            var killedAt = -1;
+            var watch = Stopwatch.StartNew();
+            while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
+            {
+                var progress = pick.Output.Split('\n').Count(l => l.Contains(" particles ("));
+                if (killedAt < 0 && progress >= 20)
+                {
+                    workers[1].Process.Kill(); // SIGKILL: no goodbye to the cluster
+                    killedAt = progress;
+                }
+                await Task.Delay(100);
+            }
+            await pick.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(pick.Process.ExitCode == 0, pick.Output);
+            Assert.InRange(killedAt, 20, 59);
+            Assert.Contains("picked 60 micrographs", pick.Output);
+            var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
+            Assert.True(onNodes.Count == 3, $"picked on {string.Join(", ", onNodes)}");
+
+            // Exactly one output per micrograph, the same coordinates and scores as the one-process run.
+            var names = Directory.GetFiles(micrographs, "*.mrc").Select(f => Path.GetFileNameWithoutExtension(f)).Order().ToList();
+            var stars = Directory.GetFiles(temp.File("picks"), "*.star").Select(f => Path.GetFileNameWithoutExtension(f)).Where(n => n != "autopick").Order().ToList();
+            Assert.Equal(names, stars);
+            foreach (var name in names)
+            {
+                Assert.Equal(File.ReadAllText(temp.File($"reference/{name}.star")), File.ReadAllText(temp.File($"picks/{name}.star")));
+            }
+            Assert.Contains("was removed", File.ReadAllText(temp.File("coordinator.log")));
+
+            // Kill the coordinator and start it again (it rejoins through a worker); the journal says the campaign is complete.
+            var written = names.ToDictionary(n => n, n => File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star")));
+            coordinator.Process.Kill();
+            await coordinator.Process.WaitForExitAsync();
+            coordinator.Dispose();
+            coordinator = new Node(CoordinatorArgs($"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"));
+            await coordinator.Up();
+            var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}");
+            Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
+            Assert.Contains("complete", status.Stdout);
+            Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
+            Assert.Contains("picked since the coordinator started: 0", status.Stdout);
+            Assert.All(names, n => Assert.Equal(written[n], File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star"))));
+
+            // SIGTERM: a worker leaves the cluster gracefully and exits 0.
+            Process.Start("kill", ["-TERM", $"{workers[0].Process.Id}"])!.WaitForExit();
+            await workers[0].Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
+            Assert.Contains("left the cluster", workers[0].Output);
+        }
+        finally
+        {
+            foreach (var w in workers) w.Dispose();
+            coordinator.Dispose();
+        }
+    }
+}

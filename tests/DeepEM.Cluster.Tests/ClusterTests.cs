@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Remote;
+using Akka.Remote.Transport;
+using DeepEM.Cluster.Hosting;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cluster.Tests;
+
+/// <summary>
+/// Three ActorSystems on 127.0.0.1 (port 0) in this process: a coordinator-and-worker node and two worker nodes.
+/// Every campaign must end with exactly one output per micrograph, identical to the one-node run.
+/// </summary>
+[Collection("cluster")]
+public sealed class ClusterTests(ClusterData data)
+{
+    private static async Task<int> ShardsOn(ClusterNode node)
+    {
+        var state = await node.Slots!.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(10));
+        return state.Shards.Count;
+    }
+
+    private static async Task Stop(params ClusterNode[] nodes)
+    {
+        foreach (var node in nodes.Reverse()) await node.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Sharding_spreads_slots_over_every_node_and_a_slow_node_gets_less_work()
+    {
+        using var temp = TestPaths.NewTemp();
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]);
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1);
+        var n3 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, TimeSpan.FromSeconds(1.5)));
+        try
+        {
+            var final = await TestCluster.Pick(n1, data, temp.File("picks"));
+            Assert.True(final.Complete);
+            Assert.Equal((40, 0), (final.Done, final.Failed));
+            var counts = final.Nodes.ToDictionary(n => n.Node, n => n.Micrographs);
+            var (c1, c2, c3) = (counts.GetValueOrDefault(n1.Address.ToString()), counts.GetValueOrDefault(n2.Address.ToString()), counts.GetValueOrDefault(n3.Address.ToString()));
+            Assert.True(c1 > 0 && c2 > 0 && c3 > 0, $"micrographs per node: {c1}, {c2}, {c3}");
+            // Work is pulled: the slow node returns its slots less often and so gets fewer micrographs.
+            Assert.True(c3 < c1 && c3 < c2, $"the slow node picked {c3}, the others {c1} and {c2}");
+            Assert.Equal(40, c1 + c2 + c3);
+            // Sharding placed the slots (two per worker node) on every node.
+            Assert.All(new[] { await ShardsOn(n1), await ShardsOn(n2), await ShardsOn(n3) }, shards => Assert.True(shards >= 1, $"{shards} shards"));
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+            Assert.Contains("\"micrographsPerBusySecond\"", File.ReadAllText(temp.File("picks/campaign.json")));
+        }
+        finally
+        {
+            await Stop(n1, n2, n3);
+        }
+    }
+
+    [Fact]
+    public async Task A_node_that_leaves_mid_campaign_finishes_or_hands_back_its_work()
+    {
+        using var temp = TestPaths.NewTemp();
+        var slow = TimeSpan.FromSeconds(0.6);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        var n3 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        try
+        {
+            var n3Address = n3.Address.ToString();
+            var byN3 = 0;
+            Task? leaving = null;
+            var final = await TestCluster.Pick(n1, data, temp.File("picks"), p =>
+            {
+                if (p.Node == n3Address && Interlocked.Increment(ref byN3) == 2)
+                {
+                    leaving = n3.LeaveAsync();
+                }
+            });
+            Assert.NotNull(leaving);
+            await leaving.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(final.Complete);
+            Assert.Equal((40, 0), (final.Done, final.Failed));
+            Assert.True(byN3 >= 2 && byN3 < 40, $"the leaving node picked {byN3}");
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            await Stop(n1, n2, n3);
+        }
+    }
+
+    [Fact]
+    public async Task A_partition_leaves_the_majority_running_and_the_campaign_consistent()
+    {
+        using var temp = TestPaths.NewTemp();
+        // The throttler transport adapter lets the test cut the network between in-process nodes.
+        const string throttler = "akka.remote.dot-netty.tcp.applied-adapters = [trttl]";
+        var slow = TimeSpan.FromSeconds(0.5);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow), extra: throttler);
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow), extra: throttler);
+        var n3 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow), extra: throttler);
+        try
+        {
+            var done = 0;
+            var cut = new TaskCompletionSource();
+            var pick = TestCluster.Pick(n1, data, temp.File("picks"), _ =>
+            {
+                if (Interlocked.Increment(ref done) == 6) cut.TrySetResult();
+            });
+            await cut.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            var transport = ((IRemoteActorRefProvider)((ExtendedActorSystem)n3.System).Provider).Transport;
+            Assert.True(await transport.ManagementCommand(new SetThrottle(n1.Address, ThrottleTransportAdapter.Direction.Both, Blackhole.Instance)));
+            Assert.True(await transport.ManagementCommand(new SetThrottle(n2.Address, ThrottleTransportAdapter.Direction.Both, Blackhole.Instance)));
+            Assert.False(pick.IsCompleted, "the campaign ended before the partition");
+
+            // The split-brain resolver (keep-majority): the minority side, n3 alone, downs itself and stops.
+            await n3.System.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(60));
+            var final = await pick.WaitAsync(TimeSpan.FromMinutes(3));
+            Assert.True(final.Complete);
+            Assert.Equal((40, 0), (final.Done, final.Failed));
+            var up = n1.Cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Address).ToHashSet();
+            Assert.Equal(new HashSet<Address> { n1.Address, n2.Address }, up);
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            await Stop(n1, n2, n3);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Serialization;
+using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Protocol;
+using DeepEM.Cluster.Serialization;
+
+namespace DeepEM.Cluster.Tests;
+
+/// <summary>Every message of protos/cluster.proto survives serialization through the serializer HOCON binds to it.</summary>
+public sealed class SerializationTests : IDisposable
+{
+    private readonly ActorSystem _system = ActorSystem.Create("serialization", ClusterNode.BuildConfig(new NodeOptions { Roles = [Roles.Client] }));
+
+    private static readonly PickSettings Settings = new()
+    {
+        Threshold = 0.625f, Step = 4, Distance = 33.5, KeepEdges = true, StdFilter = false, StdMin = 0.25f, StdMax = 1.75f, Naive = true, Formats = ["star", "box", "topaz"],
+    };
+
+    private static readonly CampaignSpec Spec = new("pick-0123456789abcdef", "/data/picks", "/data/model.deepem", new string('a', 64), 123_456,
+        [new MicrographRef("mic_0001", "/data/mic_0001.mrc"), new MicrographRef("mic_0002", "/data/mic 0002.tiff")], Settings, 1_763_942_400_123, ["mic_0002"]);
+
+    private static readonly CampaignStatus Status = new()
+    {
+        CampaignId = "pick-1", OutDir = "/out", Total = 60, Done = 40, Skipped = 3, Failed = 2, InFlight = 6, Pending = 9, Complete = false,
+        SubmittedUnixMs = 1_763_942_400_000, FinishedUnixMs = 0, Particles = 12_345,
+        Nodes = [new NodeThroughput("akka.tcp://deepem@127.0.0.1:4001", 21, 12.5), new NodeThroughput("akka.tcp://deepem@127.0.0.1:4002", 19, 11.25)],
+        Failures = [new FailedMicrograph("/data/bad.mrc", "truncated: 100 of 4096 rows")], PickedSinceRecovery = 7, CoordinatorMsPerMicrograph = 1.75,
+    };
+
+    public static TheoryData<string, object> Messages => new()
+    {
+        { "sub", new SubmitCampaign(Spec) },
+        { "sub-defaults", new SubmitCampaign(Spec with { Settings = new PickSettings(), AlreadyDone = [] }) },
+        { "acc", new CampaignAccepted("pick-1", 60, 3, 1, true, 999) },
+        { "rej", new CampaignRejected("pick-1", "/out: this output folder belongs to another campaign") },
+        { "get", new GetCampaignStatus("pick-1") },
+        { "fol", new FollowCampaign("pick-1") },
+        { "st", Status },
+        { "str", new CampaignStatusReport([Status, Status with { CampaignId = "pick-2", Complete = true, FinishedUnixMs = 1_763_942_500_000 }]) },
+        { "prog", new MicrographProgress { CampaignId = "pick-1", Name = "mic_0001", Particles = 101, Peaks = 120, RejectedByStd = 19, Positions = 923_521, ScoringSeconds = 0.41, Node = "n", Done = 4, Total = 60 } },
+        { "prog-failed", new MicrographProgress { CampaignId = "pick-1", Name = "bad", Failed = true, Error = "truncated", Done = 5, Total = 60 } },
+        { "task", new PickTask(3, 638_999_999_999_999_999, "pick-1", new MicrographRef("mic_0001", "/data/mic_0001.mrc"), "/data/model.deepem", new string('b', 64), 4096, Settings) },
+        { "tst", new TaskStarted(3, 42, "akka.tcp://deepem@127.0.0.1:4001") },
+        { "tpk", new TaskPicked { Slot = 1, TaskId = 42, CampaignId = "pick-1", Name = "mic_0001", Node = "n", X = [10.5, 2047.25, 1e-3], Y = [11.5, 3.0, 4095.0], Score = [0.912345, 0.5, 0.999999], Peaks = 4, RejectedByStd = 1, Positions = 1_000_000, ScoringSeconds = 0.3, TotalSeconds = 0.5 } },
+        { "tfl", new TaskFailed(2, 43, "pick-1", "bad", "n", "not an MRC file: map word is 'JUNK'", true) },
+        { "stop", StopSlot.Instance },
+        { "fmc", new FetchModelChunk(new string('c', 64), 1 << 20) },
+        { "mc", new ModelChunk(new string('c', 64), 0, 3, [1, 2, 255], "") },
+        { "e-sub", new CampaignSubmitted(Spec) },
+        { "e-add", new MicrographsAdded("pick-1", [new MicrographRef("mic_0003", "/data/mic_0003.mrc")], ["mic_0003"]) },
+        { "e-pk", new MicrographPicked("pick-1", "mic_0001", "n", 101, 0.5) },
+        { "e-fl", new MicrographFailed("pick-1", "bad", "truncated") },
+        { "e-end", new CampaignCompleted("pick-1", 1_763_942_500_000) },
+        { "snap", new CoordinatorSnapshot([new CampaignSnapshot(Spec, ["mic_0001"], [new FailedMicrograph("bad", "truncated")], [new NodeThroughput("n", 1, 0.5)], 101, 0)]) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Messages))]
+    public void Message_round_trips_through_the_bound_protobuf_serializer(string label, object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        Assert.IsType<ClusterMessageSerializer>(serializer);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        var bytes = serializer.ToBinary(message);
+        var back = _system.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+        Assert.IsType(message.GetType(), back);
+        Assert.Equivalent(message, back, strict: true);
+        Assert.Equal(bytes, serializer.ToBinary(back));
+        Assert.False(string.IsNullOrEmpty(label));
+    }
+
+    [Fact]
+    public void Every_message_type_has_a_round_trip_case()
+    {
+        var covered = Messages.Select(row => row[1].GetType()).ToHashSet();
+        var all = typeof(IClusterMessage).Assembly.GetTypes()
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IClusterMessage).IsAssignableFrom(t)).ToList();
+        Assert.True(all.Count >= 20, $"only {all.Count} message types found");
+        Assert.Empty(all.Where(t => !covered.Contains(t)).Select(t => t.Name));
+    }
+
+    [Fact]
+    public void Unknown_manifest_is_refused_with_its_name()
+    {
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new FollowCampaign("x"));
+        var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary([], "from-the-future"));
+        Assert.Contains("from-the-future", e.Message);
+    }
+
+    [Fact]
+    public void Largest_model_chunk_fits_in_the_configured_frame()
+    {
+        var frame = _system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0;
+        var chunkBytes = _system.Settings.Config.GetInt("deepem.cluster.model-chunk-bytes");
+        var chunk = new ModelChunk(new string('d', 64), 0, 10L << 20, new byte[chunkBytes], "");
+        var size = _system.Serialization.FindSerializerFor(chunk).ToBinary(chunk).Length;
+        Assert.InRange(chunkBytes, 1024, 1 << 20);
+        Assert.True(size + 1024 < frame, $"a {size}-byte chunk does not fit a {frame}-byte frame");
+    }
+
+    public void Dispose() => _system.Terminate().Wait(TimeSpan.FromSeconds(10));
+}

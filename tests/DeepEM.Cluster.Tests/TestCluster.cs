@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Akka.Serialization;
+using DeepEM.Cli.Workflows;
+using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Picking;
+using DeepEM.Cluster.Protocol;
+using DeepEM.Numerics.Training;
+using DeepEM.Pipeline.Picking;
+using DeepEM.Pipeline.Training;
+using DeepEM.Simulation;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cluster.Tests;
+
+/// <summary>Cluster tests start real nodes on loopback; they run one at a time (2 cores, timing-sensitive failure detection).</summary>
+[CollectionDefinition("cluster")]
+public sealed class ClusterCollection : ICollectionFixture<ClusterData>;
+
+/// <summary>
+/// A model trained on simulated micrographs, 40 simulated test micrographs, and their picks from a one-node run
+/// (the embedded default) to compare every cluster run with.
+/// </summary>
+public sealed class ClusterData : IDisposable
+{
+    public ClusterData()
+    {
+        var settings = new SimulationSettings { Size = 768, BoxSize = 48 };
+        var train = SimulatedDataset.Write(Temp.File("train"), settings, 4, 31);
+        Micrographs = SimulatedDataset.Write(Temp.File("test"), settings with { Size = 512 }, 40, 32).Micrographs;
+        var outcome = TrainingWorkflow.Run(new TrainingRequest
+        {
+            Micrographs = train.Micrographs, Coordinates = Temp.File("train/truth"), BoxSize = 48, Options = new TrainingOptions { Epochs = 3 },
+        });
+        File.WriteAllBytes(Model, outcome.Model.ToBytes());
+        var node = TestCluster.Start(Temp.File("reference-state"), [Roles.Worker, Roles.Coordinator]).GetAwaiter().GetResult();
+        var final = TestCluster.Pick(node, this, Reference).GetAwaiter().GetResult();
+        node.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Assert.True(final.Done == Micrographs.Count, $"reference run picked {final.Done} of {Micrographs.Count}");
+    }
+
+    public TempFolder Temp { get; } = TestPaths.NewTemp();
+
+    public string Model => Temp.File("model.deepem");
+
+    public IReadOnlyList<string> Micrographs { get; }
+
+    public string Reference => Temp.File("reference");
+
+    public void Dispose() => Temp.Dispose();
+}
+
+internal static class TestCluster
+{
+    private static int _nodes;
+
+    /// <summary>
+    /// hocon/test.conf (serialize-messages on, fast failure detection) plus one test-only binding: whatever has no
+    /// serializer of its own (System.Object, where Akka would fall back to JSON) is passed by reference. Those are
+    /// messages that Akka's modules send to actors of their own node: cluster events (JSON loses a member's age, and
+    /// the singletons then disagree on which node is oldest), the SQL journal's WriteFinished (it holds a Task),
+    /// distributed data's ReadRepair. Our own messages are all bound to the protobuf serializer and so are checked
+    /// for real; <see cref="LocalReferenceSerializer"/> refuses any DeepEM type that reaches it.
+    /// </summary>
+    public static string Config(string extra = "") => $$"""
+        {{extra}}
+        akka.actor.serializers.local-reference = "{{typeof(LocalReferenceSerializer).FullName}}, {{typeof(LocalReferenceSerializer).Assembly.GetName().Name}}"
+        akka.actor.serialization-bindings { "System.Object" = local-reference }
+        akka.actor.serialization-identifiers { "{{typeof(LocalReferenceSerializer).FullName}}, {{typeof(LocalReferenceSerializer).Assembly.GetName().Name}}" = 4712 }
+        {{ClusterNode.TestConfiguration}}
+        """;
+
+    public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "") =>
+        ClusterNode.StartAsync(new NodeOptions
+        {
+            Roles = roles,
+            StateDir = state,
+            SeedNodes = seed is null ? [] : [seed.Address.ToString()],
+            ExtraConfig = Config(extra),
+            Device = Numerics.Backends.DeviceChoice.Cpu,
+            WrapPicking = wrap,
+            LogFile = Environment.GetEnvironmentVariable("DEEPEM_TEST_LOGS") is { Length: > 0 } logs
+                ? Path.Combine(logs, $"node-{Interlocked.Increment(ref _nodes)}.log")
+                : state is null ? null : Path.Combine(state, "node.log"),
+        });
+
+    public static async Task<CampaignStatus> Pick(ClusterNode node, ClusterData data, string outDir, Action<MicrographProgress>? progress = null)
+    {
+        var spec = CampaignSpecs.For(data.Model, data.Micrographs, outDir, new PickingOptions());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var outcome = await new CampaignClient(node).RunAsync(spec, _ => { }, p => progress?.Invoke(p), timeout.Token);
+        return outcome.Final;
+    }
+
+    /// <summary>Each micrograph has exactly one .star, byte for byte the reference run's, and nothing half-written is left.</summary>
+    public static void AssertSameAsReference(ClusterData data, string outDir)
+    {
+        var names = data.Micrographs.Select(Path.GetFileNameWithoutExtension).ToList();
+        var stars = Directory.GetFiles(outDir, "*.star").Select(Path.GetFileName).Where(n => n != "autopick.star").Order().ToList();
+        Assert.Equal(names.Select(n => n + ".star").Order(), stars);
+        foreach (var name in names)
+        {
+            Assert.Equal(File.ReadAllText(Path.Combine(data.Reference, name + ".star")), File.ReadAllText(Path.Combine(outDir, name + ".star")));
+            Assert.Equal(File.ReadAllText(Path.Combine(data.Reference, name + ".box")), File.ReadAllText(Path.Combine(outDir, name + ".box")));
+        }
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp*"));
+        Assert.True(File.Exists(Path.Combine(outDir, "autopick.star")));
+    }
+}
+
+/// <summary>A picking engine that takes at least <paramref name="delay"/> per micrograph: a slow node.</summary>
+internal sealed class SlowPicking(IMicrographPicking inner, TimeSpan delay) : IMicrographPicking
+{
+    public async Task<TaskPicked> PickAsync(PickTask task, string node, CancellationToken cancel)
+    {
+        var started = DateTime.UtcNow;
+        var result = await inner.PickAsync(task, node, cancel);
+        var left = delay - (DateTime.UtcNow - started);
+        if (left > TimeSpan.Zero) await Task.Delay(left, cancel);
+        return result;
+    }
+}
+
+/// <summary>Test-only: passes in-process objects through serialize-messages by reference (see <see cref="TestCluster.Config"/>).</summary>
+public sealed class LocalReferenceSerializer(ExtendedActorSystem system) : Serializer(system)
+{
+    private static readonly ConcurrentDictionary<long, object> Objects = new();
+    private static long _next;
+
+    public override int Identifier => 4712;
+
+    public override bool IncludeManifest => false;
+
+    public override byte[] ToBinary(object obj)
+    {
+        if (obj.GetType().Assembly.GetName().Name!.StartsWith("DeepEM", StringComparison.Ordinal))
+        {
+            throw new System.Runtime.Serialization.SerializationException($"{obj.GetType()} has no serializer binding: mark it IClusterMessage or INoSerializationVerificationNeeded");
+        }
+        var id = Interlocked.Increment(ref _next);
+        Objects[id] = obj;
+        return BitConverter.GetBytes(id);
+    }
+
+    public override object FromBinary(byte[] bytes, Type type) =>
+        Objects.TryRemove(BitConverter.ToInt64(bytes), out var obj) ? obj : throw new InvalidOperationException("unknown local reference");
+}
