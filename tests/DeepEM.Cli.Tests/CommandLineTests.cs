@@ -31,6 +31,28 @@ public class CommandLineTests
         Assert.Contains("--no-such-flag", flag.Stderr);
     }
 
+    [Theory]
+    [InlineData("node", "--roles", "gpu")]
+    [InlineData("node", "--seed-nodes", "localhost")]
+    [InlineData("node", "--port", "70000")]
+    [InlineData("status", "--join", "nohost")]
+    [InlineData("pick", "--join", "127.0.0.1", "--model", "m.deepem", "--micrographs", "x.mrc", "--out", "o")]
+    public void Cluster_flags_that_cannot_work_are_usage_errors(params string[] args)
+    {
+        var r = DeepemProcess.Run(args);
+        Assert.True(r.ExitCode == 2 || (args[0] == "pick" && r.ExitCode == 1), $"exit {r.ExitCode}: {r.Stderr}");
+        Assert.StartsWith("deepem: error: ", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void Status_without_a_journal_says_where_it_looked()
+    {
+        var r = DeepemProcess.Run("status", "--state", "/nonexistent/deepem-state");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal("deepem: error: /nonexistent/deepem-state: no campaign journal here (give --state, or --join a running cluster)", r.Stderr.Trim());
+    }
+
     [Fact]
     public void Verbs_not_built_yet_say_so_and_fail()
     {

@@ -84,6 +84,22 @@ public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulat
         {
             Assert.Equal(time, File.GetLastWriteTimeUtc(file));
         }
+
+        // Picks deleted by hand are picked again by the same command; the others are left alone.
+        var kept = File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star"));
+        File.Delete(Path.Combine(outDir, "mic_0001.star"));
+        var third = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", _data.TestMicrographs, "--out", outDir, "--format", "star,box,topaz");
+        Assert.True(third.ExitCode == 0, third.Stderr);
+        Assert.Contains("picked 1 micrographs", third.Stdout);
+        Assert.Contains("2 already done (skipped)", third.Stdout);
+        Assert.True(File.Exists(Path.Combine(outDir, "mic_0001.star")));
+        Assert.Equal(kept, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star")));
+
+        // The campaign's journal, read back by `status`.
+        var status = DeepemProcess.Run("status", "--state", outDir);
+        Assert.True(status.ExitCode == 0, status.Stderr);
+        Assert.Contains("3 micrographs: 3 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
+        Assert.Contains("complete", status.Stdout);
     }
 
     [Fact]

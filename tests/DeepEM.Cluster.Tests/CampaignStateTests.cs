@@ -62,6 +62,21 @@ public sealed class CampaignStateTests
     }
 
     [Fact]
+    public void A_done_micrograph_submitted_again_is_picked_again_and_counted_once()
+    {
+        var state = new CampaignState(Spec(2));
+        state.TakeNext();
+        state.Apply(new MicrographPicked("c", "m0", "n1", 30, 0.5));
+        // Its picks were deleted from the output folder, and the same command was run again.
+        state.Apply(new MicrographsAdded("c", [new MicrographRef("m0", "/data/m0.mrc")], []));
+        Assert.Equal((0, 0L), (state.Done, state.Particles));
+        Assert.Equal("m1", state.TakeNext()!.Name);
+        Assert.Equal("m0", state.TakeNext()!.Name);
+        state.Apply(new MicrographPicked("c", "m0", "n2", 31, 0.5));
+        Assert.Equal((1, 31L), (state.Done, state.Particles));
+    }
+
+    [Fact]
     public void Snapshot_restores_counts_and_what_is_left()
     {
         var state = new CampaignState(Spec(5, "m4"));

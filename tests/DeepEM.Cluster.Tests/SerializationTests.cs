@@ -52,7 +52,7 @@ public sealed class SerializationTests : IDisposable
         { "e-pk", new MicrographPicked("pick-1", "mic_0001", "n", 101, 0.5) },
         { "e-fl", new MicrographFailed("pick-1", "bad", "truncated") },
         { "e-end", new CampaignCompleted("pick-1", 1_763_942_500_000) },
-        { "snap", new CoordinatorSnapshot([new CampaignSnapshot(Spec, ["mic_0001"], [new FailedMicrograph("bad", "truncated")], [new NodeThroughput("n", 1, 0.5)], 101, 0)]) },
+        { "snap", new CoordinatorSnapshot([new CampaignSnapshot(Spec, [("mic_0001", 101), ("mic_0003", 0)], [new FailedMicrograph("bad", "truncated")], [new NodeThroughput("n", 1, 0.5)], 1_763_942_500_000)]) },
     };
 
     [Theory]

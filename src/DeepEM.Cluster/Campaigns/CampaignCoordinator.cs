@@ -169,9 +169,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 {
                     throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with another model ({existing.Spec.ModelPath}); choose another --out");
                 }
-                var output = OutputOf(existing);
-                // New micrographs, and failed ones submitted again (the user may have mended them).
-                var added = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name)).ToList();
+                // The folder is listed afresh: picks may have been deleted since the campaign last looked.
+                var output = _openOutputs[existing.Id] = _outputs.Open(existing.Spec);
+                // New micrographs, failed ones (the user may have mended them), and done ones whose picks are gone.
+                var added = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name)
+                    || (existing.IsSettled(m.Name) && !output.HasPicks(m.Name))).ToList();
                 if (added.Count == 0)
                 {
                     Follow();

@@ -12,7 +12,8 @@ internal sealed class CampaignState
 {
     private readonly Dictionary<string, MicrographRef> _micrographs = new(StringComparer.Ordinal);
     private readonly List<string> _order = [];
-    private readonly HashSet<string> _done = new(StringComparer.Ordinal);
+    // Done micrographs with their particle counts (a micrograph picked again replaces its count).
+    private readonly Dictionary<string, int> _done = new(StringComparer.Ordinal);
     private readonly HashSet<string> _skipped = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
@@ -45,7 +46,7 @@ internal sealed class CampaignState
 
     public int Pending => Total - Done - Skipped - Failed - InFlight;
 
-    public long Particles { get; private set; }
+    public long Particles => _done.Values.Sum(p => (long)p);
 
     public long FinishedUnixMs { get; private set; }
 
@@ -57,12 +58,12 @@ internal sealed class CampaignState
 
     public bool HasFailed(string name) => _failed.ContainsKey(name);
 
-    public bool IsSettled(string name) => _done.Contains(name) || _skipped.Contains(name) || _failed.ContainsKey(name);
+    public bool IsSettled(string name) => _done.ContainsKey(name) || _skipped.Contains(name) || _failed.ContainsKey(name);
 
     public IEnumerable<MicrographRef> Micrographs => _order.Select(n => _micrographs[n]);
 
     /// <summary>Micrographs whose picks are on disk (picked by this campaign or before it), in submission order.</summary>
-    public IEnumerable<MicrographRef> WithPicks => _order.Where(n => _done.Contains(n) || _skipped.Contains(n)).Select(n => _micrographs[n]);
+    public IEnumerable<MicrographRef> WithPicks => _order.Where(n => _done.ContainsKey(n) || _skipped.Contains(n)).Select(n => _micrographs[n]);
 
     public void Apply(ICampaignEvent e)
     {
@@ -74,9 +75,8 @@ internal sealed class CampaignState
                 break;
             case MicrographPicked picked:
                 _inFlight.Remove(picked.Name);
-                if (_done.Add(picked.Name))
+                if (_done.TryAdd(picked.Name, picked.Particles))
                 {
-                    Particles += picked.Particles;
                     var (m, s) = _nodes.GetValueOrDefault(picked.Node);
                     _nodes[picked.Node] = (m + 1, s + picked.Seconds);
                 }
@@ -98,11 +98,13 @@ internal sealed class CampaignState
         {
             if (!_micrographs.TryAdd(m.Name, m))
             {
-                // Submitted again after it failed: the user may have mended the file, so it is tried once more.
-                if (_failed.Remove(m.Name))
+                // Submitted again: a failed micrograph (the user may have mended the file), or one whose picks are
+                // no longer in the output folder (deleted), is picked once more.
+                if (_failed.Remove(m.Name) | _done.Remove(m.Name) | _skipped.Remove(m.Name))
                 {
                     _lost.Remove(m.Name);
-                    _fresh.Enqueue(m.Name);
+                    if (already.Contains(m.Name)) _skipped.Add(m.Name);
+                    else _fresh.Enqueue(m.Name);
                 }
                 continue;
             }
@@ -161,19 +163,17 @@ internal sealed class CampaignState
 
     public CampaignSnapshot ToSnapshot() => new(
         Spec with { Micrographs = _order.Select(n => _micrographs[n]).ToList(), AlreadyDone = _order.Where(_skipped.Contains).ToList() },
-        _order.Where(_done.Contains).ToList(),
+        _order.Where(_done.ContainsKey).Select(n => (n, _done[n])).ToList(),
         _order.Where(_failed.ContainsKey).Select(n => new FailedMicrograph(n, _failed[n])).ToList(),
         _nodes.Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
-        Particles,
         FinishedUnixMs);
 
     public static CampaignState FromSnapshot(CampaignSnapshot snapshot)
     {
         var state = new CampaignState(snapshot.Spec);
-        foreach (var name in snapshot.Done) state._done.Add(name);
+        foreach (var (name, particles) in snapshot.Done) state._done[name] = particles;
         foreach (var f in snapshot.Failed) state._failed[f.Name] = f.Error;
         foreach (var n in snapshot.Nodes) state._nodes[n.Node] = (n.Micrographs, n.BusySeconds);
-        state.Particles = snapshot.Particles;
         state.FinishedUnixMs = snapshot.FinishedUnixMs;
         return state;
     }

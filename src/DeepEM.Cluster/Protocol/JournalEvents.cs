@@ -13,6 +13,10 @@ public sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
     public string CampaignId => Spec.CampaignId;
 }
 
+/// <summary>
+/// Micrographs (re)submitted to a known campaign: new ones, failed ones, and done ones whose picks are gone from the
+/// output folder are all pending again; those in <see cref="AlreadyDone"/> have picks in the folder.
+/// </summary>
 public sealed record MicrographsAdded(string CampaignId, IReadOnlyList<MicrographRef> Micrographs, IReadOnlyList<string> AlreadyDone) : ICampaignEvent;
 
 public sealed record MicrographPicked(string CampaignId, string Name, string Node, int Particles, double Seconds) : ICampaignEvent;
@@ -26,8 +30,7 @@ public sealed record CoordinatorSnapshot(IReadOnlyList<CampaignSnapshot> Campaig
 
 public sealed record CampaignSnapshot(
     CampaignSpec Spec,
-    IReadOnlyList<string> Done,
+    IReadOnlyList<(string Name, int Particles)> Done,
     IReadOnlyList<FailedMicrograph> Failed,
     IReadOnlyList<NodeThroughput> Nodes,
-    long Particles,
     long FinishedUnixMs);

@@ -113,8 +113,8 @@ public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : Seria
             {
                 m.Campaigns.Select(c => new P.CampaignSnapshot
                 {
-                    Spec = ToProto(c.Spec), Done = { c.Done }, Failed = { c.Failed.Select(ToProto) }, Nodes = { c.Nodes.Select(ToProto) },
-                    Particles = c.Particles, FinishedUnixMs = c.FinishedUnixMs,
+                    Spec = ToProto(c.Spec), Done = { c.Done.Select(d => d.Name) }, DoneParticles = { c.Done.Select(d => d.Particles) },
+                    Failed = { c.Failed.Select(ToProto) }, Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs,
                 }),
             },
         },
@@ -200,6 +200,10 @@ public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : Seria
         TotalSeconds = m.TotalSeconds,
     };
 
-    private static CampaignSnapshot FromProto(P.CampaignSnapshot c) => new(
-        FromProto(c.Spec), c.Done.ToList(), c.Failed.Select(FromProto).ToList(), c.Nodes.Select(FromProto).ToList(), c.Particles, c.FinishedUnixMs);
+    private static CampaignSnapshot FromProto(P.CampaignSnapshot c)
+    {
+        if (c.DoneParticles.Count != c.Done.Count) throw new System.Runtime.Serialization.SerializationException("campaign snapshot: done and done_particles differ in length");
+        return new CampaignSnapshot(FromProto(c.Spec), c.Done.Zip(c.DoneParticles).ToList(), c.Failed.Select(FromProto).ToList(),
+            c.Nodes.Select(FromProto).ToList(), c.FinishedUnixMs);
+    }
 }
