@@ -16,7 +16,7 @@ public sealed class ClusterProcessTests
     private const string FastFailureDetection = """
         akka.cluster.split-brain-resolver.stable-after = 3s
         akka.cluster.failure-detector.heartbeat-interval = 500ms
-        akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 4s
         akka.cluster.unreachable-nodes-reaper-interval = 500ms
         deepem.cluster.resend-unacknowledged-after = 2s
         """;

@@ -90,6 +90,35 @@ public sealed class ClusterTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_worker_that_cannot_read_the_model_path_fetches_it_in_chunks_checked_by_hash()
+    {
+        using var temp = TestPaths.NewTemp();
+        // Small chunks, so that even this small model travels in several of them.
+        var node = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], extra: "deepem.cluster.model-chunk-bytes = 4096");
+        try
+        {
+            // Submitting the campaign gives the coordinator its copy of the model.
+            await TestCluster.Pick(node, data, temp.File("picks"));
+            var bytes = File.ReadAllBytes(data.Model);
+            var sha = Models.ModelReplicas.Sha256Hex(bytes);
+            var replicas = new Models.ModelReplicas(node.Coordinator, TimeSpan.FromSeconds(10));
+            var fetched = await replicas.GetAsync(sha, temp.File("not-on-this-node.deepem"), bytes.Length);
+            Assert.Equal(bytes, fetched);
+            Assert.True(bytes.Length > 3 * 4096, $"the model has only {bytes.Length} bytes");
+            Assert.Equal($"{(bytes.Length + 4095) / 4096} chunks", replicas.Sources[sha]);
+
+            // A model the coordinator does not hold is an error, not a hang.
+            var unknown = new string('0', 64);
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => replicas.GetAsync(unknown, temp.File("nowhere.deepem"), 10));
+            Assert.Contains(unknown, e.Message);
+        }
+        finally
+        {
+            await Stop(node);
+        }
+    }
+
+    [Fact]
     public async Task A_partition_leaves_the_majority_running_and_the_campaign_consistent()
     {
         using var temp = TestPaths.NewTemp();
