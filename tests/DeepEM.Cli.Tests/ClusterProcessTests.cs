@@ -10,13 +10,21 @@ namespace DeepEM.Cli.Tests;
 /// The cluster as users run it: separate <c>deepem node</c> processes on loopback, a campaign submitted with
 /// <c>deepem pick --join</c>, a worker killed with SIGKILL halfway, the coordinator killed and restarted.
 /// </summary>
+[CollectionDefinition("cluster processes", DisableParallelization = true)]
+public sealed class ClusterProcessCollection;
+
+/// <remarks>
+/// Runs alone (its own collection, parallelisation off): five processes on two cores must not also compete with
+/// the other tests, or heartbeats are late and failure detection misfires.
+/// </remarks>
+[Collection("cluster processes")]
 public sealed class ClusterProcessTests
 {
     /// <summary>Failure detection and the split-brain resolver in seconds rather than tens of seconds.</summary>
     private const string FastFailureDetection = """
         akka.cluster.split-brain-resolver.stable-after = 3s
         akka.cluster.failure-detector.heartbeat-interval = 500ms
-        akka.cluster.failure-detector.acceptable-heartbeat-pause = 4s
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 6s
         akka.cluster.unreachable-nodes-reaper-interval = 500ms
         deepem.cluster.resend-unacknowledged-after = 2s
         """;
@@ -74,6 +82,9 @@ public sealed class ClusterProcessTests
         return port;
     }
 
+    private static string Tail(string path) =>
+        File.Exists(path) ? string.Join('\n', File.ReadLines(path).Where(l => !l.Contains("SingletonProxy failed")).TakeLast(40)) : "(none)";
+
     private static void Ok(params string[] args)
     {
         var r = DeepemProcess.Run(args);
@@ -121,7 +132,11 @@ public sealed class ClusterProcessTests
                 }
                 await Task.Delay(100);
             }
-            await pick.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            if (!pick.Process.HasExited)
+            {
+                Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
+                    $"coordinator log:\n{Tail(temp.File("coordinator.log"))}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
+            }
             Assert.True(pick.Process.ExitCode == 0, pick.Output);
             Assert.InRange(killedAt, 20, 59);
             Assert.Contains("picked 60 micrographs", pick.Output);

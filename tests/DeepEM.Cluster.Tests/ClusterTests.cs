@@ -90,6 +90,33 @@ public sealed class ClusterTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_worker_that_joins_mid_campaign_gets_work()
+    {
+        using var temp = TestPaths.NewTemp();
+        var slow = TimeSpan.FromSeconds(0.5);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
+        ClusterNode? n2 = null;
+        try
+        {
+            var started = new TaskCompletionSource();
+            var pick = TestCluster.Pick(n1, data, temp.File("picks"), _ => started.TrySetResult());
+            await started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+            n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+            var final = await pick;
+            Assert.Equal((40, 0), (final.Done, final.Failed));
+            var late = final.Nodes.SingleOrDefault(n => n.Node == n2.Address.ToString());
+            // Alone, n1 would need 40 × 0.5 s / 2 slots = 10 s; the node that joined after the first micrograph took its share.
+            Assert.True(late is { Micrographs: > 5 }, $"the node that joined picked {late?.Micrographs ?? 0} micrographs");
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            if (n2 is not null) await Stop(n1, n2);
+            else await Stop(n1);
+        }
+    }
+
+    [Fact]
     public async Task A_worker_that_cannot_read_the_model_path_fetches_it_in_chunks_checked_by_hash()
     {
         using var temp = TestPaths.NewTemp();
