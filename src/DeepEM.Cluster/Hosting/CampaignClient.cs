@@ -26,7 +26,12 @@ public sealed class CampaignClient(ClusterNode node)
     {
         var done = new TaskCompletionSource<CampaignOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         var follower = node.System.ActorOf(Props.Create(() => new Follower(node.Coordinator, spec, accepted, progress, done)));
-        await using var _ = cancel.Register(() => done.TrySetCanceled());
+        await using var registration = cancel.Register(() => done.TrySetCanceled());
+        // A client that the cluster removes (downed by the split-brain resolver, or the whole cluster gone) stops its
+        // actor system: say so instead of waiting for ever. The campaign itself goes on in the cluster.
+        _ = node.System.WhenTerminated.ContinueWith(_ => done.TrySetException(new CampaignRejectedException(
+            $"this client left the cluster before campaign {spec.CampaignId} was complete; the campaign goes on in the cluster: run the same command again to follow it")),
+            TaskScheduler.Default);
         try
         {
             return await done.Task;
