@@ -132,14 +132,19 @@ public sealed class ClusterProcessTests
                 }
                 await Task.Delay(100);
             }
-            if (!pick.Process.HasExited)
+            if (pick.Process.HasExited)
+            {
+                // WaitForExit() without a timeout also waits until the last lines of the redirected output were read.
+                pick.Process.WaitForExit();
+            }
+            else
             {
                 Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
                     $"coordinator log:\n{Tail(temp.File("coordinator.log"))}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
             }
             Assert.True(pick.Process.ExitCode == 0, pick.Output);
             Assert.InRange(killedAt, 20, 59);
-            Assert.Contains("picked 60 micrographs", pick.Output);
+            Assert.True(pick.Output.Contains("picked 60 micrographs"), $"{pick.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
             var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
             Assert.True(onNodes.Count == 3, $"picked on {string.Join(", ", onNodes)}");
 

@@ -79,7 +79,8 @@ public static class PickCommand
                 return ExitCodes.Fatal;
             }
             foreach (var f in result.Failures) Terminal.Error($"{f.Name}: {f.Error}");
-            var failedCount = result.Failures.Count + expansion.Missing.Count;
+            if (result.FailedCount > result.Failures.Count) Terminal.Error($"... and {result.FailedCount - result.Failures.Count} more failed micrographs (deepem status lists the campaign)");
+            var failedCount = result.FailedCount + expansion.Missing.Count;
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
                 (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +

@@ -6,7 +6,8 @@ using DeepEM.Pipeline.Picking;
 namespace DeepEM.Cli.Workflows;
 
 /// <summary>What a picking campaign came to, for the verb's summary and exit code.</summary>
-public sealed record PickingCampaignResult(int Picked, int AlreadyDone, long Particles, IReadOnlyList<FailedMicrograph> Failures, TimeSpan Elapsed, string OutDir);
+/// <summary>What a picking campaign came to; <see cref="Failures"/> lists the first failures, <see cref="FailedCount"/> counts them all.</summary>
+public sealed record PickingCampaignResult(int Picked, int AlreadyDone, long Particles, IReadOnlyList<FailedMicrograph> Failures, int FailedCount, TimeSpan Elapsed, string OutDir);
 
 /// <summary>
 /// <c>deepem pick</c> as a campaign: on the embedded default (a one-node cluster in this process, its journal in
@@ -54,7 +55,7 @@ public static class PickingCampaign
         });
         var final = outcome.Final;
         var picked = final.Done + final.Skipped - outcome.Accepted.Done;
-        return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, watch.Elapsed, absoluteOut);
+        return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, final.Failed, watch.Elapsed, absoluteOut);
     }
 
     /// <summary><c>host:port</c> of a node address.</summary>

@@ -50,6 +50,12 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     private sealed record Assignment(long TaskId, string CampaignId, MicrographRef Micrograph, DateTime SentAt, string? Node);
 
+    /// <summary>The singleton's termination message on hand-over: unlike a PoisonPill it waits its turn behind a persist.</summary>
+    public sealed class Stop : INoSerializationVerificationNeeded
+    {
+        public static readonly Stop Instance = new();
+    }
+
     private sealed class Tick : INoSerializationVerificationNeeded
     {
         public static readonly Tick Instance = new();
@@ -92,6 +98,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             foreach (var followers in _followers.Values) followers.Remove(t.ActorRef);
         });
         Command<Tick>(_ => OnTick());
+        Command<Stop>(_ => Context.Stop(Self));
         Command<SaveSnapshotSuccess>(s => _log.Debug("snapshot {0} saved", s.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(f => _log.Warning("snapshot failed: {0}", f.Cause.Message));
     }
@@ -206,7 +213,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 Dispatch();
             });
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or Numerics.ModelFile.InvalidModelException)
         {
             client.Tell(new CampaignRejected(spec.CampaignId, e.Message));
         }
@@ -416,6 +423,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 _assignments[slot] = a with { SentAt = now };
                 Send(slot, a);
             }
+            else if (a.Node is not null && now - a.SentAt > _settings.CheckAcknowledgedAfter)
+            {
+                // A slot that took a task and is still a member may yet have lost it (its result dropped on a link that
+                // failed for a moment, or the slot moved): asking again gets an acknowledgement, the result, or a restart.
+                _assignments[slot] = a with { SentAt = now };
+                Send(slot, a);
+            }
         }
         if (_indexDirty.Count > 0 && now - _lastIndex > _settings.IndexInterval)
         {
@@ -438,7 +452,16 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     private void ServeModel(FetchModelChunk message)
     {
-        var chunk = _models.Read(message.ModelSha256, message.Offset, _settings.ModelChunkBytes);
+        (byte[] Data, long Length)? chunk;
+        try
+        {
+            chunk = _models.Read(message.ModelSha256, message.Offset, _settings.ModelChunkBytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Sender.Tell(new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the coordinator cannot read model {message.ModelSha256}: {e.Message}"));
+            return;
+        }
         Sender.Tell(chunk is { } c
             ? new ModelChunk(message.ModelSha256, message.Offset, c.Length, c.Data, "")
             : new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the coordinator holds no model {message.ModelSha256}"));

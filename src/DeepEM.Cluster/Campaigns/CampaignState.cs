@@ -141,6 +141,8 @@ internal sealed class CampaignState
         return attempts;
     }
 
+    public const int MaxFailuresReported = 200;
+
     public CampaignStatus Status(int pickedSinceRecovery, double coordinatorMs) => new()
     {
         CampaignId = Id,
@@ -156,7 +158,8 @@ internal sealed class CampaignState
         FinishedUnixMs = FinishedUnixMs,
         Particles = Particles,
         Nodes = _nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
-        Failures = _order.Where(_failed.ContainsKey).Select(n => new FailedMicrograph(_micrographs[n].Path, _failed[n])).ToList(),
+        // The first failures only: a status must fit in one remoting frame whatever the campaign (Failed counts them all).
+        Failures = _order.Where(_failed.ContainsKey).Take(MaxFailuresReported).Select(n => new FailedMicrograph(_micrographs[n].Path, _failed[n])).ToList(),
         PickedSinceRecovery = pickedSinceRecovery,
         CoordinatorMsPerMicrograph = coordinatorMs,
     };

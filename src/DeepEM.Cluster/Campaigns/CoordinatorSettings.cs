@@ -8,6 +8,7 @@ public sealed record CoordinatorSettings
     public int SlotsPerWorker { get; init; } = 2;
     public int MaxAttempts { get; init; } = 3;
     public TimeSpan ResendUnacknowledgedAfter { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan CheckAcknowledgedAfter { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan IndexInterval { get; init; } = TimeSpan.FromSeconds(10);
     public int SnapshotEvery { get; init; } = 500;
     public int ModelChunkBytes { get; init; } = 1 << 20;
@@ -21,6 +22,7 @@ public sealed record CoordinatorSettings
             SlotsPerWorker = c.GetInt("slots-per-worker"),
             MaxAttempts = c.GetInt("max-attempts"),
             ResendUnacknowledgedAfter = c.GetTimeSpan("resend-unacknowledged-after"),
+            CheckAcknowledgedAfter = c.GetTimeSpan("check-acknowledged-after"),
             IndexInterval = c.GetTimeSpan("index-interval"),
             SnapshotEvery = c.GetInt("snapshot-every"),
             ModelChunkBytes = c.GetInt("model-chunk-bytes"),

@@ -48,6 +48,9 @@ public sealed class CampaignClient(ClusterNode node)
         return report.Campaigns;
     }
 
+    /// <summary>Micrographs per submission message: about 0.2 KB each, so a batch stays far below the 4 MiB frame.</summary>
+    public const int BatchSize = 5000;
+
     private sealed class Follower : ReceiveActor, IWithTimers
     {
         private sealed class Again : INoSerializationVerificationNeeded
@@ -62,14 +65,26 @@ public sealed class CampaignClient(ClusterNode node)
         {
             CampaignAccepted? accepted = null;
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            // A campaign of tens of thousands of micrographs would not fit one remoting frame: it goes in batches, each
+            // a submission of the same campaign (the first starts it, the others add to it), each sent once the last
+            // is accepted.
+            var batches = spec.Micrographs.Chunk(BatchSize).Select(b => spec with { Micrographs = b }).DefaultIfEmpty(spec).ToList();
+            var known = batches.Select((_, i) => batches.Take(i + 1).Sum(b => b.Micrographs.Count)).ToList();
+            var batch = 0;
             // Until accepted, the submission is repeated (the singleton may still be starting); afterwards the follow
             // request is (a restarted coordinator has forgotten its followers). Both are idempotent.
             Timers.StartPeriodicTimer("again", Again.Instance, TimeSpan.FromSeconds(3));
-            coordinator.Tell(new SubmitCampaign(spec));
-            Receive<Again>(_ => coordinator.Tell(accepted is null ? new SubmitCampaign(spec) : new FollowCampaign(spec.CampaignId)));
+            coordinator.Tell(new SubmitCampaign(batches[0]));
+            Receive<Again>(_ => coordinator.Tell(accepted is null ? new SubmitCampaign(batches[batch]) : new FollowCampaign(spec.CampaignId)));
             Receive<CampaignAccepted>(a =>
             {
                 if (accepted is not null) return;
+                if (a.Total < known[batch]) return;
+                if (batch < batches.Count - 1)
+                {
+                    coordinator.Tell(new SubmitCampaign(batches[++batch]));
+                    return;
+                }
                 accepted = a;
                 onAccepted(a);
                 coordinator.Tell(new FollowCampaign(spec.CampaignId));

@@ -143,7 +143,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 slots ??= await sharding.StartProxyAsync(SlotSharding.TypeName, Roles.Worker, new SlotSharding());
                 var models = new FolderModelStore(Path.Combine(options.StateDir!, "models"));
                 var outputs = new FolderCampaignOutputFactory(models);
-                system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), PoisonPill.Instance,
+                system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), CampaignCoordinator.Stop.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), CoordinatorName);
             }
 

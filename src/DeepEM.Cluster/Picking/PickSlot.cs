@@ -18,7 +18,8 @@ public sealed class PickSlot : ReceiveActor
     private readonly IActorRef _coordinator;
     private readonly string _node;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Queue<PickTask> _queued = new();
+    private readonly Queue<(long TaskId, object Result)> _finished = new();
+    private PickTask? _queued;
     private readonly CancellationTokenSource _cancel = new();
     private PickTask? _current;
     private bool _stopping;
@@ -36,21 +37,33 @@ public sealed class PickSlot : ReceiveActor
 
         Receive<PickTask>(task =>
         {
-            // The coordinator sends a task again when its acknowledgement was slow: the same id is not picked twice.
-            if (_current?.TaskId == task.TaskId || _queued.Any(q => q.TaskId == task.TaskId))
+            if (_current?.TaskId == task.TaskId)
             {
+                // Sent again (the acknowledgement was slow, or the coordinator checks on a long task): still at it.
                 _coordinator.Tell(new TaskStarted(task.Slot, task.TaskId, _node));
                 return;
             }
-            _queued.Enqueue(task);
+            foreach (var (taskId, result) in _finished)
+            {
+                if (taskId != task.TaskId) continue;
+                // Finished, but the result may have been lost on the way: send it again rather than pick again.
+                _coordinator.Tell(result);
+                return;
+            }
+            // Busy with another task (a coordinator that restarted does not know about it): keep only the newest
+            // task, unacknowledged, so the coordinator keeps sending it until this slot really takes it.
+            _queued = task;
             StartNext();
         });
         Receive<Finished>(f =>
         {
             _current = null;
-            _coordinator.Tell(f.Picks ?? (object)(f.Error is BadMicrographException bad
+            object result = f.Picks ?? (object)(f.Error is BadMicrographException bad
                 ? new TaskFailed(f.Task.Slot, f.Task.TaskId, f.Task.CampaignId, f.Task.Micrograph.Name, _node, bad.Message, BadInput: true)
-                : new TaskFailed(f.Task.Slot, f.Task.TaskId, f.Task.CampaignId, f.Task.Micrograph.Name, _node, f.Error?.Message ?? "no result", BadInput: false)));
+                : new TaskFailed(f.Task.Slot, f.Task.TaskId, f.Task.CampaignId, f.Task.Micrograph.Name, _node, f.Error?.Message ?? "no result", BadInput: false));
+            _finished.Enqueue((f.Task.TaskId, result));
+            if (_finished.Count > 4) _finished.Dequeue();
+            _coordinator.Tell(result);
             if (f.Error is not null and not BadMicrographException)
             {
                 _log.Warning("{0}: {1}", f.Task.Micrograph.Path, f.Error);
@@ -69,12 +82,13 @@ public sealed class PickSlot : ReceiveActor
         if (_current is not null) return;
         if (_stopping)
         {
-            // Anything queued behind the micrograph in hand is simply not acknowledged: the coordinator sends it
-            // again, and sharding delivers it to this slot's new home.
+            // A task waiting behind the micrograph in hand was never acknowledged: the coordinator sends it again,
+            // and sharding delivers it to this slot's new home.
             Context.Stop(Self);
             return;
         }
-        if (!_queued.TryDequeue(out var task)) return;
+        if (_queued is not { } task) return;
+        _queued = null;
         _current = task;
         _coordinator.Tell(new TaskStarted(task.Slot, task.TaskId, _node));
         _picking.PickAsync(task, _node, _cancel.Token).ContinueWith(
