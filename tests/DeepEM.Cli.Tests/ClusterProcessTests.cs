@@ -175,6 +175,7 @@ public sealed class ClusterProcessTests
             // SIGTERM: a worker leaves the cluster gracefully and exits 0.
             Process.Start("kill", ["-TERM", $"{workers[0].Process.Id}"])!.WaitForExit();
             await workers[0].Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            workers[0].Process.WaitForExit(); // and its last lines read
             Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
             Assert.Contains("left the cluster", workers[0].Output);
         }
