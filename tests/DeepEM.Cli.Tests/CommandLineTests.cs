@@ -40,7 +40,7 @@ public class CommandLineTests
     public void Cluster_flags_that_cannot_work_are_usage_errors(params string[] args)
     {
         var r = DeepemProcess.Run(args);
-        Assert.True(r.ExitCode == 2 || (args[0] == "pick" && r.ExitCode == 1), $"exit {r.ExitCode}: {r.Stderr}");
+        Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.Stderr}");
         Assert.StartsWith("deepem: error: ", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
     }

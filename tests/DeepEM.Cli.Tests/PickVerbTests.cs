@@ -95,6 +95,14 @@ public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulat
         Assert.True(File.Exists(Path.Combine(outDir, "mic_0001.star")));
         Assert.Equal(kept, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star")));
 
+        // Another threshold into the same folder would mix two pickings in one dataset: refused in one line, nothing written.
+        var files = Directory.GetFiles(outDir).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var other = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", _data.TestMicrographs, "--out", outDir, "--format", "star,box,topaz", "--threshold", "0.95");
+        Assert.Equal(1, other.ExitCode);
+        var refusal = Assert.Single(other.ErrorLines);
+        Assert.StartsWith($"deepem: error: {Path.GetFullPath(outDir)}: this output folder belongs to a campaign that picks with other settings", refusal);
+        Assert.All(files, kv => Assert.Equal(kv.Value, File.GetLastWriteTimeUtc(kv.Key)));
+
         // The campaign's journal, read back by `status`.
         var status = DeepemProcess.Run("status", "--state", outDir);
         Assert.True(status.ExitCode == 0, status.Stderr);

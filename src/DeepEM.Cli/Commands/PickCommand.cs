@@ -56,16 +56,26 @@ public static class PickCommand
                 Formats = ParseFormats(parse.GetValue(format)!),
                 Device = ParseDevice(parse.GetValue(device)!),
             };
+            var address = parse.GetValue(join);
+            if (address is not null)
+            {
+                try
+                {
+                    NodeOptions.ToAkkaAddress(address);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new UsageException($"--join: {e.Message}");
+                }
+            }
             var modelPath = parse.GetValue(model)!;
             var trained = TrainedModel.Load(modelPath);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var outDir = parse.GetValue(output)!;
-            var address = parse.GetValue(join);
             PickingCampaignResult result;
             try
             {
-                if (address is not null) NodeOptions.ToAkkaAddress(address);
                 result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options, address, parse.GetValue(host)!, Terminal.Verbose, Console.Out)
                     .GetAwaiter().GetResult();
             }

@@ -11,7 +11,7 @@ namespace DeepEM.Cli.Commands;
 /// <summary>
 /// <c>deepem status</c>: every campaign the coordinator knows, running or past. With --join it asks the running
 /// cluster; without, it reads a coordinator's journal (--state, or a pick output folder's .deepem) through a
-/// one-node coordinator that has no workers, so nothing is picked.
+/// read-only one-node coordinator: nothing is picked or written, even while another coordinator uses that journal.
 /// </summary>
 public static class StatusCommand
 {
@@ -47,7 +47,7 @@ public static class StatusCommand
                     Terminal.Error($"{folder}: no campaign journal here (give --state, or --join a running cluster)");
                     return ExitCodes.Fatal;
                 }
-                options = new NodeOptions { Roles = [Roles.Coordinator], StateDir = folder, LogFile = Path.Combine(folder, "status.log") };
+                options = new NodeOptions { Roles = [Roles.Coordinator], StateDir = folder, LogFile = Path.Combine(folder, "status.log"), ReadOnlyCoordinator = true };
             }
             var node = ClusterNode.StartAsync(options).GetAwaiter().GetResult();
             try

@@ -56,6 +56,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         public static readonly Stop Instance = new();
     }
 
+    private sealed class CheckAll : INoSerializationVerificationNeeded
+    {
+        public static readonly CheckAll Instance = new();
+    }
+
     private sealed class Tick : INoSerializationVerificationNeeded
     {
         public static readonly Tick Instance = new();
@@ -99,6 +104,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<Tick>(_ => OnTick());
         Command<Stop>(_ => Context.Stop(Self));
+        Command<CheckAll>(_ =>
+        {
+            foreach (var c in _byAge.Where(c => !c.Complete).ToList()) CheckComplete(c);
+        });
         Command<SaveSnapshotSuccess>(s => _log.Debug("snapshot {0} saved", s.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(f => _log.Warning("snapshot failed: {0}", f.Cause.Message));
     }
@@ -109,8 +118,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             typeof(ClusterEvent.IMemberEvent));
         Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromSeconds(1));
         var open = _byAge.Where(c => !c.Complete).ToList();
-        _log.Info("campaign coordinator recovered {0} campaigns ({1} open) at sequence number {2}", _byAge.Count, open.Count, LastSequenceNr);
-        foreach (var c in open) CheckComplete(c);
+        _log.Info("campaign coordinator recovered {0} campaigns ({1} open) at sequence number {2}{3}", _byAge.Count, open.Count, LastSequenceNr,
+            _settings.ReadOnly ? " (read only)" : "");
+        // Completing a campaign persists; that waits for the first command rather than running inside recovery.
+        if (!_settings.ReadOnly) Self.Tell(CheckAll.Instance);
     }
 
     protected override void PostStop()
@@ -158,6 +169,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         var spec = message.Spec;
         var client = Sender;
+        if (_settings.ReadOnly)
+        {
+            client.Tell(new CampaignRejected(spec.CampaignId, "this coordinator only reads its journal (deepem status); submit to a running cluster"));
+            return;
+        }
         void Follow()
         {
             if (!_followers.TryGetValue(spec.CampaignId, out var followers)) _followers[spec.CampaignId] = followers = [];
@@ -175,6 +191,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 if (existing.Spec.ModelSha256 != spec.ModelSha256)
                 {
                     throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with another model ({existing.Spec.ModelPath}); choose another --out");
+                }
+                if (!existing.Spec.Settings.SameAs(spec.Settings))
+                {
+                    // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
+                    throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
                 }
                 // The folder is listed afresh: picks may have been deleted since the campaign last looked.
                 var output = _openOutputs[existing.Id] = _outputs.Open(existing.Spec);
@@ -246,7 +267,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     private void WorkerUp(Member member)
     {
-        if (!member.HasRole(Roles.Worker) || !_workers.Add(member.Address)) return;
+        if (_settings.ReadOnly || !member.HasRole(Roles.Worker) || !_workers.Add(member.Address)) return;
         _log.Info("worker node {0} is up: {1} worker nodes, {2} slots", member.Address, _workers.Count, _workers.Count * _settings.SlotsPerWorker);
         Dispatch();
     }

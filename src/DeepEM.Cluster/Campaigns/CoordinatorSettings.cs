@@ -14,6 +14,12 @@ public sealed record CoordinatorSettings
     public int ModelChunkBytes { get; init; } = 1 << 20;
     public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Recover and answer status questions, and nothing else: no submissions, no work handed out, nothing persisted
+    /// (<c>deepem status --state</c>, which may read a journal that a running coordinator writes).
+    /// </summary>
+    public bool ReadOnly { get; init; }
+
     public static CoordinatorSettings From(Config config)
     {
         var c = config.GetConfig("deepem.cluster");

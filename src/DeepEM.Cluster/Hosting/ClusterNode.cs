@@ -114,7 +114,7 @@ public sealed class ClusterNode : IAsyncDisposable
     public static async Task<ClusterNode> StartAsync(NodeOptions options, CancellationToken cancel = default)
     {
         var config = BuildConfig(options);
-        var settings = CoordinatorSettings.From(config);
+        var settings = CoordinatorSettings.From(config) with { ReadOnly = options.ReadOnlyCoordinator };
         var system = ActorSystem.Create(NodeOptions.SystemName, config);
         try
         {

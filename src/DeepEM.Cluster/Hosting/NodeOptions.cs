@@ -40,6 +40,9 @@ public sealed record NodeOptions
     /// </summary>
     public Func<Picking.IMicrographPicking, Picking.IMicrographPicking>? WrapPicking { get; init; }
 
+    /// <summary>A coordinator that only reads its journal (see <see cref="Campaigns.CoordinatorSettings.ReadOnly"/>).</summary>
+    public bool ReadOnlyCoordinator { get; init; }
+
     /// <summary>The ActorSystem name: every node of a cluster must share it.</summary>
     public const string SystemName = "deepem";
 

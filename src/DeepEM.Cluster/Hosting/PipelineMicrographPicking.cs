@@ -119,9 +119,9 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
 
     private static CoordinateFormat ParseFormat(string name) => Enum.Parse<CoordinateFormat>(name, ignoreCase: true);
 
+    /// <summary>Waits (a while) for a pick still running, so its backend is not freed under it; the lock stays taken.</summary>
     public void Dispose()
     {
-        _picker?.Picker.Dispose();
-        _device.Dispose();
+        if (_device.Wait(TimeSpan.FromMinutes(1))) _picker?.Picker.Dispose();
     }
 }

@@ -21,10 +21,10 @@ public sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
     public Task<byte[]> GetAsync(string sha256, string path, long length)
     {
         var entry = _models.GetOrAdd(sha256, _ => new Lazy<Task<byte[]>>(() => ObtainAsync(sha256, path, length)));
-        var task = entry.Value;
-        // A failed fetch must not stay cached: the next task tries again.
-        if (task.IsFaulted) _models.TryRemove(new KeyValuePair<string, Lazy<Task<byte[]>>>(sha256, entry));
-        return task;
+        if (!entry.Value.IsFaulted) return entry.Value;
+        // A fetch that failed earlier (the coordinator was moving, say) is not handed out again: this task tries anew.
+        _models.TryRemove(new KeyValuePair<string, Lazy<Task<byte[]>>>(sha256, entry));
+        return _models.GetOrAdd(sha256, _ => new Lazy<Task<byte[]>>(() => ObtainAsync(sha256, path, length))).Value;
     }
 
     private async Task<byte[]> ObtainAsync(string sha256, string path, long length)

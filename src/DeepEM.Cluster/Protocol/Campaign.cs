@@ -15,6 +15,10 @@ public sealed record PickSettings
     public float? StdMax { get; init; }
     public bool Naive { get; init; }
     public IReadOnlyList<string> Formats { get; init; } = ["star", "box"];
+
+    /// <summary>The same picking, field by field (record equality would compare the format lists by reference).</summary>
+    public bool SameAs(PickSettings other) =>
+        this with { Formats = [] } == other with { Formats = [] } && Formats.SequenceEqual(other.Formats);
 }
 
 /// <summary>

@@ -8,7 +8,8 @@ namespace DeepEM.Pipeline.Picking;
 public sealed record PickingSummary(int Picked, int Skipped, IReadOnlyList<BadInputException> Failed, int Particles, TimeSpan Elapsed, TimeSpan Scoring);
 
 /// <summary>
-/// <c>deepem pick</c> on one machine: micrographs one at a time (read, bin, normalise, score, peaks, write),
+/// Picking in a plain loop, without actors: <c>deepem bench</c>'s end-to-end baseline (<c>deepem pick</c> runs the same
+/// MicrographPicker as a campaign on the cluster, DeepEM.Cluster). Micrographs one at a time (read, bin, normalise, score, peaks, write),
 /// skipping those already done in the output folder, so that re-running the same command resumes. A bad
 /// micrograph is reported and the run goes on.
 /// </summary>
