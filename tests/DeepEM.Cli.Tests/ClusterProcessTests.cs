@@ -119,7 +119,7 @@ public sealed class ClusterProcessTests
             foreach (var w in workers) await w.Up();
 
             // Submit, follow the progress lines, and kill worker 2 with SIGKILL when a third of the micrographs are done.
-            var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
+            var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--config", temp.File("fast.conf"), "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
             var killedAt = -1;
             var watch = Stopwatch.StartNew();
             while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
@@ -142,7 +142,7 @@ public sealed class ClusterProcessTests
                 Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
                     $"coordinator log:\n{Tail(temp.File("coordinator.log"))}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
             }
-            Assert.True(pick.Process.ExitCode == 0, pick.Output);
+            Assert.True(pick.Process.ExitCode == 0, $"{pick.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
             Assert.InRange(killedAt, 20, 59);
             Assert.True(pick.Output.Contains("picked 60 micrographs"), $"{pick.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
             var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
@@ -165,7 +165,7 @@ public sealed class ClusterProcessTests
             coordinator.Dispose();
             coordinator = new Node(CoordinatorArgs($"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"));
             await coordinator.Up();
-            var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}");
+            var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}", "--config", temp.File("fast.conf"));
             Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
             Assert.Contains("complete", status.Stdout);
             Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);

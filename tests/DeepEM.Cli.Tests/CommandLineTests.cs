@@ -37,6 +37,8 @@ public class CommandLineTests
     [InlineData("node", "--port", "70000")]
     [InlineData("status", "--join", "nohost")]
     [InlineData("pick", "--join", "127.0.0.1", "--model", "m.deepem", "--micrographs", "x.mrc", "--out", "o")]
+    [InlineData("pick", "--join", "127.0.0.1:2552", "--config", "/nonexistent/site.conf", "--model", "m.deepem", "--micrographs", "x.mrc", "--out", "o")]
+    [InlineData("status", "--config", "/nonexistent/site.conf")]
     public void Cluster_flags_that_cannot_work_are_usage_errors(params string[] args)
     {
         var r = DeepemProcess.Run(args);

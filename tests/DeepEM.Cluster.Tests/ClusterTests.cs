@@ -117,6 +117,43 @@ public sealed class ClusterTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_client_that_the_cluster_downs_joins_again_and_follows_its_campaign_to_the_end()
+    {
+        using var temp = TestPaths.NewTemp();
+        var slow = TimeSpan.FromSeconds(0.4);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        try
+        {
+            var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickingOptions());
+            var clientOptions = new NodeOptions { Roles = [Roles.Client], SeedNodes = [n1.Address.ToString()], ExtraConfig = TestCluster.Config() };
+            var members = new List<Address>();
+            var rejoined = new List<int>();
+            var accepted = new List<int>();
+            var seen = 0;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            var outcome = await CampaignClient.RunAsMemberAsync(clientOptions, spec, a => accepted.Add(a.Done), _ =>
+            {
+                // The leader downs the first client member after its third micrograph, as the resolver would.
+                if (Interlocked.Increment(ref seen) == 3) Akka.Cluster.Cluster.Get(n1.System).Down(members[0]);
+            }, rejoins: 2, rejoining: rejoined.Add, started: node => members.Add(node.Address), cancel: timeout.Token);
+
+            Assert.Equal([1], rejoined);
+            Assert.Equal(2, members.Distinct().Count());
+            Assert.True(outcome.Final.Complete);
+            Assert.Equal((40, 0), (outcome.Final.Done, outcome.Final.Failed));
+            // The outcome counts from the first acceptance (nothing done); the second found the campaign under way.
+            Assert.Equal(0, outcome.Accepted.Done);
+            Assert.True(accepted.Count == 2 && accepted[1] >= 3, $"accepted with {string.Join(", ", accepted)} done");
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            await Stop(n1, n2);
+        }
+    }
+
+    [Fact]
     public async Task A_worker_that_cannot_read_the_model_path_fetches_it_in_chunks_checked_by_hash()
     {
         using var temp = TestPaths.NewTemp();

@@ -26,8 +26,7 @@ public static class PickCommand
         var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
         var format = new Option<string>("--format") { Description = "coordinate files to write: star,box,topaz,csv", DefaultValueFactory = _ => "star,box" };
         var naive = new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan (reference; slow)" };
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: the campaign runs on its cluster (default: a one-node cluster in this process)" };
-        var host = new Option<string>("--host") { Description = "with --join: the address this client binds, which the cluster must reach", DefaultValueFactory = _ => "127.0.0.1" };
+        var cluster = new ClientOptions("host:port of a cluster node: the campaign runs on its cluster (default: a one-node cluster in this process)");
         var distance = new Option<double?>("--distance") { Description = "least distance between picks in pixels (default: a quarter box, about a particle radius)" };
         var edge = new Option<string>("--edge") { Description = "drop: score only boxes inside the micrograph; keep: pad so particles at the edge are scored", DefaultValueFactory = _ => "drop" };
         var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };
@@ -35,8 +34,9 @@ public static class PickCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
         {
-            model, micrographs, output, threshold, step, format, naive, join, host, distance, edge, stdRange, noStd, device,
+            model, micrographs, output, threshold, step, format, naive, distance, edge, stdRange, noStd, device,
         };
+        foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
         {
             var options = new PickingOptions
@@ -56,18 +56,8 @@ public static class PickCommand
                 Formats = ParseFormats(parse.GetValue(format)!),
                 Device = ParseDevice(parse.GetValue(device)!),
             };
-            var address = parse.GetValue(join);
-            if (address is not null)
-            {
-                try
-                {
-                    NodeOptions.ToAkkaAddress(address);
-                }
-                catch (ArgumentException e)
-                {
-                    throw new UsageException($"--join: {e.Message}");
-                }
-            }
+            var address = cluster.JoinAddress(parse);
+            cluster.RefuseWithoutJoin(parse);
             var modelPath = parse.GetValue(model)!;
             var trained = TrainedModel.Load(modelPath);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
@@ -76,7 +66,8 @@ public static class PickCommand
             PickingCampaignResult result;
             try
             {
-                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options, address, parse.GetValue(host)!, Terminal.Verbose, Console.Out)
+                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options,
+                        address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out)
                     .GetAwaiter().GetResult();
             }
             catch (ArgumentException e)

@@ -17,26 +17,19 @@ public static class StatusCommand
 {
     public static Command Create()
     {
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node" };
-        var host = new Option<string>("--host") { Description = "with --join: the address this client binds", DefaultValueFactory = _ => "127.0.0.1" };
+        var cluster = new ClientOptions("host:port of a cluster node (default: read a journal, see --state)");
         var state = new Option<string?>("--state") { Description = "without --join: a coordinator state folder, or a pick output folder (default ~/.local/state/deepem)" };
         var campaign = new Option<string?>("--campaign") { Description = "only this campaign" };
-        var command = new Command("status", "Progress of running and past campaigns.") { join, host, state, campaign };
+        var command = new Command("status", "Progress of running and past campaigns.") { state, campaign };
+        foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
         {
-            var address = parse.GetValue(join);
+            var address = cluster.JoinAddress(parse);
+            cluster.RefuseWithoutJoin(parse);
             NodeOptions options;
             if (address is not null)
             {
-                try
-                {
-                    NodeOptions.ToAkkaAddress(address);
-                }
-                catch (ArgumentException e)
-                {
-                    throw new UsageException($"--join: {e.Message}");
-                }
-                options = new NodeOptions { Roles = [Roles.Client], Host = parse.GetValue(host)!, SeedNodes = [address], LogLevel = Terminal.Verbose ? "INFO" : "ERROR" };
+                options = cluster.ClientNode(parse, address);
             }
             else
             {

@@ -5,7 +5,6 @@ using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cli.Workflows;
 
-/// <summary>What a picking campaign came to, for the verb's summary and exit code.</summary>
 /// <summary>What a picking campaign came to; <see cref="Failures"/> lists the first failures, <see cref="FailedCount"/> counts them all.</summary>
 public sealed record PickingCampaignResult(int Picked, int AlreadyDone, long Particles, IReadOnlyList<FailedMicrograph> Failures, int FailedCount, TimeSpan Elapsed, string OutDir);
 
@@ -16,33 +15,32 @@ public sealed record PickingCampaignResult(int Picked, int AlreadyDone, long Par
 /// </summary>
 public static class PickingCampaign
 {
+    /// <summary>How many times a client that the cluster removed joins again to go on following its campaign.</summary>
+    public const int Rejoins = 3;
+
+    /// <param name="client">A client member of a running cluster (--join), or null for the embedded one-node cluster.</param>
     public static async Task<PickingCampaignResult> RunAsync(string modelPath, TrainedModel model, IReadOnlyList<string> micrographs, string outDir,
-        PickingOptions options, string? join, string host, bool verbose, TextWriter output)
+        PickingOptions options, NodeOptions? client, bool verbose, TextWriter output)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options);
         var absoluteOut = spec.OutDir;
 
         var threshold = options.Threshold ?? model.Threshold;
-        var where = join is null ? $"embedded cluster (this process), device {options.Device.ToString().ToLowerInvariant()}" : $"cluster at {join}";
+        var where = client is null ? $"embedded cluster (this process), device {options.Device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}";
         output.WriteLine(FormattableString.Invariant($"{where}; threshold {threshold:0.###}; ") +
             (options.StdFilter ? "std filter on" : "std filter off") + (options.Naive ? "; naive raster scan" : ""));
 
         var state = Path.Combine(absoluteOut, ".deepem");
-        var nodeOptions = join is null
-            ? new NodeOptions
-            {
-                Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
-                LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
-            }
-            : new NodeOptions { Roles = [Cluster.Roles.Client], Host = host, SeedNodes = [join], LogLevel = verbose ? "INFO" : "ERROR" };
-        await using var node = await ClusterNode.StartAsync(nodeOptions);
-        var client = new CampaignClient(node);
-        CampaignAccepted? accepted = null;
-        var outcome = await client.RunAsync(spec, a =>
+        var nodeOptions = client ?? new NodeOptions
         {
-            accepted = a;
-            if (join is not null || a.Resumed)
+            Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
+            LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
+        };
+        // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.
+        var outcome = await CampaignClient.RunAsMemberAsync(nodeOptions, spec, a =>
+        {
+            if (client is not null || a.Resumed)
             {
                 output.WriteLine($"campaign {a.CampaignId}: {a.Total} micrographs, {a.Done} with picks already{(a.Resumed ? " (resumed)" : "")}");
             }
@@ -51,8 +49,8 @@ public static class PickingCampaign
             if (p.Failed) return;
             output.WriteLine(FormattableString.Invariant(
                 $"{p.Name}: {p.Particles} particles ({p.Peaks} peaks, {p.RejectedByStd} outside the std range), scored {p.Positions} positions in {p.ScoringSeconds:0.000} s") +
-                (join is null ? "" : $" on {ShortNode(p.Node)}"));
-        });
+                (client is null ? "" : $" on {ShortNode(p.Node)}"));
+        }, rejoins: client is null ? 0 : Rejoins, rejoining: n => output.WriteLine($"this client was removed from the cluster; joining again ({n} of {Rejoins})"));
         var final = outcome.Final;
         var picked = final.Done + final.Skipped - outcome.Accepted.Done;
         return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, final.Failed, watch.Elapsed, absoluteOut);

@@ -6,7 +6,17 @@ using DeepEM.Cluster.Protocol;
 namespace DeepEM.Cluster.Hosting;
 
 /// <summary>The campaign was refused by the coordinator (one line saying why).</summary>
-public sealed class CampaignRejectedException(string reason) : Exception(reason);
+public class CampaignRejectedException(string reason) : Exception(reason);
+
+/// <summary>
+/// This client's actor system stopped before the campaign was complete: the cluster removed it (the split-brain
+/// resolver downed it, or every node it knew is gone). The campaign itself goes on in the cluster.
+/// </summary>
+public sealed class ClientRemovedException(string campaignId) : CampaignRejectedException(
+    $"this client left the cluster before campaign {campaignId} was complete; the campaign goes on in the cluster: run the same command again to follow it")
+{
+    public string CampaignId { get; } = campaignId;
+}
 
 /// <summary>What a followed campaign did while it was followed.</summary>
 public sealed record CampaignOutcome(CampaignAccepted Accepted, CampaignStatus Final);
@@ -29,9 +39,7 @@ public sealed class CampaignClient(ClusterNode node)
         await using var registration = cancel.Register(() => done.TrySetCanceled());
         // A client that the cluster removes (downed by the split-brain resolver, or the whole cluster gone) stops its
         // actor system: say so instead of waiting for ever. The campaign itself goes on in the cluster.
-        _ = node.System.WhenTerminated.ContinueWith(_ => done.TrySetException(new CampaignRejectedException(
-            $"this client left the cluster before campaign {spec.CampaignId} was complete; the campaign goes on in the cluster: run the same command again to follow it")),
-            TaskScheduler.Default);
+        _ = node.System.WhenTerminated.ContinueWith(_ => done.TrySetException(new ClientRemovedException(spec.CampaignId)), TaskScheduler.Default);
         try
         {
             return await done.Task;
@@ -39,6 +47,37 @@ public sealed class CampaignClient(ClusterNode node)
         finally
         {
             node.System.Stop(follower);
+        }
+    }
+
+    /// <summary>
+    /// Starts a member with <paramref name="options"/>, submits the campaign and follows it to the end. If the cluster
+    /// removes this member first (a client on a busy machine can miss heartbeats and be downed by the split-brain
+    /// resolver while the campaign runs on), a fresh member joins and follows again, at most
+    /// <paramref name="rejoins"/> times: submitting is idempotent. The outcome's acceptance is the first one, so
+    /// "already done" means done before this call.
+    /// </summary>
+    public static async Task<CampaignOutcome> RunAsMemberAsync(NodeOptions options, CampaignSpec spec, Action<CampaignAccepted> accepted,
+        Action<MicrographProgress> progress, int rejoins, Action<int>? rejoining = null, Action<ClusterNode>? started = null, CancellationToken cancel = default)
+    {
+        CampaignAccepted? first = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            await using var node = await ClusterNode.StartAsync(options);
+            started?.Invoke(node);
+            try
+            {
+                var outcome = await new CampaignClient(node).RunAsync(spec, a =>
+                {
+                    first ??= a;
+                    accepted(a);
+                }, progress, cancel);
+                return outcome with { Accepted = first ?? outcome.Accepted };
+            }
+            catch (ClientRemovedException) when (attempt < rejoins && !cancel.IsCancellationRequested)
+            {
+                rejoining?.Invoke(attempt + 1);
+            }
         }
     }
 
