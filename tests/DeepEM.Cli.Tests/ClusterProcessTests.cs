@@ -27,6 +27,7 @@ public sealed class ClusterProcessTests
         akka.cluster.failure-detector.acceptable-heartbeat-pause = 6s
         akka.cluster.unreachable-nodes-reaper-interval = 500ms
         deepem.cluster.resend-unacknowledged-after = 2s
+        deepem.cluster.training.step-timeout = 5s
         """;
 
     private sealed class Node : IDisposable
@@ -178,6 +179,71 @@ public sealed class ClusterProcessTests
             workers[0].Process.WaitForExit(); // and its last lines read
             Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
             Assert.Contains("left the cluster", workers[0].Output);
+        }
+        finally
+        {
+            foreach (var w in workers) w.Dispose();
+            coordinator.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Training_survives_a_killed_worker_and_matches_the_one_process_run()
+    {
+        using var temp = TestPaths.NewTemp();
+        Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "43");
+        string[] Train(string output) =>
+            ["train", "--micrographs", temp.File("train/micrographs"), "--coords", temp.File("train/truth"), "--box", "48", "--epochs", "4", "--batch", "48",
+                "--out", temp.File(output)];
+        // The one-process run to compare with (the embedded default: the same actors in this process).
+        var alone = DeepemProcess.Run(Train("alone/model.deepem"));
+        Assert.True(alone.ExitCode == 0, alone.Stderr + alone.Stdout);
+
+        File.WriteAllText(temp.File("fast.conf"), FastFailureDetection);
+        var ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
+        var coordinator = new Node("node", "--roles", "coordinator", "--port", $"{ports[0]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--state", temp.File("state"),
+            "--config", temp.File("fast.conf"), "--log", temp.File("coordinator.log"));
+        var workers = new List<Node>();
+        try
+        {
+            await coordinator.Up();
+            for (var i = 1; i <= 3; i++)
+            {
+                workers.Add(new Node("node", "--roles", "worker", "--port", $"{ports[i]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--device", "cpu",
+                    "--config", temp.File("fast.conf"), "--log", temp.File($"worker{i}.log")));
+            }
+            foreach (var w in workers) await w.Up();
+            await Task.Delay(TimeSpan.FromSeconds(4)); // every gradient worker has announced itself
+
+            // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
+            var train = new Node([.. Train("cluster/model.deepem"), "--join", $"127.0.0.1:{ports[0]}", "--config", temp.File("fast.conf")]);
+            var killed = false;
+            var watch = Stopwatch.StartNew();
+            while (!train.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
+            {
+                if (!killed && train.Output.Contains("epoch   1/4"))
+                {
+                    workers[1].Process.Kill();
+                    killed = true;
+                }
+                await Task.Delay(50);
+            }
+            if (!train.Process.HasExited) Assert.Fail($"training did not finish in 4 minutes:\n{train.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
+            train.Process.WaitForExit();
+            Assert.True(train.Process.ExitCode == 0, $"{train.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
+            Assert.True(killed, train.Output);
+            Assert.Contains("epoch   4/4", train.Output);
+            Assert.Contains("on 3 gradient workers", train.Output);
+
+            var reference = Numerics.ModelFile.TrainedModel.Load(temp.File("alone/model.deepem"));
+            var model = Numerics.ModelFile.TrainedModel.Load(temp.File("cluster/model.deepem"));
+            Assert.InRange(model.Training.ValidationAccuracy, reference.Training.ValidationAccuracy - 0.01, reference.Training.ValidationAccuracy + 0.01);
+            // Nothing was applied twice or lost: the weights are those of the one-process run.
+            var scale = reference.Parameters.Max(v => Math.Abs(v));
+            var difference = reference.Parameters.Zip(model.Parameters, (a, b) => Math.Abs(a - b)).Max() / scale;
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+            // The killed worker's slice timed out and went to another worker, or the cluster removed the node first.
+            Assert.Matches("not back from|is gone", File.ReadAllText(temp.File("coordinator.log")));
         }
         finally
         {

@@ -58,9 +58,16 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         Assert.True(model.StdMin > 0 && model.StdMin < model.StdMax);
         Assert.Equal(4.0, model.Preprocessing.PixelSizeAngstrom, 6);
 
-        var b = temp.File("b.deepem");
+        // Another folder holds another embedded cluster's state: a training from scratch, the same bytes.
+        Directory.CreateDirectory(temp.File("again"));
+        var b = temp.File("again/b.deepem");
         Assert.Equal(0, DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", b, "--epochs", "4", "--seed", "3").ExitCode);
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+        // The same command into the first folder finds its training finished in that folder's journal.
+        var rerun = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", temp.File("a2.deepem"), "--epochs", "4", "--seed", "3");
+        Assert.True(rerun.ExitCode == 0, rerun.Stderr + rerun.Stdout);
+        Assert.Contains("is known to the cluster", rerun.Stdout);
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(temp.File("a2.deepem")));
 
         // Iterative refinement: continue from the model; box and binning come from it.
         var c = temp.File("c.deepem");

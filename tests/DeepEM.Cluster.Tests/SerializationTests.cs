@@ -28,6 +28,13 @@ public sealed class SerializationTests : IDisposable
         Failures = [new FailedMicrograph("/data/bad.mrc", "truncated: 100 of 4096 rows")], PickedSinceRecovery = 7, CoordinatorMsPerMicrograph = 1.75,
     };
 
+    private static readonly TrainingSpec Training = new("train-1", "deepem-48", 48, new BlobRef(new string('d', 64), "/out/.deepem/blobs/d.boxes", 8_300_000), null,
+        20, 48, 0.3, 0.9, "squared-error", 0.15, 7, 1_763_942_400_000);
+
+    private static readonly Numerics.Training.EpochReport Epoch = new(3, 20, 0.0148, 0.0129, 0.993, 8558.5, TimeSpan.FromMilliseconds(3_250), TimeSpan.FromMilliseconds(18_000), true);
+
+    private static readonly TrainingTraffic Traffic = new(504, 0.0094, 0.0055, 0.0039, 84_378, 3);
+
     public static TheoryData<string, object> Messages => new()
     {
         { "sub", new SubmitCampaign(Spec) },
@@ -52,6 +59,22 @@ public sealed class SerializationTests : IDisposable
         { "e-pk", new MicrographPicked("pick-1", "mic_0001", "n", 101, 0.5) },
         { "e-fl", new MicrographFailed("pick-1", "bad", "truncated") },
         { "e-end", new CampaignCompleted("pick-1", 1_763_942_500_000) },
+        { "t-sub", new SubmitTraining(Training) },
+        { "t-sub-init", new SubmitTraining(Training with { InitialParameters = new BlobRef(new string('e', 64), "/out/.deepem/blobs/e.parameters", 14_116) }) },
+        { "t-acc", new TrainingAccepted("train-1", true, 120, 504, 3) },
+        { "t-rej", new TrainingRejected("train-1", "/out/boxes: the coordinator cannot read it") },
+        { "t-fol", new FollowTraining("train-1") },
+        { "t-prog", new TrainingProgress("train-1", Epoch, Traffic) },
+        { "t-fin", new TrainingFinished("train-1", new BlobRef(new string('f', 64), "/state/training/train-1.parameters", 14_116), 3, 0.0129, 0.993,
+            new Numerics.Training.ThresholdPoint(0.312, 0.938, 1.0, 0.968, 0.987), 768, 135, [Epoch, Epoch with { Epoch = 4, Best = false }], Traffic, 1_763_942_500_000) },
+        { "t-reg", new RegisterTrainer("127.0.0.1:4002", "managed CPU, 2 threads, AVX2+FMA") },
+        { "t-w", new WeightsPart("train-1", 17, 1024, 3529, [0.25f, -1.5f, 3e-7f, float.Epsilon]) },
+        { "t-task", new GradientTask("train-1", 17, "deepem-48", 48, "squared-error", Training.TrainingSet, new string('a', 64), 0, 3, [0.1f, -0.2f, 0.3f], 1, [5, 900, 17], [0, 3, 2]) },
+        { "t-g", new GradientPart("train-1", 17, 1, 2, 4096, 7058, [1.5f, -2.25f, 1e-20f], [0.75, 1.25], "127.0.0.1:4002", 0.0042) },
+        { "t-gno", new GradientRefused("train-1", 17, 1, "127.0.0.1:4002", "the weights received hash to 0123456789ab, the version is ba9876543210") },
+        { "t-e-sub", new TrainingSubmitted(Training) },
+        { "t-e-ck", new TrainingCheckpointed("train-1", 50, new BlobRef(new string('9', 64), "/state/training/train-1-00000050.ckpt", 43_000)) },
+        { "t-ckf", new CheckpointFile("train-1", new Numerics.Training.TrainingCheckpoint(2, 17, 3.5, [0.5f, -0.5f], [0.01f, 0f], [0.4f, -0.4f], 0.97, 0.02, 1, [Epoch])) },
         { "snap", new CoordinatorSnapshot([new CampaignSnapshot(Spec, [("mic_0001", 101), ("mic_0003", 0)], [new FailedMicrograph("bad", "truncated")], [new NodeThroughput("n", 1, 0.5)], 1_763_942_500_000)]) },
     };
 

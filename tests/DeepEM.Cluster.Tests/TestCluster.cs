@@ -33,6 +33,7 @@ public sealed class ClusterData : IDisposable
             Micrographs = train.Micrographs, Coordinates = Temp.File("train/truth"), BoxSize = 48, Options = new TrainingOptions { Epochs = 3 },
         });
         File.WriteAllBytes(Model, outcome.Model.ToBytes());
+        TrainingBoxes = outcome.Data.Boxes;
         var node = TestCluster.Start(Temp.File("reference-state"), [Roles.Worker, Roles.Coordinator]).GetAwaiter().GetResult();
         var final = TestCluster.Pick(node, this, Reference).GetAwaiter().GetResult();
         node.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -42,6 +43,9 @@ public sealed class ClusterData : IDisposable
     public TempFolder Temp { get; } = TestPaths.NewTemp();
 
     public string Model => Temp.File("model.deepem");
+
+    /// <summary>The boxes the model was trained on (particles and non-particles of the simulated training micrographs).</summary>
+    public BoxSet TrainingBoxes { get; }
 
     public IReadOnlyList<string> Micrographs { get; }
 
@@ -90,6 +94,24 @@ internal static class TestCluster
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var outcome = await new CampaignClient(node).RunAsync(spec, _ => { }, p => progress?.Invoke(p), timeout.Token);
         return outcome.Final;
+    }
+
+    /// <summary>Waits until the training coordinator knows <paramref name="count"/> gradient workers (they announce themselves every 2 s).</summary>
+    public static async Task WaitForTrainers(ClusterNode node, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var up = node.Cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Worker));
+            if (up >= count)
+            {
+                // Two announcement periods: every worker has registered with the coordinator.
+                await Task.Delay(TimeSpan.FromSeconds(4.5));
+                return;
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"{count} worker nodes were not up within 60 s");
     }
 
     /// <summary>Each micrograph has exactly one .star, byte for byte the reference run's, and nothing half-written is left.</summary>

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
+using DeepEM.Cli.Workflows;
+using DeepEM.Cluster.Hosting;
 using DeepEM.Formats;
 using DeepEM.Formats.IO;
 using DeepEM.Numerics.Backends;
@@ -25,7 +27,7 @@ public static class TrainCommand
         var seed = new Option<ulong>("--seed") { Description = "random seed: same seed and data, same model bytes", DefaultValueFactory = _ => defaults.Seed };
         var init = new Option<string?>("--init") { Description = "model to continue from, with added positives and negatives (iterative refinement)" };
         var negatives = new Option<string?>("--negatives") { Description = "folder of non-particle coordinates (false positives to learn from)" };
-        var join = new Option<string?>("--join") { Description = "host:port of a cluster node: train data-parallel on its workers (not built yet)" };
+        var cluster = new ClientOptions("host:port of a cluster node: train data-parallel on its worker nodes (default: a one-node cluster in this process)");
         var preset = new Option<string>("--preset") { Description = $"network shape: {string.Join(", ", Presets.Names)}", DefaultValueFactory = _ => Presets.Default };
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch") { Description = "boxes per gradient step", DefaultValueFactory = _ => defaults.BatchSize };
@@ -38,16 +40,14 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.")
         {
-            micrographs, coords, box, output, bin, epochs, seed, init, negatives, join, preset, device, batch, rate, momentum, loss,
+            micrographs, coords, box, output, bin, epochs, seed, init, negatives, preset, device, batch, rate, momentum, loss,
             validation, ratio, distance,
         };
+        foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
         {
-            if (parse.GetValue(join) is { } address)
-            {
-                Terminal.Error($"--join {address}: data-parallel training on a cluster is not built yet; run without --join to train on this machine");
-                return ExitCodes.Fatal;
-            }
+            var address = cluster.JoinAddress(parse);
+            cluster.RefuseWithoutJoin(parse);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var lossKind = parse.GetValue(loss) switch
@@ -89,10 +89,12 @@ public static class TrainCommand
                 NegativeRatio = parse.GetValue(ratio),
                 NegativeDistanceFraction = parse.GetValue(distance),
             };
+            var path = parse.GetValue(output)!;
+            var engine = ClusterTraining.Engine(path, address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out);
             TrainingOutcome outcome;
             try
             {
-                outcome = TrainingWorkflow.Run(request, line => Console.Out.WriteLine(line), report =>
+                outcome = TrainingWorkflow.Run(request, line => Console.Out.WriteLine(line), engine: engine, progress: report =>
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {Format(report.Remaining)} left{(report.Best ? "  *" : "")}")));
             }
@@ -100,8 +102,12 @@ public static class TrainCommand
             {
                 throw new UsageException(e.Message);
             }
+            catch (CampaignRejectedException e)
+            {
+                Terminal.Error(e.Message);
+                return ExitCodes.Fatal;
+            }
             foreach (var failure in outcome.Data.Failures) Terminal.Error(failure);
-            var path = parse.GetValue(output)!;
             AtomicFile.WriteAllBytes(path, outcome.Model.ToBytes());
             var r = outcome.Result;
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

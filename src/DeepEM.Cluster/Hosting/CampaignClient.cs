@@ -13,7 +13,7 @@ public class CampaignRejectedException(string reason) : Exception(reason);
 /// resolver downed it, or every node it knew is gone). The campaign itself goes on in the cluster.
 /// </summary>
 public sealed class ClientRemovedException(string campaignId) : CampaignRejectedException(
-    $"this client left the cluster before campaign {campaignId} was complete; the campaign goes on in the cluster: run the same command again to follow it")
+    $"this client left the cluster before {campaignId} was complete; it goes on in the cluster: run the same command again to follow it")
 {
     public string CampaignId { get; } = campaignId;
 }

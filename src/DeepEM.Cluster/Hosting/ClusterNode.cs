@@ -7,6 +7,7 @@ using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Cluster.Training;
 
 namespace DeepEM.Cluster.Hosting;
 
@@ -15,18 +16,23 @@ namespace DeepEM.Cluster.Hosting;
 /// the command-line flags, in that order of precedence from last to first. What a node starts depends on its roles:
 /// every node has a proxy to the campaign coordinator singleton; a worker node hosts picking slots (the shard
 /// region) and a compute backend; a coordinator node may host the singleton and keeps the journal. The embedded
-/// default of <c>deepem pick</c> is one such node with both roles, in the same process.
+/// default of <c>deepem pick</c> is one such node with both roles, in the same process. Training works alike: a
+/// proxy to the training coordinator singleton on every node, a gradient worker on each worker node.
 /// </summary>
 public sealed class ClusterNode : IAsyncDisposable
 {
     public const string CoordinatorName = "campaign-coordinator";
+    public const string TrainingCoordinatorName = "training-coordinator";
+    public const string GradientWorkerName = "gradient-worker";
 
     private readonly PipelineMicrographPicking? _picking;
 
-    private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking, CoordinatorSettings settings)
+    private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef training, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking,
+        CoordinatorSettings settings)
     {
         System = system;
         Coordinator = coordinator;
+        Training = training;
         Slots = slots;
         Replicas = replicas;
         _picking = picking;
@@ -44,6 +50,9 @@ public sealed class ClusterNode : IAsyncDisposable
 
     /// <summary>The proxy to the campaign coordinator singleton, wherever it runs.</summary>
     public IActorRef Coordinator { get; }
+
+    /// <summary>The proxy to the training coordinator singleton, wherever it runs.</summary>
+    public IActorRef Training { get; }
 
     /// <summary>The picking slots' shard region (a proxy on nodes that are not workers).</summary>
     public IActorRef? Slots { get; }
@@ -125,6 +134,10 @@ public sealed class ClusterNode : IAsyncDisposable
             var coordinatorProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorName}",
                 ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{CoordinatorName}-proxy");
 
+            var training = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingCoordinatorName}",
+                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{TrainingCoordinatorName}-proxy");
+            var trainingSettings = TrainingSettings.From(config);
+
             IActorRef? slots = null;
             ModelReplicas? replicas = null;
             PipelineMicrographPicking? picking = null;
@@ -137,6 +150,9 @@ public sealed class ClusterNode : IAsyncDisposable
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, coordinatorProxy),
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
                     ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);
+                var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
+                system.ActorOf(GradientWorker.Props(training, new ModelReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
+                    $"{address.Host}:{address.Port}", trainingSettings), GradientWorkerName);
             }
             if (options.Roles.Contains(Roles.Coordinator))
             {
@@ -145,6 +161,13 @@ public sealed class ClusterNode : IAsyncDisposable
                 var outputs = new FolderCampaignOutputFactory(models);
                 system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), CampaignCoordinator.Stop.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), CoordinatorName);
+                if (!options.ReadOnlyCoordinator)
+                {
+                    var trainingState = Path.Combine(options.StateDir!, "training");
+                    system.ActorOf(ClusterSingletonManager.Props(
+                        TrainingCoordinator.Props(trainingSettings, new FolderBlobStore(Path.Combine(trainingState, "blobs")), trainingState, options.Device),
+                        TrainingCoordinator.Stop.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), TrainingCoordinatorName);
+                }
             }
 
             var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s))).ToList();
@@ -156,7 +179,7 @@ public sealed class ClusterNode : IAsyncDisposable
             {
                 throw new TimeoutException($"could not join the cluster at {string.Join(", ", options.SeedNodes)} within {settings.JoinTimeout.TotalSeconds:0} s");
             }
-            return new ClusterNode(system, coordinatorProxy, slots, replicas, picking, settings);
+            return new ClusterNode(system, coordinatorProxy, training, slots, replicas, picking, settings);
         }
         catch
         {

@@ -8,10 +8,10 @@ namespace DeepEM.Cluster.Serialization;
 
 /// <summary>
 /// The one serializer of this module: every <see cref="IClusterMessage"/> to and from the protobuf messages of
-/// protos/cluster.proto, named by a short string manifest. Bound to the marker interface in hocon/base.conf.
+/// protos/cluster.proto and protos/training.proto, named by a short string manifest. Bound to the marker interface in hocon/base.conf.
 /// A manifest this version does not know is an error, never a guess.
 /// </summary>
-public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
     /// <summary>Akka reserves identifiers up to 40 for itself; this one is ours for ever.</summary>
     public const int SerializerId = 4711;
@@ -41,7 +41,7 @@ public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : Seria
         MicrographFailed => "e-fl",
         CampaignCompleted => "e-end",
         CoordinatorSnapshot => "snap",
-        _ => throw new ArgumentException($"{o.GetType()} is not a message of the picking cluster"),
+        _ => TrainingManifest(o),
     };
 
     public override byte[] ToBinary(object o) => ToProto(o).ToByteArray();
@@ -70,7 +70,7 @@ public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : Seria
         "e-fl" => P.MicrographFailed.Parser.ParseFrom(bytes) is var e ? new MicrographFailed(e.CampaignId, e.Name, e.Error) : null!,
         "e-end" => P.CampaignCompleted.Parser.ParseFrom(bytes) is var d ? new CampaignCompleted(d.CampaignId, d.FinishedUnixMs) : null!,
         "snap" => new CoordinatorSnapshot(P.CoordinatorSnapshot.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
-        _ => throw new System.Runtime.Serialization.SerializationException($"unknown manifest '{manifest}': a message from a newer version of deepem?"),
+        _ => TrainingFromBinary(bytes, manifest),
     };
 
     private static IMessage ToProto(object o) => o switch
@@ -118,7 +118,7 @@ public sealed class ClusterMessageSerializer(ExtendedActorSystem system) : Seria
                 }),
             },
         },
-        _ => throw new ArgumentException($"{o.GetType()} is not a message of the picking cluster"),
+        _ => TrainingToProto(o),
     };
 
     private static P.MicrographRef ToProto(MicrographRef m) => new() { Name = m.Name, Path = m.Path };

@@ -23,4 +23,32 @@ public interface IComputeBackend : IDisposable
     /// </summary>
     double Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
         LossKind loss, Span<float> gradient, Span<float> scores);
+
+    /// <summary>
+    /// The gradient of each chunk of <see cref="GradientChunks.Size"/> consecutive boxes on its own: chunk c's
+    /// sum at <c>c·ParameterCount</c> of <paramref name="gradients"/>, its summed loss in <paramref name="losses"/>[c].
+    /// Data-parallel training computes chunks on different nodes and adds them in chunk order, which on the managed
+    /// backend is exactly what <see cref="Gradient"/> does, so the result does not depend on how many nodes helped.
+    /// </summary>
+    void ChunkGradients(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
+        LossKind loss, Span<float> gradients, Span<double> losses)
+    {
+        var n = Architecture.ParameterCount;
+        var pixels = Architecture.BoxSize * Architecture.BoxSize;
+        var scores = new float[GradientChunks.Size];
+        for (var c = 0; c < GradientChunks.Count(count); c++)
+        {
+            var first = c * GradientChunks.Size;
+            var m = Math.Min(GradientChunks.Size, count - first);
+            losses[c] = Gradient(parameters, boxes.Slice(first * pixels, m * pixels), targets.Slice(first, m), m, loss, gradients.Slice(c * n, n), scores);
+        }
+    }
+}
+
+/// <summary>The fixed partition of a batch into chunks whose gradients are summed in order (see <see cref="IComputeBackend.ChunkGradients"/>).</summary>
+public static class GradientChunks
+{
+    public const int Size = 16;
+
+    public static int Count(int boxes) => (boxes + Size - 1) / Size;
 }

@@ -11,6 +11,15 @@ namespace DeepEM.Pipeline.Training;
 
 public sealed record TrainingOutcome(TrainedModel Model, TrainingData Data, TrainingResult Result, string Device);
 
+/// <summary>One training to compute: the network, its labelled boxes, the optimizer's settings, optional starting parameters.</summary>
+public sealed record TrainingJob(NetworkArchitecture Architecture, BoxSet Boxes, TrainingOptions Options, float[]? InitialParameters, DeviceChoice Device);
+
+/// <summary>
+/// Whoever trains: on this machine (<see cref="TrainingWorkflow.OnThisMachine"/>) or on a cluster's gradient workers.
+/// Returns the result and the device in words, for the model's record.
+/// </summary>
+public delegate (TrainingResult Result, string Device) TrainingEngine(TrainingJob job, Action<EpochReport>? progress);
+
 /// <summary>
 /// <c>deepem train</c> on one machine: cut boxes from the micrographs, train on the chosen device, and
 /// package the best parameters with the F2-best threshold and the particles' standard-deviation range.
@@ -79,7 +88,14 @@ public static class TrainingWorkflow
     public static int AutoBinning(int boxSize, string preset) =>
         Math.Max(1, (int)Math.Round(boxSize / (double)Presets.NativeBoxSize(preset)));
 
-    public static TrainingOutcome Run(TrainingRequest request, Action<string>? log = null, Action<EpochReport>? progress = null)
+    /// <summary>Trains in this process on the request's device.</summary>
+    public static (TrainingResult Result, string Device) OnThisMachine(TrainingJob job, Action<EpochReport>? progress)
+    {
+        using var backend = BackendFactory.Create(job.Architecture, job.Device);
+        return (new Trainer(backend, job.Options).Train(job.Boxes, job.InitialParameters, progress), backend.Device);
+    }
+
+    public static TrainingOutcome Run(TrainingRequest request, Action<string>? log = null, Action<EpochReport>? progress = null, TrainingEngine? engine = null)
     {
         TrainedModel? init = null;
         NetworkArchitecture architecture;
@@ -121,15 +137,13 @@ public static class TrainingWorkflow
         }
         log?.Invoke($"training set: {data.Positives} particles and {data.Negatives} non-particles from {data.Micrographs.Count} micrographs, each in 4 rotations");
 
-        using var backend = BackendFactory.Create(architecture, request.Device);
-        log?.Invoke($"device: {backend.Device}");
         var options = request.Options with
         {
             LearningRate = request.LearningRate ?? DefaultLearningRate(architecture.Activation, request.Options.Loss),
         };
         log?.Invoke($"training: {options.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:0.###}, momentum {options.Momentum}, {(options.Loss == LossKind.SquaredError ? "squared error" : "cross-entropy")}, seed {options.Seed}");
-        var trainer = new Trainer(backend, options);
-        var result = trainer.Train(data.Boxes, init?.Parameters, progress);
+        var (result, device) = (engine ?? OnThisMachine)(new TrainingJob(architecture, data.Boxes, options, init?.Parameters, request.Device), progress);
+        log?.Invoke($"trained on: {device}");
 
         var record = new TrainingRecord
         {
@@ -151,7 +165,7 @@ public static class TrainingWorkflow
             ValidationF2 = result.Threshold.F2,
             InitializedFrom = init?.ParametersHash ?? "",
             ProgramVersion = ProgramVersion,
-            Device = backend.Device,
+            Device = device,
         };
         record.Micrographs.AddRange(data.Micrographs);
         record.History.AddRange(result.Epochs.Select(e => new EpochRecord
@@ -170,6 +184,6 @@ public static class TrainingWorkflow
         var boxModel = new TrainedModel(architecture, result.Parameters, preprocessing, (float)result.Threshold.Threshold,
             data.StdMin, data.StdMax, record);
         var model = CalibrateThreshold(boxModel, request, coordinates, data, log);
-        return new TrainingOutcome(model, data, result, backend.Device);
+        return new TrainingOutcome(model, data, result, device);
     }
 }

@@ -13,7 +13,7 @@ namespace DeepEM.Numerics.Backends.Managed;
 /// </summary>
 public sealed class ManagedBackend : IComputeBackend
 {
-    public const int ChunkSize = 16;
+    public const int ChunkSize = GradientChunks.Size;
 
     private readonly ConcurrentBag<Workspace> _workspaces = [];
     private readonly int _threads;
@@ -59,6 +59,36 @@ public sealed class ManagedBackend : IComputeBackend
     public double Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
         LossKind loss, Span<float> gradient, Span<float> scores)
     {
+        var n = Architecture.ParameterCount;
+        var (chunkGradients, chunkLoss, scoreArray) = Chunks(parameters, boxes, targets, count, loss);
+        gradient[..n].Clear();
+        double total = 0;
+        for (var c = 0; c < chunkGradients.Length; c++)
+        {
+            var g = chunkGradients[c];
+            for (var i = 0; i < n; i++) gradient[i] += g[i];
+            total += chunkLoss[c];
+        }
+        if (scores.Length >= count) scoreArray.CopyTo(scores);
+        return total;
+    }
+
+    public void ChunkGradients(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
+        LossKind loss, Span<float> gradients, Span<double> losses)
+    {
+        var n = Architecture.ParameterCount;
+        var (chunkGradients, chunkLoss, _) = Chunks(parameters, boxes, targets, count, loss);
+        for (var c = 0; c < chunkGradients.Length; c++)
+        {
+            chunkGradients[c].CopyTo(gradients.Slice(c * n, n));
+            losses[c] = chunkLoss[c];
+        }
+    }
+
+    /// <summary>Each chunk's gradient and loss, chunks spread over the cores, boxes within a chunk in order.</summary>
+    private (float[][] gradients, double[] losses, float[] scores) Chunks(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes,
+        ReadOnlySpan<float> targets, int count, LossKind loss)
+    {
         var packed = Pack(parameters, backward: false);
         var flipped = Pack(parameters, backward: true);
         var chunks = (count + ChunkSize - 1) / ChunkSize;
@@ -91,16 +121,7 @@ public sealed class ManagedBackend : IComputeBackend
                 _workspaces.Add(ws);
             }
         });
-        gradient[..n].Clear();
-        double total = 0;
-        for (var c = 0; c < chunks; c++)
-        {
-            var g = chunkGradients[c];
-            for (var i = 0; i < n; i++) gradient[i] += g[i];
-            total += chunkLoss[c];
-        }
-        if (scores.Length >= count) scoreArray.CopyTo(scores);
-        return total;
+        return (chunkGradients, chunkLoss, scoreArray);
     }
 
     private int BoxPixels => Architecture.BoxSize * Architecture.BoxSize;

@@ -1,0 +1,47 @@
+using DeepEM.Cluster.Campaigns;
+using DeepEM.Cluster.Models;
+using DeepEM.Formats.IO;
+
+namespace DeepEM.Cluster.Hosting;
+
+/// <summary>
+/// The training coordinator's copies of files by content: <c>STATE/training/blobs/SHA256</c> (training sets,
+/// starting and trained parameters). Copied in at submission, so workers that cannot read the client's paths fetch
+/// them from here in chunks, and a restarted coordinator still has them.
+/// </summary>
+public sealed class FolderBlobStore(string folder) : IModelStore
+{
+    private string PathOf(string sha256) => Path.Combine(folder, sha256);
+
+    public void Register(string path, string sha256)
+    {
+        if (sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigitLower)) throw new ArgumentException($"{path}: '{sha256}' is not a SHA-256");
+        if (File.Exists(PathOf(sha256))) return;
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{path}: the coordinator cannot read it ({e.Message}); put it where every node can read it");
+        }
+        var actual = ModelReplicas.Sha256Hex(bytes);
+        if (actual != sha256) throw new ArgumentException($"{path}: the file changed since it was submitted (SHA-256 {actual[..12]}, expected {sha256[..12]})");
+        Directory.CreateDirectory(folder);
+        AtomicFile.WriteAllBytes(PathOf(sha256), bytes);
+    }
+
+    public (byte[] Data, long Length)? Read(string sha256, long offset, int count)
+    {
+        if (sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigitLower)) return null;
+        var path = PathOf(sha256);
+        if (!File.Exists(path)) return null;
+        using var stream = File.OpenRead(path);
+        if (offset < 0 || offset > stream.Length) return null;
+        stream.Position = offset;
+        var data = new byte[(int)Math.Min(count, stream.Length - offset)];
+        stream.ReadExactly(data);
+        return (data, stream.Length);
+    }
+}

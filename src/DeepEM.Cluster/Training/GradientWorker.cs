@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Protocol;
+using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Training;
+
+namespace DeepEM.Cluster.Training;
+
+/// <summary>
+/// One per worker node: computes the chunk gradients of the slices of training steps that the training coordinator
+/// hands it, on the node's compute backend, one task at a time. It announces itself every few seconds, so a
+/// coordinator that starts (or restarts) finds it. Weights arrive with every task and are checked against the
+/// version's SHA-256 before use; the training set is read once per node (from its path when this node can read it
+/// and the bytes hash right, otherwise fetched from the coordinator in chunks) and kept.
+/// </summary>
+public sealed class GradientWorker : ReceiveActor, IWithTimers
+{
+    // Messages to itself: never serialized.
+    private sealed record Computed(GradientTask Task, IActorRef ReplyTo, float[] Gradients, double[] Losses, double Seconds) : INoSerializationVerificationNeeded;
+
+    private sealed record Refused(GradientTask Task, IActorRef ReplyTo, string Reason) : INoSerializationVerificationNeeded;
+
+    private sealed class Announce : INoSerializationVerificationNeeded
+    {
+        public static readonly Announce Instance = new();
+    }
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _coordinator;
+    private readonly ModelReplicas _blobs;
+    private readonly DeviceChoice _device;
+    private readonly string _node;
+    private readonly TrainingSettings _settings;
+    private readonly Queue<(GradientTask Task, IActorRef ReplyTo)> _queue = new();
+    private readonly Dictionary<(string Job, long Step), float[]> _weightParts = [];
+    private readonly Dictionary<string, Task<BoxSet>> _sets = new(StringComparer.Ordinal);
+    private (string Key, IComputeBackend Backend)? _backend;
+    private bool _busy;
+    private readonly Dictionary<string, long> _newestStep = new(StringComparer.Ordinal);
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(IActorRef coordinator, ModelReplicas blobs, DeviceChoice device, string node, TrainingSettings settings) =>
+        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, blobs, device, node, settings));
+
+    public GradientWorker(IActorRef coordinator, ModelReplicas blobs, DeviceChoice device, string node, TrainingSettings settings)
+    {
+        _coordinator = coordinator;
+        _blobs = blobs;
+        _device = device;
+        _node = node;
+        _settings = settings;
+        Receive<Announce>(_ => _coordinator.Tell(new RegisterTrainer(_node, _backend?.Backend.Device ?? _device.ToString().ToLowerInvariant())));
+        Receive<WeightsPart>(OnWeightsPart);
+        Receive<GradientTask>(t =>
+        {
+            _newestStep[t.JobId] = Math.Max(_newestStep.GetValueOrDefault(t.JobId, -1), t.Step);
+            _queue.Enqueue((t, Sender));
+            Next();
+        });
+        Receive<Computed>(OnComputed);
+        Receive<Refused>(r =>
+        {
+            _log.Warning("training {0} step {1}: cannot compute chunks from {2}: {3}", r.Task.JobId, r.Task.Step, r.Task.FirstChunk, r.Reason);
+            r.ReplyTo.Tell(new GradientRefused(r.Task.JobId, r.Task.Step, r.Task.FirstChunk, _node, r.Reason));
+            _busy = false;
+            Next();
+        });
+    }
+
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer("announce", Announce.Instance, TimeSpan.FromSeconds(0.2), TimeSpan.FromSeconds(2));
+    }
+
+    protected override void PostStop()
+    {
+        _backend?.Backend.Dispose();
+    }
+
+    private void OnWeightsPart(WeightsPart part)
+    {
+        // Parts of older steps will never be completed: drop them.
+        foreach (var key in _weightParts.Keys.Where(k => k.Step < part.Step - 1).ToList()) _weightParts.Remove(key);
+        if (!_weightParts.TryGetValue((part.JobId, part.Step), out var weights) || weights.Length != part.Total)
+        {
+            weights = new float[part.Total];
+            _weightParts[(part.JobId, part.Step)] = weights;
+        }
+        if (part.Offset < 0 || part.Offset + part.Values.Length > part.Total) return;
+        part.Values.CopyTo(weights, part.Offset);
+    }
+
+    private void Next()
+    {
+        if (_busy) return;
+        while (_queue.TryDequeue(out var item))
+        {
+            // A task of an older step of its training than one already given is stale: the coordinator has moved on.
+            if (item.Task.Step < _newestStep.GetValueOrDefault(item.Task.JobId, -1)) continue;
+            Start(item.Task, item.ReplyTo);
+            return;
+        }
+    }
+
+    private void Start(GradientTask task, IActorRef replyTo)
+    {
+        _busy = true;
+        var self = Self;
+        float[] weights;
+        if (task.WeightsOffset == 0 && task.Weights.Length == task.WeightsTotal)
+        {
+            weights = task.Weights;
+        }
+        else if (_weightParts.TryGetValue((task.JobId, task.Step), out var parts) && parts.Length == task.WeightsTotal
+                 && task.WeightsOffset + task.Weights.Length == task.WeightsTotal)
+        {
+            task.Weights.CopyTo(parts, task.WeightsOffset);
+            weights = parts;
+        }
+        else
+        {
+            self.Tell(new Refused(task, replyTo, $"weights parts of step {task.Step} are missing"));
+            return;
+        }
+        // Replicas stay identical: the weights must be the version the coordinator holds.
+        var sha = FloatBytes.Sha256Hex(weights);
+        if (sha != task.WeightsSha256)
+        {
+            self.Tell(new Refused(task, replyTo, $"the weights received hash to {sha[..12]}, the version is {task.WeightsSha256[..Math.Min(12, task.WeightsSha256.Length)]}"));
+            return;
+        }
+        IComputeBackend backend;
+        try
+        {
+            backend = BackendFor(task.Preset, task.BoxSize);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            self.Tell(new Refused(task, replyTo, e.Message));
+            return;
+        }
+        var set = TrainingSet(task.TrainingSet);
+        var loss = LossNames.Parse(task.Loss);
+        _ = Task.Run(async () =>
+        {
+            var data = await set;
+            var watch = Stopwatch.StartNew();
+            var samples = new Sample[task.Boxes.Length];
+            for (var i = 0; i < samples.Length; i++)
+            {
+                if ((uint)task.Boxes[i] >= (uint)data.Count) throw new ArgumentException($"box {task.Boxes[i]} is not in the training set of {data.Count}");
+                samples[i] = new Sample(task.Boxes[i], task.Rotations[i]);
+            }
+            var pixels = data.BoxSize * data.BoxSize;
+            var boxes = new float[samples.Length * pixels];
+            var targets = new float[samples.Length];
+            TrainingRun.Assemble(data, samples, boxes, targets);
+            var chunks = GradientChunks.Count(samples.Length);
+            var n = backend.Architecture.ParameterCount;
+            var gradients = new float[chunks * n];
+            var losses = new double[chunks];
+            backend.ChunkGradients(weights, boxes, targets, samples.Length, loss, gradients, losses);
+            return new Computed(task, replyTo, gradients, losses, watch.Elapsed.TotalSeconds);
+        }).ContinueWith(t => t.IsCompletedSuccessfully
+            ? (object)t.Result
+            : new Refused(task, replyTo, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default).PipeTo(self);
+    }
+
+    private void OnComputed(Computed c)
+    {
+        var task = c.Task;
+        var per = _settings.FloatsPerMessage;
+        var chunks = c.Losses.Length;
+        for (var offset = 0; offset < c.Gradients.Length || offset == 0; offset += per)
+        {
+            var count = Math.Min(per, c.Gradients.Length - offset);
+            c.ReplyTo.Tell(new GradientPart(task.JobId, task.Step, task.FirstChunk, chunks, offset, c.Gradients.Length,
+                c.Gradients.AsSpan(offset, count).ToArray(), c.Losses, _node, c.Seconds));
+            if (count <= 0) break;
+        }
+        _busy = false;
+        Next();
+    }
+
+    private IComputeBackend BackendFor(string preset, int boxSize)
+    {
+        var key = $"{preset}@{boxSize}";
+        if (_backend is { } b && b.Key == key) return b.Backend;
+        _backend?.Backend.Dispose();
+        var backend = BackendFactory.Create(Presets.Create(preset, boxSize), _device);
+        _backend = (key, backend);
+        _log.Info("training on {0} ({1})", backend.Device, key);
+        return backend;
+    }
+
+    private Task<BoxSet> TrainingSet(BlobRef set)
+    {
+        if (_sets.TryGetValue(set.Sha256, out var loaded) && !loaded.IsFaulted) return loaded;
+        // One training set at a time is kept (they can be large).
+        _sets.Clear();
+        var loading = Task.Run(async () => BoxSetFile.FromBytes(await _blobs.GetAsync(set.Sha256, set.Path, set.Length), set.Path));
+        _sets[set.Sha256] = loading;
+        return loading;
+    }
+}

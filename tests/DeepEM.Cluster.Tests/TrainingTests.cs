@@ -1,0 +1,118 @@
+using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Protocol;
+using DeepEM.Numerics.Backends.Managed;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Training;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cluster.Tests;
+
+/// <summary>
+/// Data-parallel training on ActorSystems in this process: the training coordinator hands each step's chunks to
+/// the gradient workers of every worker node, and the weights must be those of one process training alone.
+/// </summary>
+[Collection("cluster")]
+public sealed class TrainingTests(ClusterData data)
+{
+    /// <summary>Batch 48: three chunks of 16, so up to three nodes each compute a slice of every step.</summary>
+    private static readonly TrainingOptions Options = new() { Epochs = 3, BatchSize = 48, Seed = 5 };
+
+    private static TrainingResult OneProcess(BoxSet boxes, TrainingOptions options) =>
+        new Trainer(new ManagedBackend(Presets.Create(Presets.Default, boxes.BoxSize)), options).Train(boxes);
+
+    private static TrainingSpec Spec(TempFolder temp, BoxSet boxes, TrainingOptions options, string jobId)
+    {
+        var bytes = BoxSetFile.ToBytes(boxes);
+        var path = temp.File("boxes.set");
+        File.WriteAllBytes(path, bytes);
+        return new TrainingSpec(jobId, Presets.Default, boxes.BoxSize, new BlobRef(ModelReplicas.Sha256Hex(bytes), path, bytes.Length), null,
+            options.Epochs, options.BatchSize, options.LearningRate, options.Momentum, "squared-error", options.ValidationFraction, options.Seed, 0);
+    }
+
+    /// <summary>Largest difference relative to the largest weight.</summary>
+    private static double RelativeDifference(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        var scale = expected.Max(v => Math.Abs((double)v));
+        return expected.Zip(actual, (e, a) => Math.Abs((double)e - a)).Max() / scale;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Training_on_N_nodes_gives_the_weights_of_one_process(int nodes)
+    {
+        using var temp = TestPaths.NewTemp();
+        var reference = OneProcess(data.TrainingBoxes, Options);
+        var cluster = new List<ClusterNode> { await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]) };
+        try
+        {
+            for (var i = 1; i < nodes; i++) cluster.Add(await TestCluster.Start(null, [Roles.Worker], cluster[0]));
+            await TestCluster.WaitForTrainers(cluster[0], nodes);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            var epochs = new List<EpochReport>();
+            var trained = await new TrainingClient(cluster[0]).RunAsync(Spec(temp, data.TrainingBoxes, Options, $"n{nodes}"), _ => { }, p => epochs.Add(p.Epoch), timeout.Token);
+
+            var difference = RelativeDifference(reference.Parameters, trained.Parameters);
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+            Assert.Equal(reference.BestEpoch, trained.Finished.BestEpoch);
+            Assert.Equal(reference.ValidationAccuracy, trained.Finished.ValidationAccuracy, 6);
+            Assert.Equal(reference.Epochs.Select(e => e.TrainingLoss), epochs.Select(e => e.TrainingLoss), (a, b) => Math.Abs(a - b) <= 1e-9 * Math.Abs(a));
+            // Every node computed its slice of each step: the steps used as many workers as there were nodes.
+            Assert.Equal(nodes, trained.Finished.Traffic.Workers);
+            var steps = reference.Epochs.Count * (int)Math.Ceiling(reference.TrainingBoxes * 4 / (double)Options.BatchSize);
+            Assert.Equal(steps, trained.Finished.Traffic.Steps);
+            var parameters = Presets.Create(Presets.Default, data.TrainingBoxes.BoxSize).ParameterCount;
+            // Each step sends every node the weights and gets three chunk gradients back.
+            // (the last step of an epoch may hold fewer chunks).
+            Assert.InRange(trained.Finished.Traffic.BytesPerStep, 4L * parameters * (nodes + 2), 4L * parameters * (nodes + 3) + 4096);
+
+            if (nodes == 2)
+            {
+                // A second training on the same workers starts again from step 0 of its own.
+                var second = Options with { Epochs = 1, Seed = 6 };
+                var again = await new TrainingClient(cluster[0]).RunAsync(Spec(temp, data.TrainingBoxes, second, "second"), _ => { }, _ => { }, timeout.Token);
+                Assert.True(RelativeDifference(OneProcess(data.TrainingBoxes, second).Parameters, again.Parameters) <= 1e-5);
+            }
+        }
+        finally
+        {
+            foreach (var node in Enumerable.Reverse(cluster)) await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_killed_mid_training_has_its_slices_recomputed_elsewhere_and_parts_over_the_message_size_are_reassembled()
+    {
+        using var temp = TestPaths.NewTemp();
+        var options = Options with { Epochs = 4 };
+        var reference = OneProcess(data.TrainingBoxes, options);
+        // 4 KiB messages: the weights (about 14 KB) and each slice's gradients travel in parts.
+        const string small = "deepem.cluster.training { message-bytes = 4096, step-timeout = 3s, checkpoint-every = 10 }";
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], extra: small);
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, extra: small);
+        var n3 = await TestCluster.Start(null, [Roles.Worker], n1, extra: small);
+        try
+        {
+            await TestCluster.WaitForTrainers(n1, 3);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            Task? killed = null;
+            var trained = await new TrainingClient(n1).RunAsync(Spec(temp, data.TrainingBoxes, options, "killed"), _ => { }, p =>
+            {
+                // After the first epoch node 3 stops without leaving: its slice of the step under way is lost.
+                if (p.Epoch.Epoch == 1) killed = n3.System.Terminate();
+            }, timeout.Token);
+            Assert.NotNull(killed);
+            var difference = RelativeDifference(reference.Parameters, trained.Parameters);
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+            Assert.Equal(reference.ValidationAccuracy, trained.Finished.ValidationAccuracy, 6);
+        }
+        finally
+        {
+            await n2.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+}
