@@ -74,6 +74,57 @@ public sealed class ClusterProcessTests
         }
     }
 
+    /// <summary>A coordinator process and three worker processes on loopback, with <see cref="FastFailureDetection"/>.</summary>
+    private sealed class LoopbackCluster : IDisposable
+    {
+        private readonly TempFolder _temp;
+
+        public LoopbackCluster(TempFolder temp)
+        {
+            _temp = temp;
+            File.WriteAllText(Config, FastFailureDetection);
+            Ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
+        }
+
+        public int[] Ports { get; }
+
+        public string Config => _temp.File("fast.conf");
+
+        public string Seed => $"127.0.0.1:{Ports[0]}";
+
+        public string CoordinatorLog => _temp.File("coordinator.log");
+
+        public Node? Coordinator { get; private set; }
+
+        public List<Node> Workers { get; } = [];
+
+        /// <summary>Starts (or restarts) the coordinator; its seeds are itself first, then the workers if they run.</summary>
+        public Task StartCoordinator(params string[] seeds)
+        {
+            Coordinator?.Dispose();
+            Coordinator = new Node("node", "--roles", "coordinator", "--port", $"{Ports[0]}", "--seed-nodes", string.Join(',', seeds.DefaultIfEmpty(Seed)),
+                "--state", _temp.File("state"), "--config", Config, "--log", CoordinatorLog);
+            return Coordinator.Up();
+        }
+
+        public async Task Start()
+        {
+            await StartCoordinator();
+            for (var i = 1; i <= 3; i++)
+            {
+                Workers.Add(new Node("node", "--roles", "worker", "--port", $"{Ports[i]}", "--seed-nodes", Seed, "--device", "cpu",
+                    "--config", Config, "--log", _temp.File($"worker{i}.log")));
+            }
+            foreach (var w in Workers) await w.Up();
+        }
+
+        public void Dispose()
+        {
+            foreach (var w in Workers) w.Dispose();
+            Coordinator?.Dispose();
+        }
+    }
+
     private static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -103,88 +154,69 @@ public sealed class ClusterProcessTests
         // The one-process run to compare with.
         Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
 
-        File.WriteAllText(temp.File("fast.conf"), FastFailureDetection);
-        var ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
-        string[] CoordinatorArgs(string seeds) =>
-            ["node", "--roles", "coordinator", "--port", $"{ports[0]}", "--seed-nodes", seeds, "--state", temp.File("state"), "--config", temp.File("fast.conf"), "--log", temp.File("coordinator.log")];
-        var coordinator = new Node(CoordinatorArgs($"127.0.0.1:{ports[0]}"));
-        var workers = new List<Node>();
-        try
+        using var cluster = new LoopbackCluster(temp);
+        var ports = cluster.Ports;
+        var workers = cluster.Workers;
+        await cluster.Start();
+
+        // Submit, follow the progress lines, and kill worker 2 with SIGKILL when a third of the micrographs are done.
+        var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
+        var killedAt = -1;
+        var watch = Stopwatch.StartNew();
+        while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
         {
-            await coordinator.Up();
-            for (var i = 1; i <= 3; i++)
+            var progress = pick.Output.Split('\n').Count(l => l.Contains(" particles ("));
+            if (killedAt < 0 && progress >= 20)
             {
-                workers.Add(new Node("node", "--roles", "worker", "--port", $"{ports[i]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--device", "cpu",
-                    "--config", temp.File("fast.conf"), "--log", temp.File($"worker{i}.log")));
+                workers[1].Process.Kill(); // SIGKILL: no goodbye to the cluster
+                killedAt = progress;
             }
-            foreach (var w in workers) await w.Up();
-
-            // Submit, follow the progress lines, and kill worker 2 with SIGKILL when a third of the micrographs are done.
-            var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--config", temp.File("fast.conf"), "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
-            var killedAt = -1;
-            var watch = Stopwatch.StartNew();
-            while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
-            {
-                var progress = pick.Output.Split('\n').Count(l => l.Contains(" particles ("));
-                if (killedAt < 0 && progress >= 20)
-                {
-                    workers[1].Process.Kill(); // SIGKILL: no goodbye to the cluster
-                    killedAt = progress;
-                }
-                await Task.Delay(100);
-            }
-            if (pick.Process.HasExited)
-            {
-                // WaitForExit() without a timeout also waits until the last lines of the redirected output were read.
-                pick.Process.WaitForExit();
-            }
-            else
-            {
-                Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
-                    $"coordinator log:\n{Tail(temp.File("coordinator.log"))}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
-            }
-            Assert.True(pick.Process.ExitCode == 0, $"{pick.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
-            Assert.InRange(killedAt, 20, 59);
-            Assert.True(pick.Output.Contains("picked 60 micrographs"), $"{pick.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
-            var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
-            Assert.True(onNodes.Count == 3, $"picked on {string.Join(", ", onNodes)}");
-
-            // Exactly one output per micrograph, the same coordinates and scores as the one-process run.
-            var names = Directory.GetFiles(micrographs, "*.mrc").Select(f => Path.GetFileNameWithoutExtension(f)).Order().ToList();
-            var stars = Directory.GetFiles(temp.File("picks"), "*.star").Select(f => Path.GetFileNameWithoutExtension(f)).Where(n => n != "autopick").Order().ToList();
-            Assert.Equal(names, stars);
-            foreach (var name in names)
-            {
-                Assert.Equal(File.ReadAllText(temp.File($"reference/{name}.star")), File.ReadAllText(temp.File($"picks/{name}.star")));
-            }
-            Assert.Contains("was removed", File.ReadAllText(temp.File("coordinator.log")));
-
-            // Kill the coordinator and start it again (it rejoins through a worker); the journal says the campaign is complete.
-            var written = names.ToDictionary(n => n, n => File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star")));
-            coordinator.Process.Kill();
-            await coordinator.Process.WaitForExitAsync();
-            coordinator.Dispose();
-            coordinator = new Node(CoordinatorArgs($"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"));
-            await coordinator.Up();
-            var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}", "--config", temp.File("fast.conf"));
-            Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
-            Assert.Contains("complete", status.Stdout);
-            Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
-            Assert.Contains("picked since the coordinator started: 0", status.Stdout);
-            Assert.All(names, n => Assert.Equal(written[n], File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star"))));
-
-            // SIGTERM: a worker leaves the cluster gracefully and exits 0.
-            Process.Start("kill", ["-TERM", $"{workers[0].Process.Id}"])!.WaitForExit();
-            await workers[0].Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            workers[0].Process.WaitForExit(); // and its last lines read
-            Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
-            Assert.Contains("left the cluster", workers[0].Output);
+            await Task.Delay(100);
         }
-        finally
+        if (pick.Process.HasExited)
         {
-            foreach (var w in workers) w.Dispose();
-            coordinator.Dispose();
+            // WaitForExit() without a timeout also waits until the last lines of the redirected output were read.
+            pick.Process.WaitForExit();
         }
+        else
+        {
+            Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
+                $"coordinator log:\n{Tail(cluster.CoordinatorLog)}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
+        }
+        Assert.True(pick.Process.ExitCode == 0, $"{pick.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
+        Assert.InRange(killedAt, 20, 59);
+        Assert.True(pick.Output.Contains("picked 60 micrographs"), $"{pick.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
+        var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
+        Assert.True(onNodes.Count == 3, $"picked on {string.Join(", ", onNodes)}");
+
+        // Exactly one output per micrograph, the same coordinates and scores as the one-process run.
+        var names = Directory.GetFiles(micrographs, "*.mrc").Select(f => Path.GetFileNameWithoutExtension(f)).Order().ToList();
+        var stars = Directory.GetFiles(temp.File("picks"), "*.star").Select(f => Path.GetFileNameWithoutExtension(f)).Where(n => n != "autopick").Order().ToList();
+        Assert.Equal(names, stars);
+        foreach (var name in names)
+        {
+            Assert.Equal(File.ReadAllText(temp.File($"reference/{name}.star")), File.ReadAllText(temp.File($"picks/{name}.star")));
+        }
+        Assert.Contains("was removed", File.ReadAllText(cluster.CoordinatorLog));
+
+        // Kill the coordinator and start it again (it rejoins through a worker); the journal says the campaign is complete.
+        var written = names.ToDictionary(n => n, n => File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star")));
+        cluster.Coordinator!.Process.Kill();
+        await cluster.Coordinator.Process.WaitForExitAsync();
+        await cluster.StartCoordinator(cluster.Seed, $"127.0.0.1:{ports[1]}");
+        var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}", "--config", cluster.Config);
+        Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
+        Assert.Contains("complete", status.Stdout);
+        Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
+        Assert.Contains("picked since the coordinator started: 0", status.Stdout);
+        Assert.All(names, n => Assert.Equal(written[n], File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star"))));
+
+        // SIGTERM: a worker leaves the cluster gracefully and exits 0.
+        Process.Start("kill", ["-TERM", $"{workers[0].Process.Id}"])!.WaitForExit();
+        await workers[0].Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        workers[0].Process.WaitForExit(); // and its last lines read
+        Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
+        Assert.Contains("left the cluster", workers[0].Output);
     }
 
     [Fact]
@@ -199,56 +231,40 @@ public sealed class ClusterProcessTests
         var alone = DeepemProcess.Run(Train("alone/model.deepem"));
         Assert.True(alone.ExitCode == 0, alone.Stderr + alone.Stdout);
 
-        File.WriteAllText(temp.File("fast.conf"), FastFailureDetection);
-        var ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
-        var coordinator = new Node("node", "--roles", "coordinator", "--port", $"{ports[0]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--state", temp.File("state"),
-            "--config", temp.File("fast.conf"), "--log", temp.File("coordinator.log"));
-        var workers = new List<Node>();
-        try
-        {
-            await coordinator.Up();
-            for (var i = 1; i <= 3; i++)
-            {
-                workers.Add(new Node("node", "--roles", "worker", "--port", $"{ports[i]}", "--seed-nodes", $"127.0.0.1:{ports[0]}", "--device", "cpu",
-                    "--config", temp.File("fast.conf"), "--log", temp.File($"worker{i}.log")));
-            }
-            foreach (var w in workers) await w.Up();
-            await Task.Delay(TimeSpan.FromSeconds(4)); // every gradient worker has announced itself
+        using var cluster = new LoopbackCluster(temp);
+        var ports = cluster.Ports;
+        var workers = cluster.Workers;
+        await cluster.Start();
+        await Task.Delay(TimeSpan.FromSeconds(4)); // every gradient worker has announced itself
 
-            // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
-            var train = new Node([.. Train("cluster/model.deepem"), "--join", $"127.0.0.1:{ports[0]}", "--config", temp.File("fast.conf")]);
-            var killed = false;
-            var watch = Stopwatch.StartNew();
-            while (!train.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
-            {
-                if (!killed && train.Output.Contains("epoch   1/4"))
-                {
-                    workers[1].Process.Kill();
-                    killed = true;
-                }
-                await Task.Delay(50);
-            }
-            if (!train.Process.HasExited) Assert.Fail($"training did not finish in 4 minutes:\n{train.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
-            train.Process.WaitForExit();
-            Assert.True(train.Process.ExitCode == 0, $"{train.Output}\ncoordinator log:\n{Tail(temp.File("coordinator.log"))}");
-            Assert.True(killed, train.Output);
-            Assert.Contains("epoch   4/4", train.Output);
-            Assert.Contains("on 3 gradient workers", train.Output);
-
-            var reference = Numerics.ModelFile.TrainedModel.Load(temp.File("alone/model.deepem"));
-            var model = Numerics.ModelFile.TrainedModel.Load(temp.File("cluster/model.deepem"));
-            Assert.InRange(model.Training.ValidationAccuracy, reference.Training.ValidationAccuracy - 0.01, reference.Training.ValidationAccuracy + 0.01);
-            // Nothing was applied twice or lost: the weights are those of the one-process run.
-            var scale = reference.Parameters.Max(v => Math.Abs(v));
-            var difference = reference.Parameters.Zip(model.Parameters, (a, b) => Math.Abs(a - b)).Max() / scale;
-            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
-            // The killed worker's slice timed out and went to another worker, or the cluster removed the node first.
-            Assert.Matches("not back from|is gone", File.ReadAllText(temp.File("coordinator.log")));
-        }
-        finally
+        // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
+        var train = new Node([.. Train("cluster/model.deepem"), "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config]);
+        var killed = false;
+        var watch = Stopwatch.StartNew();
+        while (!train.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
         {
-            foreach (var w in workers) w.Dispose();
-            coordinator.Dispose();
+            if (!killed && train.Output.Contains("epoch   1/4"))
+            {
+                workers[1].Process.Kill();
+                killed = true;
+            }
+            await Task.Delay(50);
         }
+        if (!train.Process.HasExited) Assert.Fail($"training did not finish in 4 minutes:\n{train.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
+        train.Process.WaitForExit();
+        Assert.True(train.Process.ExitCode == 0, $"{train.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
+        Assert.True(killed, train.Output);
+        Assert.Contains("epoch   4/4", train.Output);
+        Assert.Contains("on 3 gradient workers", train.Output);
+
+        var reference = Numerics.ModelFile.TrainedModel.Load(temp.File("alone/model.deepem"));
+        var model = Numerics.ModelFile.TrainedModel.Load(temp.File("cluster/model.deepem"));
+        Assert.InRange(model.Training.ValidationAccuracy, reference.Training.ValidationAccuracy - 0.01, reference.Training.ValidationAccuracy + 0.01);
+        // Nothing was applied twice or lost: the weights are those of the one-process run.
+        var scale = reference.Parameters.Max(v => Math.Abs(v));
+        var difference = reference.Parameters.Zip(model.Parameters, (a, b) => Math.Abs(a - b)).Max() / scale;
+        Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+        // The killed worker's slice timed out and went to another worker, or the cluster removed the node first.
+        Assert.Matches("not back from|is gone", File.ReadAllText(cluster.CoordinatorLog));
     }
 }

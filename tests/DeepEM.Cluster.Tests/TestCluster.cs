@@ -74,7 +74,8 @@ internal static class TestCluster
         {{ClusterNode.TestConfiguration}}
         """;
 
-    public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "") =>
+    public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "",
+        string? log = null) =>
         ClusterNode.StartAsync(new NodeOptions
         {
             Roles = roles,
@@ -83,9 +84,9 @@ internal static class TestCluster
             ExtraConfig = Config(extra),
             Device = Numerics.Backends.DeviceChoice.Cpu,
             WrapPicking = wrap,
-            LogFile = Environment.GetEnvironmentVariable("DEEPEM_TEST_LOGS") is { Length: > 0 } logs
+            LogFile = log ?? (Environment.GetEnvironmentVariable("DEEPEM_TEST_LOGS") is { Length: > 0 } logs
                 ? Path.Combine(logs, $"node-{Interlocked.Increment(ref _nodes)}.log")
-                : state is null ? null : Path.Combine(state, "node.log"),
+                : state is null ? null : Path.Combine(state, "node.log")),
         });
 
     public static async Task<CampaignStatus> Pick(ClusterNode node, ClusterData data, string outDir, Action<MicrographProgress>? progress = null)

@@ -91,7 +91,7 @@ public sealed class TrainingTests(ClusterData data)
         var reference = OneProcess(data.TrainingBoxes, options);
         // 4 KiB messages: the weights (about 14 KB) and each slice's gradients travel in parts.
         const string small = "deepem.cluster.training { message-bytes = 4096, step-timeout = 3s, checkpoint-every = 10 }";
-        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], extra: small);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], extra: small, log: temp.File("n1.log"));
         var n2 = await TestCluster.Start(null, [Roles.Worker], n1, extra: small);
         var n3 = await TestCluster.Start(null, [Roles.Worker], n1, extra: small);
         try
@@ -108,11 +108,60 @@ public sealed class TrainingTests(ClusterData data)
             var difference = RelativeDifference(reference.Parameters, trained.Parameters);
             Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
             Assert.Equal(reference.ValidationAccuracy, trained.Finished.ValidationAccuracy, 6);
+            // The coordinator gave the killed node's slice to another worker (after the 3 s timeout, or when the node was removed).
+            Assert.Matches("not back from|is gone", File.ReadAllText(temp.File("n1.log")));
         }
         finally
         {
             await n2.DisposeAsync();
             await n1.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_restarted_coordinator_resumes_from_its_last_checkpoint()
+    {
+        using var temp = TestPaths.NewTemp();
+        var options = Options with { Epochs = 4 };
+        var reference = OneProcess(data.TrainingBoxes, options);
+        const string often = "deepem.cluster.training { checkpoint-every = 7, step-timeout = 3s }";
+        // The coordinator node (with the journal) dies; a worker and a client stay.
+        var coordinator = await TestCluster.Start(temp.File("state"), [Roles.Coordinator], extra: often);
+        var worker = await TestCluster.Start(null, [Roles.Worker], coordinator, extra: often);
+        var client = await TestCluster.Start(null, [Roles.Client], coordinator, extra: often);
+        ClusterNode? restarted = null;
+        try
+        {
+            await TestCluster.WaitForTrainers(coordinator, 1);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            var spec = Spec(temp, data.TrainingBoxes, options, "restart");
+            var killed = new TaskCompletionSource();
+            var training = new TrainingClient(client).RunAsync(spec, _ => { }, p =>
+            {
+                if (p.Epoch.Epoch == 2) killed.TrySetResult();
+            }, timeout.Token);
+            await killed.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            await coordinator.System.Terminate();
+            // The same state folder, a new process (port): it recovers the journal and goes on from the checkpoint.
+            restarted = await TestCluster.Start(temp.File("state"), [Roles.Coordinator], worker, extra: often);
+            var trained = await training;
+
+            var difference = RelativeDifference(reference.Parameters, trained.Parameters);
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+            Assert.Equal(reference.BestEpoch, trained.Finished.BestEpoch);
+            Assert.Equal(4, trained.Finished.Epochs.Count);
+            // The restarted coordinator computed only the steps after its last checkpoint: the end of epoch 2, or the
+            // last 7-step checkpoint before it if the process died before that one was written. Training from scratch
+            // would have taken 4 epochs of steps.
+            var perEpoch = (int)Math.Ceiling(reference.TrainingBoxes * 4 / (double)Options.BatchSize);
+            Assert.InRange(trained.Finished.Traffic.Steps, 1, 2 * perEpoch + 7);
+        }
+        finally
+        {
+            if (restarted is not null) await restarted.DisposeAsync();
+            await client.DisposeAsync();
+            await worker.DisposeAsync();
+            await coordinator.DisposeAsync();
         }
     }
 }

@@ -36,7 +36,7 @@ public static class DemoCommand
 
             var truthDir = Path.Combine(dataDir, "truth");
             var modelPath = Path.Combine(outDir, "model.deepem");
-            Console.Out.WriteLine($"2/4 train on micrographs 0-{Training - 1} -> {modelPath}");
+            Console.Out.WriteLine($"2/4 train on micrographs 0-{Training - 1} -> {modelPath}, data-parallel on the embedded one-node cluster");
             var request = new TrainingRequest
             {
                 Micrographs = sim.Micrographs.Take(Training).ToList(),
@@ -44,7 +44,9 @@ public static class DemoCommand
                 BoxSize = settings.BoxSize,
                 Options = new TrainingOptions { Epochs = 12, Seed = 1 },
             };
-            var trained = TrainingWorkflow.Run(request, line => Console.Out.WriteLine($"    {line}"), e =>
+            var trainingOutput = new IndentedWriter(Console.Out, "    ");
+            var trained = TrainingWorkflow.Run(request, line => Console.Out.WriteLine($"    {line}"),
+                engine: ClusterTraining.Engine(modelPath, client: null, Terminal.Verbose, trainingOutput), progress: e =>
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"    epoch {e.Epoch,2}/{e.Epochs}  loss {e.TrainingLoss:0.0000}  validation accuracy {e.ValidationAccuracy:P1}  {e.BoxesPerSecond:0} boxes/s  {e.Remaining.TotalSeconds:0} s left")));
             AtomicFile.WriteAllBytes(modelPath, trained.Model.ToBytes());

@@ -50,12 +50,15 @@ public static class TrainCommand
             cluster.RefuseWithoutJoin(parse);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
-            var lossKind = parse.GetValue(loss) switch
+            LossKind lossKind;
+            try
             {
-                "squared-error" => LossKind.SquaredError,
-                "cross-entropy" => LossKind.CrossEntropy,
-                var other => throw new UsageException($"--loss {other}: squared-error or cross-entropy"),
-            };
+                lossKind = LossNames.Parse(parse.GetValue(loss)!);
+            }
+            catch (ArgumentException)
+            {
+                throw new UsageException($"--loss {parse.GetValue(loss)}: squared-error or cross-entropy");
+            }
             var options = new TrainingOptions
             {
                 Epochs = Positive(parse.GetValue(epochs), "--epochs"),

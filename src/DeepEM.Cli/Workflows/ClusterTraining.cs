@@ -4,8 +4,8 @@ using System.Text;
 using DeepEM.Cluster.Hosting;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Protocol;
-using DeepEM.Cluster.Training;
 using DeepEM.Formats.IO;
+using DeepEM.Numerics.Network;
 using DeepEM.Numerics.Training;
 using DeepEM.Pipeline.Training;
 
@@ -53,11 +53,13 @@ public static class ClusterTraining
         output.WriteLine($"training {jobId} on {where}: training set {set.Length / 1e6:0.0} MB ({job.Boxes.Count} boxes)");
         var trained = TrainingClient.RunAsMemberAsync(node, spec, a =>
             {
-                if (a.Resumed) output.WriteLine(a.Step > 0 ? $"training {a.JobId} resumed after step {a.Step} of {a.TotalSteps}" : $"training {a.JobId} is known to the cluster: following it");
+                if (a.Resumed) output.WriteLine(a.Step > 0 ? $"training {a.JobId} resumed after step {a.Step}" : $"training {a.JobId} is known to the cluster: following it");
             }, p => progress?.Invoke(p.Epoch),
             rejoins: client is null ? 0 : PickingCampaign.Rejoins,
             rejoining: n => output.WriteLine($"this client was removed from the cluster; joining again ({n} of {PickingCampaign.Rejoins})"))
             .GetAwaiter().GetResult();
+        // The coordinator holds its own copies now; the ones written here were only for it to read.
+        foreach (var blob in new[] { set, init }.OfType<BlobRef>()) TryDelete(blob.Path);
         var f = trained.Finished;
         var t = f.Traffic;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -65,6 +67,18 @@ public static class ClusterTraining
         var result = new TrainingResult(trained.Parameters, f.BestEpoch, f.ValidationLoss, f.ValidationAccuracy, f.Threshold, f.TrainingBoxes, f.ValidationBoxes, f.Epochs);
         return (result, $"{where}, {t.Workers} gradient worker{(t.Workers == 1 ? "" : "s")}");
     };
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A copy left behind costs disk only.
+        }
+    }
 
     private static BlobRef Blob(string folder, string kind, byte[] bytes)
     {

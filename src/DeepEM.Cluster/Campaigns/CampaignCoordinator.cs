@@ -471,20 +471,6 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void ServeModel(FetchModelChunk message)
-    {
-        (byte[] Data, long Length)? chunk;
-        try
-        {
-            chunk = _models.Read(message.ModelSha256, message.Offset, _settings.ModelChunkBytes);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Sender.Tell(new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the coordinator cannot read model {message.ModelSha256}: {e.Message}"));
-            return;
-        }
-        Sender.Tell(chunk is { } c
-            ? new ModelChunk(message.ModelSha256, message.Offset, c.Length, c.Data, "")
-            : new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the coordinator holds no model {message.ModelSha256}"));
-    }
+    private void ServeModel(FetchModelChunk message) =>
+        Sender.Tell(Models.BlobChunks.Answer(_models, message, _settings.ModelChunkBytes));
 }

@@ -5,13 +5,15 @@ using DeepEM.Formats.IO;
 namespace DeepEM.Cluster.Hosting;
 
 /// <summary>
-/// The training coordinator's copies of files by content: <c>STATE/training/blobs/SHA256</c> (training sets,
-/// starting and trained parameters). Copied in at submission, so workers that cannot read the client's paths fetch
-/// them from here in chunks, and a restarted coordinator still has them.
+/// Copies of files by content in a coordinator's state folder, <c>FOLDER/SHA256EXTENSION</c>: campaign models
+/// (<see cref="FolderModelStore"/>) and training inputs and results (training sets, starting and trained parameters).
+/// A file is copied in when it is submitted, so workers that cannot read the submitter's path fetch it from the
+/// coordinator in chunks, and a restarted coordinator still has it. <paramref name="check"/> may refuse bytes that
+/// are not what the store holds (with an <see cref="ArgumentException"/>) before anything is written.
 /// </summary>
-public sealed class FolderBlobStore(string folder) : IModelStore
+public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string>? check = null) : IModelStore
 {
-    private string PathOf(string sha256) => Path.Combine(folder, sha256);
+    private string PathOf(string sha256) => Path.Combine(folder, sha256 + extension);
 
     public void Register(string path, string sha256)
     {
@@ -28,6 +30,7 @@ public sealed class FolderBlobStore(string folder) : IModelStore
         }
         var actual = ModelReplicas.Sha256Hex(bytes);
         if (actual != sha256) throw new ArgumentException($"{path}: the file changed since it was submitted (SHA-256 {actual[..12]}, expected {sha256[..12]})");
+        check?.Invoke(bytes, path);
         Directory.CreateDirectory(folder);
         AtomicFile.WriteAllBytes(PathOf(sha256), bytes);
     }

@@ -39,7 +39,8 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
     private readonly Dictionary<string, Task<BoxSet>> _sets = new(StringComparer.Ordinal);
     private (string Key, IComputeBackend Backend)? _backend;
     private bool _busy;
-    private readonly Dictionary<string, long> _newestStep = new(StringComparer.Ordinal);
+    /// <summary>The step of each training's most recent task: the coordinator has one step under way at a time.</summary>
+    private readonly Dictionary<string, long> _latestStep = new(StringComparer.Ordinal);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -57,7 +58,7 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
         Receive<WeightsPart>(OnWeightsPart);
         Receive<GradientTask>(t =>
         {
-            _newestStep[t.JobId] = Math.Max(_newestStep.GetValueOrDefault(t.JobId, -1), t.Step);
+            _latestStep[t.JobId] = t.Step;
             _queue.Enqueue((t, Sender));
             Next();
         });
@@ -83,8 +84,8 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
 
     private void OnWeightsPart(WeightsPart part)
     {
-        // Parts of older steps will never be completed: drop them.
-        foreach (var key in _weightParts.Keys.Where(k => k.Step < part.Step - 1).ToList()) _weightParts.Remove(key);
+        // One step is under way at a time: parts of any other step will never be completed.
+        foreach (var key in _weightParts.Keys.Where(k => k != (part.JobId, part.Step)).ToList()) _weightParts.Remove(key);
         if (!_weightParts.TryGetValue((part.JobId, part.Step), out var weights) || weights.Length != part.Total)
         {
             weights = new float[part.Total];
@@ -99,8 +100,9 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
         if (_busy) return;
         while (_queue.TryDequeue(out var item))
         {
-            // A task of an older step of its training than one already given is stale: the coordinator has moved on.
-            if (item.Task.Step < _newestStep.GetValueOrDefault(item.Task.JobId, -1)) continue;
+            // A queued task of another step than its training's latest is stale: the coordinator has moved on, or a
+            // restarted coordinator went back to its checkpoint (so "older" is not "stale": the latest is what counts).
+            if (item.Task.Step != _latestStep[item.Task.JobId]) continue;
             Start(item.Task, item.ReplyTo);
             return;
         }

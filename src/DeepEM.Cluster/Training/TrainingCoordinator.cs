@@ -58,6 +58,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         public DateTime SentAt { get; set; }
         public bool Done { get; set; }
         public double ComputeSeconds { get; set; }
+        public int Refusals { get; set; }
         public Dictionary<IActorRef, (float[] Values, int Filled)> Parts { get; } = [];
     }
 
@@ -294,7 +295,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
                 Loss = LossNames.Parse(next.Loss), ValidationFraction = next.ValidationFraction, Seed = next.Seed,
             };
             var run = new TrainingRun(architecture, data, options, init, resume);
-            var validation = BackendFactory.Create(architecture, _validationDevice == DeviceChoice.Gpu ? DeviceChoice.Auto : _validationDevice);
+            var validation = BackendFactory.Create(architecture, _validationDevice);
             _active = new Active(next, run, validation) { Step = run.Step };
             _log.Info("training {0}: {1} steps of {2} boxes ({3} epochs){4}; validating on {5}", next.JobId, run.TotalSteps, options.BatchSize, options.Epochs,
                 resume is null ? "" : $", resumed after step {run.Step}", validation.Device);
@@ -469,8 +470,20 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         if (_active is not { Busy: false } a || refused.JobId != a.Spec.JobId || refused.Step != a.Step) return;
         _log.Warning("training {0} step {1}: {2} refused chunks from {3}: {4}", a.Spec.JobId, a.Step, refused.Node, refused.FirstChunk, refused.Reason);
         var slice = a.Slices.FirstOrDefault(s => s.First == refused.FirstChunk && !s.Done && Equals(s.Worker, Sender));
-        if (slice is not null) Resend(a, slice, Sender);
+        if (slice is null) return;
+        // A slice that every worker refuses again and again (a training set no node can read) fails the training
+        // rather than going round for ever.
+        if (++slice.Refusals >= MaxRefusals * Math.Max(1, _workers.Count))
+        {
+            a.Busy = true;
+            Self.Tell(new ActiveFailed(a.Spec.JobId, $"step {a.Step}: {refused.Node}: {refused.Reason}"));
+            return;
+        }
+        Resend(a, slice, Sender);
     }
+
+    /// <summary>Refusals of one slice per worker after which the training stops.</summary>
+    private const int MaxRefusals = 3;
 
     private void Apply(Active a)
     {
@@ -578,20 +591,6 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void ServeBlob(FetchModelChunk message)
-    {
-        (byte[] Data, long Length)? chunk;
-        try
-        {
-            chunk = _blobs.Read(message.ModelSha256, message.Offset, 1 << 20);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Sender.Tell(new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the training coordinator cannot read {message.ModelSha256}: {e.Message}"));
-            return;
-        }
-        Sender.Tell(chunk is { } c
-            ? new ModelChunk(message.ModelSha256, message.Offset, c.Length, c.Data, "")
-            : new ModelChunk(message.ModelSha256, message.Offset, 0, [], $"the training coordinator holds no file {message.ModelSha256}"));
-    }
+    private void ServeBlob(FetchModelChunk message) =>
+        Sender.Tell(Models.BlobChunks.Answer(_blobs, message, _settings.MessageBytes));
 }

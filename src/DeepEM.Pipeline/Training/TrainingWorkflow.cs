@@ -154,7 +154,7 @@ public static class TrainingWorkflow
             Epochs = options.Epochs,
             BestEpoch = result.BestEpoch,
             Seed = options.Seed,
-            Loss = options.Loss == LossKind.SquaredError ? "squared-error" : "cross-entropy",
+            Loss = LossNames.Of(options.Loss),
             LearningRate = options.LearningRate,
             Momentum = options.Momentum,
             BatchSize = options.BatchSize,

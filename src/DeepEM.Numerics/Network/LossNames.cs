@@ -1,8 +1,6 @@
-using DeepEM.Numerics.Network;
+namespace DeepEM.Numerics.Network;
 
-namespace DeepEM.Cluster.Training;
-
-/// <summary>Loss functions by the names the model file and the messages use.</summary>
+/// <summary>Loss functions by the names the command line, the model file's record and the cluster's messages use.</summary>
 public static class LossNames
 {
     public static string Of(LossKind loss) => loss == LossKind.SquaredError ? "squared-error" : "cross-entropy";
