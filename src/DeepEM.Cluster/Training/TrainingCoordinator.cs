@@ -221,7 +221,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         }
         else if (!known && _active?.Spec.JobId == message.JobId && !_active.Busy)
         {
-            foreach (var e in _active.Run.Checkpoint().Reports) Sender.Tell(new TrainingProgress(message.JobId, e, _active.Traffic()));
+            foreach (var e in _active.Run.Reports) Sender.Tell(new TrainingProgress(message.JobId, e, _active.Traffic()));
         }
     }
 

@@ -102,6 +102,9 @@ public sealed class TrainingRun
 
     public int SamplesPerEpoch => _samples.Length;
 
+    /// <summary>The reports of the epochs finished so far.</summary>
+    public IReadOnlyList<EpochReport> Reports => _reports;
+
     /// <summary>The samples of the next step, in batch order.</summary>
     public ReadOnlySpan<Sample> NextBatch()
     {
