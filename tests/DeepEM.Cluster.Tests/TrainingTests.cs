@@ -119,6 +119,40 @@ public sealed class TrainingTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_worker_that_joins_mid_training_gets_slices_of_the_next_steps()
+    {
+        using var temp = TestPaths.NewTemp();
+        // Long enough that the second node joins and announces itself (a few seconds) well before the end.
+        var options = Options with { Epochs = 24 };
+        var reference = OneProcess(data.TrainingBoxes, options);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]);
+        ClusterNode? n2 = null;
+        try
+        {
+            await TestCluster.WaitForTrainers(n1, 1);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            var firstEpoch = new TaskCompletionSource();
+            var training = new TrainingClient(n1).RunAsync(Spec(temp, data.TrainingBoxes, options, "joined"), _ => { }, p =>
+            {
+                if (p.Epoch.Epoch == 1) firstEpoch.TrySetResult();
+            }, timeout.Token);
+            await firstEpoch.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            n2 = await TestCluster.Start(null, [Roles.Worker], n1);
+            var trained = await training;
+
+            // The steps after it joined went to both nodes, and the weights are still one process's.
+            Assert.Equal(2, trained.Finished.Traffic.Workers);
+            var difference = RelativeDifference(reference.Parameters, trained.Parameters);
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+        }
+        finally
+        {
+            if (n2 is not null) await n2.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_restarted_coordinator_resumes_from_its_last_checkpoint()
     {
         using var temp = TestPaths.NewTemp();
