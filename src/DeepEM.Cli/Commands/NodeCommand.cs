@@ -23,9 +23,13 @@ public static class NodeCommand
         var state = new Option<string?>("--state") { Description = "coordinator state folder: journal and model copies (default ~/.local/state/deepem)" };
         var device = new Option<string>("--device") { Description = "worker compute device: auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var log = new Option<string?>("--log") { Description = "write the node's log to this file (default: standard error)" };
+        var logFormat = new Option<string?>("--log-format") { Description = "text (logfmt, the default) or json: one object per line" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var bindHost = new Option<string?>("--bind-host") { Description = "address to listen on when it differs from --host (a container: its pod IP); default --host" };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "serve /metrics (Prometheus) and /health/live, /health/ready on this port (default: off)" };
         var command = new Command("node", "Run one cluster node until stopped (SIGTERM leaves the cluster gracefully).")
         {
-            seeds, host, port, roles, config, state, device, log,
+            seeds, host, port, roles, config, state, device, log, logFormat, bindHost, metricsPort,
         };
         command.SetAction(parse => Terminal.Run(() =>
         {
@@ -36,12 +40,13 @@ public static class NodeCommand
             }
             var portValue = parse.GetValue(port);
             if (portValue is < 0 or > 65535) throw new UsageException($"--port {portValue}: 0..65535");
+            if (parse.GetValue(metricsPort) is { } mp && mp is < 1 or > 65535) throw new UsageException($"--metrics-port {mp}: 1..65535");
             var seedList = (parse.GetValue(seeds) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
             foreach (var seed in seedList)
             {
                 try
                 {
-                    NodeOptions.ToAkkaAddress(seed);
+                    NodeOptions.CheckAddress(seed);
                 }
                 catch (ArgumentException e)
                 {
@@ -58,6 +63,9 @@ public static class NodeCommand
                 StateDir = parse.GetValue(state) ?? DefaultStateDir(),
                 Device = PickCommand.ParseDevice(parse.GetValue(device)!),
                 LogFile = parse.GetValue(log),
+                LogFormat = parse.GetValue(logFormat),
+                BindHost = parse.GetValue(bindHost),
+                MetricsPort = parse.GetValue(metricsPort),
                 LogLevel = Terminal.Verbose ? "DEBUG" : "INFO",
             };
             ClusterNode node;
@@ -76,7 +84,8 @@ public static class NodeCommand
             }
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Leave(); });
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Leave(); });
-            Console.Out.WriteLine($"node {node.HostPort} is up (roles {string.Join(", ", roleList)}); SIGTERM or Ctrl-C leaves the cluster");
+            var metrics = node.Endpoint is { } endpoint ? $"; metrics at {endpoint.Url}/metrics" : "";
+            Console.Out.WriteLine($"node {node.HostPort} is up (roles {string.Join(", ", roleList)}){metrics}; SIGTERM or Ctrl-C leaves the cluster");
             Console.Out.Flush();
             node.System.WhenTerminated.GetAwaiter().GetResult();
             node.DisposeAsync().AsTask().GetAwaiter().GetResult();

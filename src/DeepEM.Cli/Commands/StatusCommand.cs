@@ -20,12 +20,14 @@ public static class StatusCommand
         var cluster = new ClientOptions("host:port of a cluster node (default: read a journal, see --state)");
         var state = new Option<string?>("--state") { Description = "without --join: a coordinator state folder, or a pick output folder (default ~/.local/state/deepem)" };
         var campaign = new Option<string?>("--campaign") { Description = "only this campaign" };
-        var command = new Command("status", "Progress of running and past campaigns.") { state, campaign };
+        var follow = new Option<bool>("--follow") { Description = "with --join: show running campaigns' progress (bars on a terminal) until they complete" };
+        var command = new Command("status", "Progress of running and past campaigns.") { state, campaign, follow };
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
         {
             var address = cluster.JoinAddress(parse);
             cluster.RefuseWithoutJoin(parse);
+            if (parse.GetValue(follow) && address is null) throw new UsageException("--follow needs --join: a journal read from disk does not move");
             NodeOptions options;
             if (address is not null)
             {
@@ -45,9 +47,12 @@ public static class StatusCommand
             var node = ClusterNode.StartAsync(options).GetAwaiter().GetResult();
             try
             {
-                var campaigns = new CampaignClient(node).StatusAsync(parse.GetValue(campaign) ?? "", TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+                var client = new CampaignClient(node);
+                var only = parse.GetValue(campaign) ?? "";
+                var campaigns = client.StatusAsync(only, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
                 if (campaigns.Count == 0) Console.Out.WriteLine("no campaigns");
                 foreach (var c in campaigns) Print(c);
+                if (parse.GetValue(follow)) Follow(client, only, campaigns).GetAwaiter().GetResult();
             }
             finally
             {
@@ -56,6 +61,36 @@ public static class StatusCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Polls the coordinator each second and shows the running campaigns until every one has completed.</summary>
+    private static async Task Follow(CampaignClient client, string only, IReadOnlyList<CampaignStatus> first)
+    {
+        var running = first.Where(c => !c.Complete).Select(c => c.CampaignId).ToHashSet(StringComparer.Ordinal);
+        if (running.Count == 0)
+        {
+            Console.Out.WriteLine("nothing running to follow");
+            return;
+        }
+        await using var progress = new ConsoleProgress(Console.Out, "micrographs");
+        var failures = new HashSet<string>(StringComparer.Ordinal);
+        var campaigns = first;
+        while (true)
+        {
+            foreach (var c in campaigns.Where(c => running.Contains(c.CampaignId)))
+            {
+                progress.Report(c.CampaignId, $"campaign {c.CampaignId}", c.Done + c.Skipped + c.Failed, c.Total);
+                foreach (var f in c.Failures.Where(f => failures.Add($"{c.CampaignId}/{f.Name}"))) progress.Line($"campaign {c.CampaignId}: failed: {f.Name}: {f.Error}");
+                if (c.Complete && running.Remove(c.CampaignId))
+                {
+                    progress.Line(string.Create(CultureInfo.InvariantCulture,
+                        $"campaign {c.CampaignId}: complete: {c.Done} picked, {c.Skipped} already there, {c.Failed} failed; {c.Particles} particles"));
+                }
+            }
+            if (running.Count == 0) return;
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            campaigns = await client.StatusAsync(only, TimeSpan.FromSeconds(30));
+        }
     }
 
     private static void Print(CampaignStatus c)

@@ -93,13 +93,17 @@ public static class TrainCommand
                 NegativeDistanceFraction = parse.GetValue(distance),
             };
             var path = parse.GetValue(output)!;
-            var engine = ClusterTraining.Engine(path, address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out);
+            var progress = new ConsoleProgress(Console.Out, "epochs");
+            var engine = ClusterTraining.Engine(path, address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, progress.Lines);
             TrainingOutcome outcome;
             try
             {
-                outcome = TrainingWorkflow.Run(request, line => Console.Out.WriteLine(line), engine: engine, progress: report =>
-                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {Format(report.Remaining)} left{(report.Best ? "  *" : "")}")));
+                outcome = TrainingWorkflow.Run(request, progress.Line, engine: engine, progress: report =>
+                {
+                    progress.Report("training", "training", report.Epoch, report.Epochs);
+                    progress.Line(string.Create(CultureInfo.InvariantCulture,
+                        $"epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {ConsoleProgress.Duration(report.Remaining)} left{(report.Best ? "  *" : "")}"));
+                });
             }
             catch (ArgumentException e)
             {
@@ -109,6 +113,10 @@ public static class TrainCommand
             {
                 Terminal.Error(e.Message);
                 return ExitCodes.Fatal;
+            }
+            finally
+            {
+                progress.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
             foreach (var failure in outcome.Data.Failures) Terminal.Error(failure);
             AtomicFile.WriteAllBytes(path, outcome.Model.ToBytes());
@@ -124,6 +132,4 @@ public static class TrainCommand
     }
 
     private static int Positive(int value, string flag) => value > 0 ? value : throw new UsageException($"{flag} {value}: must be positive");
-
-    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s" : $"{t.Seconds}s";
 }

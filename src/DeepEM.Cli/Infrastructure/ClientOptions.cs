@@ -29,7 +29,7 @@ public sealed class ClientOptions
         if (address is null) return null;
         try
         {
-            NodeOptions.ToAkkaAddress(address);
+            NodeOptions.CheckAddress(address);
         }
         catch (ArgumentException e)
         {

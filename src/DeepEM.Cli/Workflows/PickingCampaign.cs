@@ -1,3 +1,4 @@
+using DeepEM.Cli.Infrastructure;
 using DeepEM.Cluster.Hosting;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.ModelFile;
@@ -26,9 +27,10 @@ public static class PickingCampaign
         var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options);
         var absoluteOut = spec.OutDir;
 
+        await using var progress = new ConsoleProgress(output, "micrographs");
         var threshold = options.Threshold ?? model.Threshold;
         var where = client is null ? $"embedded cluster (this process), device {options.Device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}";
-        output.WriteLine(FormattableString.Invariant($"{where}; threshold {threshold:0.###}; ") +
+        progress.Line(FormattableString.Invariant($"{where}; threshold {threshold:0.###}; ") +
             (options.StdFilter ? "std filter on" : "std filter off") + (options.Naive ? "; naive raster scan" : ""));
 
         var state = Path.Combine(absoluteOut, ".deepem");
@@ -38,19 +40,29 @@ public static class PickingCampaign
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.
+        var failed = 0;
         var outcome = await CampaignClient.RunAsMemberAsync(nodeOptions, spec, a =>
         {
             if (client is not null || a.Resumed)
             {
-                output.WriteLine($"campaign {a.CampaignId}: {a.Total} micrographs, {a.Done} with picks already{(a.Resumed ? " (resumed)" : "")}");
+                progress.Line($"campaign {a.CampaignId}: {a.Total} micrographs, {a.Done} with picks already{(a.Resumed ? " (resumed)" : "")}");
             }
+            failed = a.Failed;
+            progress.Report(a.CampaignId, "picking", a.Done + failed, a.Total);
         }, p =>
         {
-            if (p.Failed) return;
-            output.WriteLine(FormattableString.Invariant(
-                $"{p.Name}: {p.Particles} particles ({p.Peaks} peaks, {p.RejectedByStd} outside the std range), scored {p.Positions} positions in {p.ScoringSeconds:0.000} s") +
-                (client is null ? "" : $" on {ShortNode(p.Node)}"));
-        }, rejoins: client is null ? 0 : Rejoins, rejoining: n => output.WriteLine($"this client was removed from the cluster; joining again ({n} of {Rejoins})"));
+            if (p.Failed)
+            {
+                Interlocked.Increment(ref failed);
+            }
+            else
+            {
+                progress.Line(FormattableString.Invariant(
+                    $"{p.Name}: {p.Particles} particles ({p.Peaks} peaks, {p.RejectedByStd} outside the std range), scored {p.Positions} positions in {p.ScoringSeconds:0.000} s") +
+                    (client is null ? "" : $" on {ShortNode(p.Node)}"));
+            }
+            progress.Report(p.CampaignId, "picking", p.Done + failed, p.Total);
+        }, rejoins: client is null ? 0 : Rejoins, rejoining: n => progress.Line($"this client was removed from the cluster; joining again ({n} of {Rejoins})"));
         var final = outcome.Final;
         var picked = final.Done + final.Skipped - outcome.Accepted.Done;
         return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, final.Failed, watch.Elapsed, absoluteOut);

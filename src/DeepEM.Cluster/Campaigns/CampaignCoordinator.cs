@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using Akka.Persistence;
+using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Campaigns;
@@ -32,7 +33,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly IActorRef _slots;
     private readonly ICampaignOutputFactory _outputs;
     private readonly IModelStore _models;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly NodeLog _log = new(Context);
+    private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly Dictionary<string, CampaignState> _campaigns = new(StringComparer.Ordinal);
     private readonly List<CampaignState> _byAge = [];
     private readonly Dictionary<string, ICampaignOutput> _openOutputs = new(StringComparer.Ordinal);
@@ -108,8 +110,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             foreach (var c in _byAge.Where(c => !c.Complete).ToList()) CheckComplete(c);
         });
-        Command<SaveSnapshotSuccess>(s => _log.Debug("snapshot {0} saved", s.Metadata.SequenceNr));
-        Command<SaveSnapshotFailure>(f => _log.Warning("snapshot failed: {0}", f.Cause.Message));
+        Command<SaveSnapshotSuccess>(s => _log.Debug(default, $"snapshot {s.Metadata.SequenceNr} saved"));
+        Command<SaveSnapshotFailure>(f => _log.Warning(default, $"snapshot failed: {f.Cause.Message}"));
     }
 
     private void Recovered()
@@ -118,8 +120,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             typeof(ClusterEvent.IMemberEvent));
         Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromSeconds(1));
         var open = _byAge.Where(c => !c.Complete).ToList();
-        _log.Info("campaign coordinator recovered {0} campaigns ({1} open) at sequence number {2}{3}", _byAge.Count, open.Count, LastSequenceNr,
-            _settings.ReadOnly ? " (read only)" : "");
+        _log.Info(default, $"campaign coordinator recovered {_byAge.Count} campaigns ({open.Count} open) at sequence number {LastSequenceNr}{(_settings.ReadOnly ? " (read only)" : "")}");
         // Completing a campaign persists; that waits for the first command rather than running inside recovery.
         if (!_settings.ReadOnly) Self.Tell(CheckAll.Instance);
     }
@@ -181,6 +182,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         try
         {
+            // Names come over the network and become file names in the output folder: none may lead out of it.
+            foreach (var m in spec.Micrographs) NetworkNames.CheckFileName("micrograph name", m.Name);
             var duplicate = spec.Micrographs.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
             {
@@ -212,7 +215,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 var already = added.Where(m => output.HasPicks(m.Name)).Select(m => m.Name).ToList();
                 PersistEvent(new MicrographsAdded(spec.CampaignId, added, already), _ =>
                 {
-                    _log.Info("campaign {0}: {1} micrographs added", spec.CampaignId, added.Count);
+                    _log.Info(LogFields.ForCampaign(spec.CampaignId), $"{added.Count} micrographs added");
                     Follow();
                     client.Tell(Accepted(existing, resumed: true));
                     CheckComplete(existing);
@@ -228,7 +231,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 var campaign = _campaigns[spec.CampaignId];
                 _openOutputs[spec.CampaignId] = opened;
                 Follow();
-                _log.Info("campaign {0} submitted: {1} micrographs into {2} ({3} already picked)", spec.CampaignId, campaign.Total, spec.OutDir, campaign.Skipped);
+                _log.Info(LogFields.ForCampaign(spec.CampaignId), $"submitted: {campaign.Total} micrographs into {spec.OutDir} ({campaign.Skipped} already picked)");
                 client.Tell(Accepted(campaign, resumed: false));
                 CheckComplete(campaign);
                 Dispatch();
@@ -268,7 +271,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private void WorkerUp(Member member)
     {
         if (_settings.ReadOnly || !member.HasRole(Roles.Worker) || !_workers.Add(member.Address)) return;
-        _log.Info("worker node {0} is up: {1} worker nodes, {2} slots", member.Address, _workers.Count, _workers.Count * _settings.SlotsPerWorker);
+        _log.Info(default, $"worker node {member.Address} is up: {_workers.Count} worker nodes, {_workers.Count * _settings.SlotsPerWorker} slots");
         Dispatch();
     }
 
@@ -278,7 +281,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _workers.Remove(member.Address);
         var node = member.Address.ToString();
         var lost = _assignments.Where(a => a.Value.Node == node).ToList();
-        _log.Warning("worker node {0} was removed ({1}); {2} micrographs it held go to other nodes", node, member.Status, lost.Count);
+        _log.Warning(default, $"worker node {node} was removed ({member.Status}); {lost.Count} micrographs it held go to other nodes");
         foreach (var (slot, assignment) in lost)
         {
             _assignments.Remove(slot);
@@ -349,7 +352,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Release(message.Slot, message.TaskId);
         if (!_campaigns.TryGetValue(message.CampaignId, out var campaign) || !campaign.Knows(message.Name) || campaign.IsSettled(message.Name))
         {
-            _log.Debug("dropped a repeated result for {0}/{1}", message.CampaignId, message.Name);
+            _log.Debug(LogFields.ForCampaign(message.CampaignId, message.Name), $"dropped a repeated result from {message.Node}");
             Dispatch();
             return;
         }
@@ -391,7 +394,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             }
             else if (assignment is not null)
             {
-                _log.Warning("{0} failed on {1}: {2}; it will be tried again", message.Name, message.Node, message.Error);
+                _log.Warning(LogFields.ForCampaign(message.CampaignId, message.Name), $"failed on {message.Node}: {message.Error}; it will be tried again");
                 HandBack(assignment, message.Error);
             }
         }
@@ -426,9 +429,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                _log.Error("campaign {0}: the index or summary could not be written: {1}", campaign.Id, e.Message);
+                _log.Error(LogFields.ForCampaign(campaign.Id), $"the index or summary could not be written: {e.Message}");
             }
-            _log.Info("campaign {0} complete: {1} picked, {2} already there, {3} failed", campaign.Id, campaign.Done, campaign.Skipped, campaign.Failed);
+            _log.Info(LogFields.ForCampaign(campaign.Id), $"complete: {campaign.Done} picked, {campaign.Skipped} already there, {campaign.Failed} failed");
+            ReportGauges(campaign);
             Notify(campaign.Id, status);
         });
     }
@@ -440,7 +444,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (a.Node is null && now - a.SentAt > _settings.ResendUnacknowledgedAfter)
             {
-                _log.Info("slot {0} did not acknowledge {1}; sending it again", slot, a.Micrograph.Name);
+                _log.Info(LogFields.ForCampaign(a.CampaignId, a.Micrograph.Name), $"slot {slot} did not acknowledge it; sending it again");
                 _assignments[slot] = a with { SentAt = now };
                 Send(slot, a);
             }
@@ -464,11 +468,22 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
                 {
-                    _log.Warning("campaign {0}: the index could not be written: {1}", id, e.Message);
+                    _log.Warning(LogFields.ForCampaign(id), $"the index could not be written: {e.Message}");
                 }
             }
             _indexDirty.Clear();
         }
+        foreach (var campaign in _byAge.Where(c => !c.Complete)) ReportGauges(campaign);
+    }
+
+    /// <summary>The campaign's queue for Prometheus (each second, and once more when it completes).</summary>
+    private void ReportGauges(CampaignState campaign)
+    {
+        if (_settings.ReadOnly) return;
+        _metrics.QueueDepth.WithLabels(campaign.Id).Set(campaign.Pending);
+        _metrics.InFlight.WithLabels(campaign.Id).Set(campaign.InFlight);
+        _metrics.CampaignDone.WithLabels(campaign.Id).Set(campaign.Done + campaign.Skipped + campaign.Failed);
+        _metrics.CampaignTotal.WithLabels(campaign.Id).Set(campaign.Total);
     }
 
     private void ServeModel(FetchModelChunk message) =>

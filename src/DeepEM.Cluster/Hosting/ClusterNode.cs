@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using DeepEM.Cluster.Campaigns;
+using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
@@ -28,8 +29,9 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly PipelineMicrographPicking? _picking;
 
     private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef training, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking,
-        CoordinatorSettings settings)
+        CoordinatorSettings settings, NodeHttpEndpoint? endpoint)
     {
+        Endpoint = endpoint;
         System = system;
         Coordinator = coordinator;
         Training = training;
@@ -61,6 +63,9 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public CoordinatorSettings Settings { get; }
 
+    /// <summary>The /metrics and /health endpoint, where one is configured.</summary>
+    public NodeHttpEndpoint? Endpoint { get; }
+
     /// <summary>The configuration a node with these options runs with (also for tests of the layering).</summary>
     public static Config BuildConfig(NodeOptions options)
     {
@@ -87,6 +92,13 @@ public sealed class ClusterNode : IAsyncDisposable
             akka.loglevel = {{options.LogLevel}}
             deepem.log.file = "{{Escape(options.LogFile ?? "")}}"
             """;
+        if (options.BindHost is { } bind)
+        {
+            // Listen on the bind address; tell the others the host name (Akka's public-hostname).
+            flags += $"\nakka.remote.dot-netty.tcp.hostname = \"{Escape(bind)}\"\nakka.remote.dot-netty.tcp.public-hostname = \"{Escape(options.Host)}\"";
+        }
+        if (options.LogFormat is { } format) flags += $"\ndeepem.log.format = \"{Escape(format)}\"";
+        if (options.MetricsPort is { } metrics) flags += $"\ndeepem.metrics.port = {metrics}";
         config = ConfigurationFactory.ParseString(flags).WithFallback(config);
         if (options.Roles.Contains(Roles.Coordinator))
         {
@@ -124,7 +136,12 @@ public sealed class ClusterNode : IAsyncDisposable
     {
         var config = BuildConfig(options);
         var settings = CoordinatorSettings.From(config) with { ReadOnly = options.ReadOnlyCoordinator };
-        var system = ActorSystem.Create(NodeOptions.SystemName, config);
+        var tls = TlsSettings.From(config);
+        var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
+        if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
+        var setup = BootstrapSetup.Create().WithConfig(config);
+        var system = ActorSystem.Create(NodeOptions.SystemName, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
+        NodeHttpEndpoint? endpoint = null;
         try
         {
             var cluster = Akka.Cluster.Cluster.Get(system);
@@ -170,7 +187,9 @@ public sealed class ClusterNode : IAsyncDisposable
                 }
             }
 
-            var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s))).ToList();
+            // Before joining, so that a readiness probe sees "joining" rather than nothing.
+            endpoint = NodeHttpEndpoint.StartIfConfigured(system, options.BindHost ?? options.Host);
+
             if (seeds.Count == 0) seeds.Add(cluster.SelfAddress);
             cluster.JoinSeedNodes(seeds);
 
@@ -179,10 +198,11 @@ public sealed class ClusterNode : IAsyncDisposable
             {
                 throw new TimeoutException($"could not join the cluster at {string.Join(", ", options.SeedNodes)} within {settings.JoinTimeout.TotalSeconds:0} s");
             }
-            return new ClusterNode(system, coordinatorProxy, training, slots, replicas, picking, settings);
+            return new ClusterNode(system, coordinatorProxy, training, slots, replicas, picking, settings, endpoint);
         }
         catch
         {
+            if (endpoint is not null) await endpoint.DisposeAsync();
             await system.Terminate();
             throw;
         }
@@ -198,6 +218,7 @@ public sealed class ClusterNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (!System.WhenTerminated.IsCompleted) await LeaveAsync();
+        if (Endpoint is not null) await Endpoint.DisposeAsync();
         _picking?.Dispose();
     }
 }

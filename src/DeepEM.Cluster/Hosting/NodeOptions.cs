@@ -8,6 +8,10 @@ public sealed record NodeOptions
     /// <summary>The address to bind and to be known by; loopback unless a deployment says otherwise.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
+    /// <summary>The address remoting listens on, where it differs from <see cref="Host"/> (in a pod: the pod's IP, while
+    /// other nodes know it by its stable DNS name); null: <see cref="Host"/>.</summary>
+    public string? BindHost { get; init; }
+
     /// <summary>0: any free port.</summary>
     public int Port { get; init; }
 
@@ -31,6 +35,12 @@ public sealed record NodeOptions
     /// <summary>Where the node's log goes; null: standard error.</summary>
     public string? LogFile { get; init; }
 
+    /// <summary>text (logfmt) or json; null: the configuration's (text unless a --config file says otherwise).</summary>
+    public string? LogFormat { get; init; }
+
+    /// <summary>Port of the /metrics and /health endpoint; null: the configuration's (off unless a --config file says otherwise).</summary>
+    public int? MetricsPort { get; init; }
+
     /// <summary>Akka log level: DEBUG, INFO, WARNING, ERROR.</summary>
     public string LogLevel { get; init; } = "INFO";
 
@@ -46,15 +56,29 @@ public sealed record NodeOptions
     /// <summary>The ActorSystem name: every node of a cluster must share it.</summary>
     public const string SystemName = "deepem";
 
+    /// <summary>Checks the form of an address (<c>host:port</c>, or a full akka.tcp:// or akka.ssl.tcp:// address); whether
+    /// its scheme fits the node's TLS settings is checked when the node starts.</summary>
+    public static void CheckAddress(string address) =>
+        ToAkkaAddress(address, address.StartsWith("akka.ssl.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp" : "akka.tcp");
+
     /// <summary>A full address from <c>host:port</c> (CONTRACT.md's ADDR), or the full address as given.</summary>
-    public static string ToAkkaAddress(string address)
+    /// <param name="protocol">akka.tcp, or akka.ssl.tcp for a cluster with TLS (<see cref="TlsSettings.Protocol"/>).</param>
+    public static string ToAkkaAddress(string address, string protocol = "akka.tcp")
     {
-        if (address.Contains("://", StringComparison.Ordinal)) return address;
+        if (address.Contains("://", StringComparison.Ordinal))
+        {
+            // A node without TLS given an akka.ssl.tcp address (or the reverse) would retry it for ever, very fast.
+            if (!address.StartsWith(protocol + "://", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"'{address}' is not an {protocol}:// address: {(protocol == "akka.tcp" ? "this process has no TLS settings (deepem.tls)" : "this process uses TLS (deepem.tls)")}; give host:port");
+            }
+            return address;
+        }
         var colon = address.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(address[(colon + 1)..], out var port) || port is < 1 or > 65535)
         {
             throw new ArgumentException($"'{address}' is not host:port");
         }
-        return $"akka.tcp://{SystemName}@{address}";
+        return $"{protocol}://{SystemName}@{address}";
     }
 }

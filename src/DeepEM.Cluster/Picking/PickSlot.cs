@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Picking;
@@ -17,7 +18,9 @@ public sealed class PickSlot : ReceiveActor
     private readonly IMicrographPicking _picking;
     private readonly IActorRef _coordinator;
     private readonly string _node;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly NodeLog _log = new(Context);
+    private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
+    private readonly System.Diagnostics.Stopwatch _watch = new();
     private readonly Queue<(long TaskId, object Result)> _finished = new();
     private PickTask? _queued;
     private readonly CancellationTokenSource _cancel = new();
@@ -64,10 +67,7 @@ public sealed class PickSlot : ReceiveActor
             _finished.Enqueue((f.Task.TaskId, result));
             if (_finished.Count > 4) _finished.Dequeue();
             _coordinator.Tell(result);
-            if (f.Error is not null and not BadMicrographException)
-            {
-                _log.Warning("{0}: {1}", f.Task.Micrograph.Path, f.Error);
-            }
+            Report(f);
             StartNext();
         });
         Receive<StopSlot>(_ =>
@@ -75,6 +75,26 @@ public sealed class PickSlot : ReceiveActor
             _stopping = true;
             StartNext();
         });
+    }
+
+    /// <summary>A line in the node's log and the node's metrics for every micrograph this slot finished.</summary>
+    private void Report(Finished f)
+    {
+        var campaign = f.Task.CampaignId;
+        var fields = LogFields.ForCampaign(campaign, f.Task.Micrograph.Name);
+        var seconds = _watch.Elapsed.TotalSeconds;
+        _metrics.MicrographSeconds.Observe(seconds);
+        _metrics.HoldsModel(f.Task.ModelSha256, "picking");
+        if (f.Picks is { } picks)
+        {
+            _metrics.MicrographsPicked.WithLabels(campaign).Inc();
+            _metrics.Particles.WithLabels(campaign).Inc(picks.X.Count);
+            _log.Info(fields, $"picked {picks.X.Count} particles in {seconds:0.000} s (scoring {picks.ScoringSeconds:0.000} s)");
+            return;
+        }
+        _metrics.MicrographsFailed.WithLabels(campaign).Inc();
+        if (f.Error is BadMicrographException bad) _log.Warning(fields, $"bad micrograph: {bad.Message}");
+        else _log.Error(fields, $"{f.Task.Micrograph.Path}: {f.Error?.Message ?? "no result"}");
     }
 
     private void StartNext()
@@ -90,6 +110,7 @@ public sealed class PickSlot : ReceiveActor
         if (_queued is not { } task) return;
         _queued = null;
         _current = task;
+        _watch.Restart();
         _coordinator.Tell(new TaskStarted(task.Slot, task.TaskId, _node));
         _picking.PickAsync(task, _node, _cancel.Token).ContinueWith(
             t => new Finished(task, t.IsCompletedSuccessfully ? t.Result : null, t.Exception?.GetBaseException()),

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Network;
@@ -28,7 +29,8 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
         public static readonly Announce Instance = new();
     }
 
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly NodeLog _log = new(Context);
+    private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly IActorRef _coordinator;
     private readonly ModelReplicas _blobs;
     private readonly DeviceChoice _device;
@@ -65,7 +67,7 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
         Receive<Computed>(OnComputed);
         Receive<Refused>(r =>
         {
-            _log.Warning("training {0} step {1}: cannot compute chunks from {2}: {3}", r.Task.JobId, r.Task.Step, r.Task.FirstChunk, r.Reason);
+            _log.Warning(LogFields.ForTraining(r.Task.JobId, r.Task.Step), $"cannot compute chunks from {r.Task.FirstChunk}: {r.Reason}");
             r.ReplyTo.Tell(new GradientRefused(r.Task.JobId, r.Task.Step, r.Task.FirstChunk, _node, r.Reason));
             _busy = false;
             Next();
@@ -175,6 +177,7 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
     private void OnComputed(Computed c)
     {
         var task = c.Task;
+        _metrics.GradientSliceSeconds.Observe(c.Seconds);
         var per = _settings.FloatsPerMessage;
         var chunks = c.Losses.Length;
         for (var offset = 0; offset < c.Gradients.Length || offset == 0; offset += per)
@@ -195,7 +198,7 @@ public sealed class GradientWorker : ReceiveActor, IWithTimers
         _backend?.Backend.Dispose();
         var backend = BackendFactory.Create(Presets.Create(preset, boxSize), _device);
         _backend = (key, backend);
-        _log.Info("training on {0} ({1})", backend.Device, key);
+        _log.Info(default, $"training on {backend.Device} ({key})");
         return backend;
     }
 

@@ -4,6 +4,7 @@ using Akka.Event;
 using Akka.Persistence;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Cluster.Serialization;
 using DeepEM.Numerics.Backends;
@@ -90,7 +91,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
                 TotalBytes / Steps, WorkersUsed);
     }
 
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly NodeLog _log = new(Context);
+    private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly TrainingSettings _settings;
     private readonly IModelStore _blobs;
     private readonly string _checkpoints;
@@ -128,7 +130,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         Recover<TrainingFinished>(e => _finished[e.JobId] = e);
         Recover<RecoveryCompleted>(_ =>
         {
-            _log.Info("training coordinator recovered {0} trainings ({1} finished) at sequence number {2}", _jobs.Count, _finished.Count, LastSequenceNr);
+            _log.Info(default, $"training coordinator recovered {_jobs.Count} trainings ({_finished.Count} finished) at sequence number {LastSequenceNr}");
             Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromSeconds(1));
             Self.Tell(StartNext.Instance);
         });
@@ -169,6 +171,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         }
         try
         {
+            // The id names the training's checkpoint files in the state folder.
+            NetworkNames.CheckFileName("training id", spec.JobId);
             var architecture = Presets.Create(spec.Preset, spec.BoxSize);
             LossNames.Parse(spec.Loss);
             if (spec.Epochs < 1 || spec.BatchSize < 1) throw new ArgumentException($"{spec.Epochs} epochs of batch {spec.BatchSize}: both must be positive");
@@ -196,7 +200,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         Persist(new TrainingSubmitted(spec), e =>
         {
             _jobs.Add(e.Spec);
-            _log.Info("training {0} submitted: {1} on {2} px boxes, {3} epochs of batch {4}", spec.JobId, spec.Preset, spec.BoxSize, spec.Epochs, spec.BatchSize);
+            _log.Info(LogFields.ForTraining(spec.JobId), $"submitted: {spec.Preset} on {spec.BoxSize} px boxes, {spec.Epochs} epochs of batch {spec.BatchSize}");
             client.Tell(new TrainingAccepted(spec.JobId, Resumed: false, 0, TotalSteps(spec), _workers.Count));
             Self.Tell(StartNext.Instance);
         });
@@ -239,7 +243,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         if (_workers.ContainsKey(Sender)) return;
         _workers[Sender] = message.Node;
         Context.Watch(Sender);
-        _log.Info("gradient worker on {0} ({1}) joined: {2} workers", message.Node, message.Device, _workers.Count);
+        _log.Info(default, $"gradient worker on {message.Node} ({message.Device}) joined: {_workers.Count} workers");
         // A worker that joins gets slices from the next step on; one that arrives while a step waits for any worker
         // gets that step.
         if (_active is { Busy: false } a && a.Slices.Count > 0 && a.Slices.All(s => s.Worker is null)) Assign(a);
@@ -250,7 +254,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         foreach (var followers in _followers.Values) followers.Remove(t.ActorRef);
         _suspects.Remove(t.ActorRef);
         if (!_workers.Remove(t.ActorRef, out var node)) return;
-        _log.Warning("gradient worker on {0} is gone: {1} workers", node, _workers.Count);
+        _log.Warning(default, $"gradient worker on {node} is gone: {_workers.Count} workers");
         if (_active is not { Busy: false } a) return;
         foreach (var slice in a.Slices.Where(s => !s.Done && Equals(s.Worker, t.ActorRef))) Resend(a, slice, t.ActorRef);
     }
@@ -264,8 +268,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
             if (slice.Worker is null) Resend(a, slice, null);
             else if (now - slice.SentAt > _settings.StepTimeout)
             {
-                _log.Warning("training {0} step {1}: chunks {2}..{3} not back from {4} after {5:0} s: sent elsewhere", a.Spec.JobId, a.Step, slice.First,
-                    slice.First + slice.Count - 1, _workers.GetValueOrDefault(slice.Worker, "a worker that left"), _settings.StepTimeout.TotalSeconds);
+                _log.Warning(LogFields.ForTraining(a.Spec.JobId, a.Step),
+                    $"chunks {slice.First}..{slice.First + slice.Count - 1} not back from {_workers.GetValueOrDefault(slice.Worker, "a worker that left")} after {_settings.StepTimeout.TotalSeconds:0} s: sent elsewhere");
                 _suspects.Add(slice.Worker);
                 Resend(a, slice, slice.Worker);
             }
@@ -297,8 +301,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
             var run = new TrainingRun(architecture, data, options, init, resume);
             var validation = BackendFactory.Create(architecture, _validationDevice);
             _active = new Active(next, run, validation) { Step = run.Step };
-            _log.Info("training {0}: {1} steps of {2} boxes ({3} epochs){4}; validating on {5}", next.JobId, run.TotalSteps, options.BatchSize, options.Epochs,
-                resume is null ? "" : $", resumed after step {run.Step}", validation.Device);
+            _log.Info(LogFields.ForTraining(next.JobId, run.Step),
+                $"{run.TotalSteps} steps of {options.BatchSize} boxes ({options.Epochs} epochs){(resume is null ? "" : $", resumed after step {run.Step}")}; validating on {validation.Device}");
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or Google.Protobuf.InvalidProtocolBufferException)
         {
@@ -313,7 +317,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>A training whose inputs or validation failed stops (its followers are told why) and the next one starts.</summary>
     private void OnActiveFailed(ActiveFailed failed)
     {
-        _log.Error("training {0} cannot go on: {1}", failed.JobId, failed.Reason);
+        _log.Error(LogFields.ForTraining(failed.JobId), $"cannot go on: {failed.Reason}");
         _failedJobs.Add(failed.JobId);
         Tell(failed.JobId, new TrainingRejected(failed.JobId, failed.Reason));
         if (_active?.Spec.JobId == failed.JobId)
@@ -378,7 +382,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         var workers = Available().OrderBy(w => _workers[w], StringComparer.Ordinal).ToList();
         if (workers.Count == 0)
         {
-            _log.Debug("training {0} step {1} waits for a gradient worker", a.Spec.JobId, a.Step);
+            _log.Debug(LogFields.ForTraining(a.Spec.JobId, a.Step), $"waits for a gradient worker");
             return;
         }
         a.WorkersUsed = Math.Max(a.WorkersUsed, Math.Min(workers.Count, a.Slices.Count));
@@ -468,7 +472,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
     private void OnRefused(GradientRefused refused)
     {
         if (_active is not { Busy: false } a || refused.JobId != a.Spec.JobId || refused.Step != a.Step) return;
-        _log.Warning("training {0} step {1}: {2} refused chunks from {3}: {4}", a.Spec.JobId, a.Step, refused.Node, refused.FirstChunk, refused.Reason);
+        _log.Warning(LogFields.ForTraining(a.Spec.JobId, a.Step), $"{refused.Node} refused chunks from {refused.FirstChunk}: {refused.Reason}");
         var slice = a.Slices.FirstOrDefault(s => s.First == refused.FirstChunk && !s.Done && Equals(s.Worker, Sender));
         if (slice is null) return;
         // A slice that every worker refuses again and again (a training set no node can read) fails the training
@@ -501,6 +505,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         a.Steps++;
         a.TotalBytes += a.StepBytes;
         a.TotalStepSeconds += a.StepWatch.Elapsed.TotalSeconds;
+        _metrics.TrainingStepSeconds.Observe(a.StepWatch.Elapsed.TotalSeconds);
+        _metrics.TrainingStep.WithLabels(a.Spec.JobId).Set(a.Run.Step);
         a.TotalComputeSeconds += a.Slices.Max(s => s.ComputeSeconds);
         if (a.Run.Step % _settings.CheckpointEvery == 0 && !a.Run.EpochComplete) Checkpoint(a);
         NextStep(a);
@@ -512,7 +518,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         a.Busy = false;
         a.EpochWatch.Restart();
         var r = message.Report;
-        _log.Info("training {0} epoch {1}/{2}: loss {3:0.0000}, validation accuracy {4:0.0000}", a.Spec.JobId, r.Epoch, r.Epochs, r.TrainingLoss, r.ValidationAccuracy);
+        _log.Info(LogFields.ForTraining(a.Spec.JobId, a.Run.Step), $"epoch {r.Epoch}/{r.Epochs}: loss {r.TrainingLoss:0.0000}, validation accuracy {r.ValidationAccuracy:0.0000}");
         Tell(a.Spec.JobId, new TrainingProgress(a.Spec.JobId, r, a.Traffic()));
         Checkpoint(a);
         NextStep(a);
@@ -560,7 +566,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         }
         catch (ArgumentException e)
         {
-            _log.Error("training {0}: {1}", a.Spec.JobId, e.Message);
+            _log.Error(LogFields.ForTraining(a.Spec.JobId), $"{e.Message}");
         }
         var finished = new TrainingFinished(a.Spec.JobId, new BlobRef(sha, path, bytes.Length), result.BestEpoch, result.ValidationLoss,
             result.ValidationAccuracy, result.Threshold, result.TrainingBoxes, result.ValidationBoxes, result.Epochs, a.Traffic(),
@@ -570,8 +576,8 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         {
             _finished[e.JobId] = e;
             if (_lastCheckpoint.Remove(e.JobId, out var last)) TryDelete(last.Checkpoint.Path);
-            _log.Info(FormattableString.Invariant(
-                $"training {e.JobId} finished: best epoch {e.BestEpoch}, validation accuracy {e.ValidationAccuracy:0.0000}; {traffic.Steps} steps here, {traffic.StepSeconds:0.000} s each ({traffic.ComputeSeconds:0.000} s computing), {traffic.BytesPerStep} bytes each"));
+            _log.Info(LogFields.ForTraining(e.JobId),
+                $"finished: best epoch {e.BestEpoch}, validation accuracy {e.ValidationAccuracy:0.0000}; {traffic.Steps} steps here, {traffic.StepSeconds:0.000} s each ({traffic.ComputeSeconds:0.000} s computing), {traffic.BytesPerStep} bytes each");
             Tell(e.JobId, e);
             a.Validation.Dispose();
             _active = null;
@@ -587,7 +593,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         }
         catch (IOException e)
         {
-            _log.Warning("could not delete old checkpoint {0}: {1}", path, e.Message);
+            _log.Warning(default, $"could not delete old checkpoint {path}: {e.Message}");
         }
     }
 

@@ -1,0 +1,131 @@
+using System.Net;
+using System.Text;
+using Akka.Actor;
+
+namespace DeepEM.Cluster.Diagnostics;
+
+/// <summary>
+/// A node's HTTP endpoint for operators (<c>deepem.metrics</c>; off unless a port is given):
+/// <list type="bullet">
+/// <item><c>/metrics</c>: <see cref="NodeMetrics"/> in Prometheus' text format.</item>
+/// <item><c>/health/live</c>: 200 while the actor system runs (a liveness probe restarts a node that has stopped).</item>
+/// <item><c>/health/ready</c>: 200 once this node is an Up member of the cluster, 503 before and while it leaves
+/// (a readiness probe, and Slurm or a script waiting for a node).</item>
+/// </list>
+/// Served by the BCL's <see cref="HttpListener"/>; what it serves is read-only.
+/// </summary>
+public sealed class NodeHttpEndpoint : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly ActorSystem _system;
+    private readonly NodeMetrics _metrics;
+    private readonly Task _serving;
+
+    private NodeHttpEndpoint(ActorSystem system, string host, int port)
+    {
+        _system = system;
+        _metrics = NodeMetrics.For(system);
+        // HttpListener names "any address" '+'; a node told to bind 0.0.0.0 (a container) means the same.
+        var prefixHost = host is "0.0.0.0" or "*" or "+" ? "+" : host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
+        _listener.Prefixes.Add($"http://{prefixHost}:{port}/");
+        _listener.IgnoreWriteExceptions = true;
+        Url = $"http://{(prefixHost == "+" ? "0.0.0.0" : prefixHost)}:{port}";
+        _listener.Start();
+        _serving = Task.Run(ServeAsync);
+    }
+
+    /// <summary>Where it listens, for the node's start line.</summary>
+    public string Url { get; }
+
+    /// <summary>Starts the endpoint if the configuration asks for one (deepem.metrics.port > 0); null otherwise.</summary>
+    public static NodeHttpEndpoint? StartIfConfigured(ActorSystem system, string nodeHost)
+    {
+        var config = system.Settings.Config;
+        var port = config.GetInt("deepem.metrics.port", 0);
+        if (port <= 0) return null;
+        var host = config.GetString("deepem.metrics.host", "");
+        try
+        {
+            return new NodeHttpEndpoint(system, host.Length > 0 ? host : nodeHost, port);
+        }
+        catch (HttpListenerException e)
+        {
+            throw new ArgumentException($"the metrics and health endpoint cannot listen on {(host.Length > 0 ? host : nodeHost)}:{port} ({e.Message})");
+        }
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        var response = context.Response;
+        try
+        {
+            switch (context.Request.Url?.AbsolutePath)
+            {
+                case "/metrics":
+                    response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                    using (var body = new MemoryStream())
+                    {
+                        await _metrics.Registry.CollectAndExportAsTextAsync(body);
+                        response.ContentLength64 = body.Length;
+                        body.Position = 0;
+                        await body.CopyToAsync(response.OutputStream);
+                    }
+                    break;
+                case "/health/live":
+                    await Plain(response, _system.WhenTerminated.IsCompleted ? 503 : 200, _system.WhenTerminated.IsCompleted ? "stopped" : "alive");
+                    break;
+                case "/health/ready":
+                    var status = Akka.Cluster.Cluster.Get(_system).SelfMember.Status;
+                    await Plain(response, status == Akka.Cluster.MemberStatus.Up ? 200 : 503, status.ToString().ToLowerInvariant());
+                    break;
+                default:
+                    await Plain(response, 404, "not found: /metrics, /health/live, /health/ready");
+                    break;
+            }
+        }
+        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
+        {
+            // The scraper hung up; nothing to answer.
+        }
+        finally
+        {
+            response.Close();
+        }
+    }
+
+    private static async Task Plain(HttpListenerResponse response, int status, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text + "\n");
+        response.StatusCode = status;
+        response.ContentType = "text/plain; charset=utf-8";
+        response.ContentLength64 = bytes.Length;
+        await response.OutputStream.WriteAsync(bytes);
+    }
+
+    private int _disposed;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        _listener.Stop();
+        _listener.Close();
+        await _serving;
+    }
+}
