@@ -35,4 +35,6 @@ if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction)
     Console.Error.WriteLine($"Try 'deepem{verb} --help'.");
     return ExitCodes.Usage;
 }
-return parse.Invoke();
+// Signals are the verbs' own business (node leaves the cluster, pick and train stop following: Infrastructure/Interruption);
+// System.CommandLine's handler would end the process two seconds after SIGTERM, in the middle of a graceful leave.
+return parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -137,22 +137,17 @@ public sealed class ClusterProcessTests
     private static string Tail(string path) =>
         File.Exists(path) ? string.Join('\n', File.ReadLines(path).Where(l => !l.Contains("SingletonProxy failed")).TakeLast(40)) : "(none)";
 
-    private static void Ok(params string[] args)
-    {
-        var r = DeepemProcess.Run(args);
-        Assert.True(r.ExitCode == 0, $"deepem {string.Join(' ', args)}: {r.Stderr}");
-    }
 
     [Fact]
     public async Task Campaign_survives_a_killed_worker_and_a_restarted_coordinator()
     {
         using var temp = TestPaths.NewTemp();
-        Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "41");
-        Ok("simulate", "--out", temp.File("test"), "--count", "60", "--size", "512", "--box", "48", "--seed", "42");
-        Ok("train", "--micrographs", temp.File("train/micrographs"), "--coords", temp.File("train/truth"), "--box", "48", "--out", temp.File("model.deepem"), "--epochs", "3");
+        DeepemProcess.Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "41");
+        DeepemProcess.Ok("simulate", "--out", temp.File("test"), "--count", "60", "--size", "512", "--box", "48", "--seed", "42");
+        DeepemProcess.Ok("train", "--micrographs", temp.File("train/micrographs"), "--coords", temp.File("train/truth"), "--box", "48", "--out", temp.File("model.deepem"), "--epochs", "3");
         var micrographs = temp.File("test/micrographs");
         // The one-process run to compare with.
-        Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
+        DeepemProcess.Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
 
         using var cluster = new LoopbackCluster(temp);
         var ports = cluster.Ports;
@@ -223,7 +218,7 @@ public sealed class ClusterProcessTests
     public async Task Training_survives_a_killed_worker_and_matches_the_one_process_run()
     {
         using var temp = TestPaths.NewTemp();
-        Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "43");
+        DeepemProcess.Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "43");
         string[] Train(string output) =>
             ["train", "--micrographs", temp.File("train/micrographs"), "--coords", temp.File("train/truth"), "--box", "48", "--epochs", "4", "--batch", "48",
                 "--out", temp.File(output)];

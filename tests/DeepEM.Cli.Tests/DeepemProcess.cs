@@ -10,6 +10,13 @@ public static class DeepemProcess
         public string[] ErrorLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
+    /// <summary>Runs the program and fails the test, with its standard error, unless it exits 0.</summary>
+    public static void Ok(params string[] args)
+    {
+        var r = Run(args);
+        Assert.True(r.ExitCode == 0, $"deepem {string.Join(' ', args)}: {r.Stderr}");
+    }
+
     public static Result Run(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "deepem.dll");

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 me="local-slurm"
+# The daemons live in /usr/sbin, which a non-login root shell may not have on PATH.
+PATH="$PATH:/usr/sbin:/sbin"
 die() { echo "$me: error: $*" >&2; exit 1; }
 say() { echo "$me: $*" >&2; }
 
@@ -28,14 +30,12 @@ usage() {
 
 need_tools() {
   local t missing=()
-  for t in munged munge slurmctld slurmd sinfo scontrol squeue scancel; do
+  for t in munged munge unmunge slurmctld slurmd sinfo scontrol squeue scancel; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
   done
-  # The daemons live in /usr/sbin, which a non-login root shell may not have on PATH.
   [ ${#missing[@]} -eq 0 ] || die "Slurm/munge not installed (missing: ${missing[*]}); apt-get install slurm-wlm munge"
   [ "$(id -u)" -eq 0 ] || die "must run as root (slurmd runs jobs as the submitting user)"
 }
-PATH="$PATH:/usr/sbin:/sbin"
 
 # ---- pid-file helpers -------------------------------------------------------------------------------
 
@@ -49,18 +49,33 @@ live_pid() {
   echo "$pid"
 }
 
-# TERM the daemon in FILE, wait up to 15 s, then KILL. Quiet no-op when it is not running.
-stop_daemon() {
-  local file="$1" name="$2" pid i
-  pid="$(live_pid "$file" "$name")" || { rm -f "$file"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$file"; say "stopped $name ($pid)"; return 0; }
-    sleep 0.1
+# TERM the daemons named by FILE:NAME pairs together, wait up to 15 s for all of them, then KILL the
+# rest. Quiet no-op for those not running. (Each takes 1-2 s to exit, so doing them together saves time.)
+stop_daemons() {
+  local pair file name pid i pids=() names=() files=()
+  for pair in "$@"; do
+    file="${pair%%:*}" name="${pair##*:}"
+    if pid="$(live_pid "$file" "$name")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid") names+=("$name") files+=("$file")
+    else
+      rm -f "$file"
+    fi
   done
-  say "$name ($pid) ignored SIGTERM for 15 s; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$file"
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    local waited=0
+    while kill -0 "${pids[i]}" 2>/dev/null && ((waited < 150)); do
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      say "${names[i]} (${pids[i]}) ignored SIGTERM for 15 s; killing it"
+      kill -KILL "${pids[i]}" 2>/dev/null || true
+    else
+      say "stopped ${names[i]} (${pids[i]})"
+    fi
+    rm -f "${files[i]}"
+  done
 }
 
 # ---- ports ------------------------------------------------------------------------------------------
@@ -151,20 +166,25 @@ print_env() {
   cat "$dir/env.sh"
 }
 
-show_logs() {
+# The last lines of each daemon log, to explain a failed start.
+log_tails() {
   local dir="$1" f
-  for f in "$dir/munge/munged.log" "$dir/log/slurmctld.log" "$dir/log/slurmd.log" "$dir/log/slurmctld.out" "$dir/log/slurmd.out"; do
+  for f in "$dir/munge/munged.out" "$dir/munge/munged.log" "$dir/log/slurmctld.out" "$dir/log/slurmctld.log" \
+    "$dir/log/slurmd.out" "$dir/log/slurmd.log"; do
     [ -s "$f" ] || continue
-    echo "---- tail $f" >&2
-    tail -n 20 "$f" >&2
+    echo "---- tail $f"
+    tail -n 20 "$f"
   done
 }
 
+# Report a failed start: take the log tails first, stop what did start (so nothing is left running
+# even if our stderr goes away), then print.
 fail_start() {
-  local dir="$1"; shift
-  echo "$me: error: $*" >&2
-  show_logs "$dir"
+  local dir="$1" tails
+  shift
+  tails="$(log_tails "$dir")"
   stop_all "$dir" >/dev/null 2>&1 || true
+  { echo "$me: error: $*"; echo "$tails"; } >&2
   exit 1
 }
 
@@ -180,13 +200,15 @@ node_state() {
 }
 
 start() {
-  local dir="$1" cpus="${2:-4}" i state ctld_port slurmd_port
+  local dir="$1" cpus="${2:-4}" state deadline ctld_port slurmd_port
   [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "CPUS must be a positive integer, got '$cpus'"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd -P)"
+  # slurm.conf values cannot be quoted, so a path with blanks would be cut at the first one.
+  [[ "$dir" != *[[:space:]]* ]] || die "DIR must not contain blanks: '$dir'"
 
-  # Already up from this DIR: just hand back the environment.
-  if all_running "$dir" && [ "$(node_state "$dir")" = idle ]; then
+  # Already up from this DIR (the node may be busy with jobs): just hand back the environment.
+  if all_running "$dir" && [ -n "$(node_state "$dir")" ]; then
     say "already running in $dir"
     print_env "$dir"
     return 0
@@ -194,9 +216,12 @@ start() {
   # Half-started or stale leftovers from an earlier run: clear them out and start afresh.
   stop_all "$dir" >/dev/null 2>&1 || true
 
+  # A fresh controller state every time: a node state recovered from an earlier run could read "idle"
+  # before this run's slurmd has registered, and we would return too early.
+  rm -rf "$dir/state" "$dir/spool"
   mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/run" "$dir/log"
   # munged refuses a socket directory that others may write to or that not everyone may enter
-  # (0755); the key itself stays 0600.
+  # (jobs of any user must reach the socket), so DIR and DIR/munge are 0755; the key stays 0600.
   chmod 0755 "$dir" "$dir/munge"
   chmod 0700 "$dir/state" "$dir/spool"
   : >"$dir/plugstack.conf"
@@ -213,7 +238,7 @@ start() {
   munged --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
     --seed-file="$dir/munge/munged.seed" >"$dir/munge/munged.out" 2>&1 ||
-    fail_start "$dir" "munged did not start: $(tr '\n' ' ' <"$dir/munge/munged.out")"
+    fail_start "$dir" "munged did not start"
   munge -n -S "$dir/munge/munge.socket" | unmunge -S "$dir/munge/munge.socket" >/dev/null 2>&1 ||
     fail_start "$dir" "munged is running but a credential does not round-trip"
 
@@ -221,22 +246,19 @@ start() {
   slurmd_port="$(free_port "$ctld_port")"
   write_conf "$dir" "$cpus" "$ctld_port" "$slurmd_port"
 
-  # Both daemons fork into the background themselves and write their pid files; -c / -i start them
-  # without any state a previous run may have left in DIR.
-  slurmctld -f "$dir/slurm.conf" -c -i >"$dir/log/slurmctld.out" 2>&1 ||
+  # Both daemons fork into the background themselves and write their pid files (-c: no old state).
+  slurmctld -f "$dir/slurm.conf" -c >"$dir/log/slurmctld.out" 2>&1 ||
     fail_start "$dir" "slurmctld did not start"
   slurmd -f "$dir/slurm.conf" -c >"$dir/log/slurmd.out" 2>&1 ||
     fail_start "$dir" "slurmd did not start"
 
-  # Wait (~30 s) for the node to register and go idle.
-  state=""
-  for ((i = 0; i < 300; i++)); do
+  # Wait up to 30 s for slurmd to register with slurmctld and the node to go idle.
+  state="" deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
     state="$(node_state "$dir")"
     [ "$state" = idle ] && break
-    if ((i % 10 == 9)) && ! all_running "$dir"; then
-      fail_start "$dir" "a daemon exited during start-up"
-    fi
-    sleep 0.1
+    all_running "$dir" || fail_start "$dir" "a daemon exited during start-up"
+    sleep 0.2
   done
   [ "$state" = idle ] || fail_start "$dir" "node not idle after 30 s (state: '${state:-no answer from slurmctld}')"
 
@@ -247,23 +269,24 @@ start() {
 # ---- stop -------------------------------------------------------------------------------------------
 
 stop_all() {
-  local dir="$1" i
-  # Cancel what is still running while slurmctld/slurmd are up to do it, so no slurmstepd or job
-  # process outlives the cluster. A job's tasks get SIGTERM, then SIGKILL after KillWait.
+  local dir="$1" kill_wait deadline
+  # Cancel what is still queued or running while slurmctld/slurmd are up to do it, so no slurmstepd
+  # or job process outlives the cluster. Tasks get SIGTERM, then SIGKILL after KillWait, so a job
+  # that ignores SIGTERM holds this up for KillWait seconds (LOCAL_SLURM_KILLWAIT at start shortens it).
   if live_pid "$dir/run/slurmctld.pid" slurmctld >/dev/null && live_pid "$dir/run/slurmd.pid" slurmd >/dev/null; then
     export SLURM_CONF="$dir/slurm.conf"
     if [ -n "$(squeue -h -o %i 2>/dev/null)" ]; then
       squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true
-      for ((i = 0; i < 400; i++)); do # KillWait (30 s) plus slack
-        [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
-        sleep 0.1
+      kill_wait="$(sed -n 's/^KillWait=//p' "$dir/slurm.conf")"
+      deadline=$((SECONDS + ${kill_wait:-30} + 10))
+      while [ -n "$(squeue -h -o %i 2>/dev/null)" ] && ((SECONDS < deadline)); do
+        sleep 0.2
       done
     fi
   fi
-  # Reverse order of start: the node first, then the controller, then authentication.
-  stop_daemon "$dir/run/slurmd.pid" slurmd
-  stop_daemon "$dir/run/slurmctld.pid" slurmctld
-  stop_daemon "$dir/munge/munged.pid" munged
+  # The Slurm daemons first, munged (which they need to talk) last.
+  stop_daemons "$dir/run/slurmd.pid:slurmd" "$dir/run/slurmctld.pid:slurmctld"
+  stop_daemons "$dir/munge/munged.pid:munged"
 }
 
 # ---- main -------------------------------------------------------------------------------------------

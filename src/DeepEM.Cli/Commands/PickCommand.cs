@@ -64,11 +64,19 @@ public static class PickCommand
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var outDir = parse.GetValue(output)!;
             PickingCampaignResult result;
+            using var interruption = new Interruption();
             try
             {
                 result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options,
-                        address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out)
+                        address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token)
                     .GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                Terminal.Error(address is null
+                    ? $"{outDir}: interrupted; what was picked is kept, and the same command resumes the rest"
+                    : $"{outDir}: interrupted; the campaign goes on in the cluster, and the same command follows it again");
+                return ExitCodes.Fatal;
             }
             catch (ArgumentException e)
             {

@@ -94,7 +94,8 @@ public static class TrainCommand
             };
             var path = parse.GetValue(output)!;
             var progress = new ConsoleProgress(Console.Out, "epochs");
-            var engine = ClusterTraining.Engine(path, address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, progress.Lines);
+            using var interruption = new Interruption();
+            var engine = ClusterTraining.Engine(path, address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, progress.Lines, interruption.Token);
             TrainingOutcome outcome;
             try
             {
@@ -112,6 +113,13 @@ public static class TrainCommand
             catch (CampaignRejectedException e)
             {
                 Terminal.Error(e.Message);
+                return ExitCodes.Fatal;
+            }
+            catch (OperationCanceledException)
+            {
+                Terminal.Error(address is null
+                    ? $"{path}: interrupted; the training's checkpoint is kept in {Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, ".deepem")}, and the same command resumes it"
+                    : $"{path}: interrupted; the training goes on in the cluster, and the same command follows it again");
                 return ExitCodes.Fatal;
             }
             finally

@@ -20,7 +20,7 @@ namespace DeepEM.Cli.Workflows;
 /// </summary>
 public static class ClusterTraining
 {
-    public static TrainingEngine Engine(string outPath, NodeOptions? client, bool verbose, TextWriter output) => (job, progress) =>
+    public static TrainingEngine Engine(string outPath, NodeOptions? client, bool verbose, TextWriter output, CancellationToken cancel = default) => (job, progress) =>
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
         var state = Path.Combine(folder, ".deepem");
@@ -56,7 +56,7 @@ public static class ClusterTraining
                 if (a.Resumed) output.WriteLine(a.Step > 0 ? $"training {a.JobId} resumed after step {a.Step}" : $"training {a.JobId} is known to the cluster: following it");
             }, p => progress?.Invoke(p.Epoch),
             rejoins: client is null ? 0 : PickingCampaign.Rejoins,
-            rejoining: n => output.WriteLine($"this client was removed from the cluster; joining again ({n} of {PickingCampaign.Rejoins})"))
+            rejoining: n => output.WriteLine($"this client was removed from the cluster; joining again ({n} of {PickingCampaign.Rejoins})"), cancel: cancel)
             .GetAwaiter().GetResult();
         // The coordinator holds its own copies now; the ones written here were only for it to read.
         foreach (var blob in new[] { set, init }.OfType<BlobRef>()) TryDelete(blob.Path);

@@ -21,7 +21,7 @@ public static class PickingCampaign
 
     /// <param name="client">A client member of a running cluster (--join), or null for the embedded one-node cluster.</param>
     public static async Task<PickingCampaignResult> RunAsync(string modelPath, TrainedModel model, IReadOnlyList<string> micrographs, string outDir,
-        PickingOptions options, NodeOptions? client, bool verbose, TextWriter output)
+        PickingOptions options, NodeOptions? client, bool verbose, TextWriter output, CancellationToken cancel = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options);
@@ -62,7 +62,7 @@ public static class PickingCampaign
                     (client is null ? "" : $" on {ShortNode(p.Node)}"));
             }
             progress.Report(p.CampaignId, "picking", p.Done + failed, p.Total);
-        }, rejoins: client is null ? 0 : Rejoins, rejoining: n => progress.Line($"this client was removed from the cluster; joining again ({n} of {Rejoins})"));
+        }, rejoins: client is null ? 0 : Rejoins, rejoining: n => progress.Line($"this client was removed from the cluster; joining again ({n} of {Rejoins})"), cancel: cancel);
         var final = outcome.Final;
         var picked = final.Done + final.Skipped - outcome.Accepted.Done;
         return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, final.Failed, watch.Elapsed, absoluteOut);

@@ -11,6 +11,8 @@ public sealed class StandardErrorLogger : MinimalLogger
 {
     protected override void Log(object message)
     {
+        // Akka gives this logger every level while it shuts down; a finished command should end quietly.
+        if (message is LogEvent { } quiet && quiet.LogLevel() < LogLevel.WarningLevel) return;
         if (message is LogEvent e) Console.Error.WriteLine($"deepem: akka: {e.LogLevel().ToString().Replace("Level", "").ToLowerInvariant()}: {e.LogSource}: {e.Message}");
         else Console.Error.WriteLine($"deepem: akka: {message}");
     }

@@ -74,6 +74,11 @@ public sealed class CampaignClient(ClusterNode node)
                 }, progress, cancel);
                 return outcome with { Accepted = first ?? outcome.Accepted };
             }
+            catch (ClientRemovedException) when (Akka.Actor.CoordinatedShutdown.Get(node.System).ShutdownReason is Akka.Actor.CoordinatedShutdown.ClrExitReason)
+            {
+                // SIGTERM or Ctrl-C reached Akka's process-exit hook first: this process is being stopped, not removed.
+                throw new OperationCanceledException("this process is being stopped");
+            }
             catch (ClientRemovedException) when (attempt < rejoins && !cancel.IsCancellationRequested)
             {
                 rejoining?.Invoke(attempt + 1);

@@ -50,6 +50,11 @@ public sealed class TrainingClient(ClusterNode node)
             {
                 return await new TrainingClient(node).RunAsync(spec, accepted, progress, cancel);
             }
+            catch (ClientRemovedException) when (Akka.Actor.CoordinatedShutdown.Get(node.System).ShutdownReason is Akka.Actor.CoordinatedShutdown.ClrExitReason)
+            {
+                // SIGTERM or Ctrl-C reached Akka's process-exit hook first: this process is being stopped, not removed.
+                throw new OperationCanceledException("this process is being stopped");
+            }
             catch (ClientRemovedException) when (attempt < rejoins && !cancel.IsCancellationRequested)
             {
                 rejoining?.Invoke(attempt + 1);
