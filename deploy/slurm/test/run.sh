@@ -87,10 +87,14 @@ job2=$(submit)
 wait_gone "$job2" 400
 [[ $(exit_code "$job2") == 0 ]] || fail "job $job2 exit code $(exit_code "$job2"):$(echo; cat "$work/job-$job2.out")"
 grep -q "(resumed)" "$work/job-$job2.out" || fail "job $job2 did not resume the campaign:$(echo; cat "$work/job-$job2.out")"
-grep -Eq "picked $((40 - first)) micrographs \([0-9]+ particles\) in [0-9.]+ s, $first already done" "$work/job-$job2.out" \
-  || fail "job $job2 did not pick exactly the $((40 - first)) left:$(echo; grep picked "$work/job-$job2.out")"
+# What the journal knew as done is not picked again (a micrograph being written as the allocation ended may be picked
+# once more: at least once, never lost): the two counts add up to 40, and at least the 5 seen done are not redone.
+summary=$(sed -n 's/^picked \([0-9]*\) micrographs ([0-9]* particles) in [0-9.]* s, \([0-9]*\) already done.*/\1 \2/p' "$work/job-$job2.out")
+read -r again already <<< "$summary"
+[[ -n $summary ]] && (( again + already == 40 && already >= 5 && already <= first )) \
+  || fail "job $job2: picked ${again:-?} and ${already:-?} already done, after $first picked in job $job1"
 [[ $(picked) == 40 ]] || fail "$(picked) of 40 micrographs have picks"
 workers=$(grep -c " is up (roles worker)" "$work"/deepem-logs/"$job2"/worker-*.out | awk -F: '{s+=$2} END {print s}')
 [[ $workers == 3 ]] || fail "job $job2 ran $workers worker nodes, expected 3 (one per task)"
-say "allocation 2: resumed and finished: $((40 - first)) picked, $first already done, 3 worker nodes"
+say "allocation 2: resumed and finished: $again picked, $already already done, 3 worker nodes"
 say "PASSED in $((SECONDS - started)) s (work folder $work)"

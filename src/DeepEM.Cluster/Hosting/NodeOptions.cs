@@ -68,7 +68,9 @@ public sealed record NodeOptions
         if (address.Contains("://", StringComparison.Ordinal))
         {
             // A node without TLS given an akka.ssl.tcp address (or the reverse) would retry it for ever, very fast.
-            if (!address.StartsWith(protocol + "://", StringComparison.Ordinal))
+            // Other schemes (a test's throttling transport, akka.trttl.tcp) are the transport's business.
+            var ssl = address[..address.IndexOf("://", StringComparison.Ordinal)].EndsWith("ssl.tcp", StringComparison.Ordinal);
+            if (ssl != (protocol == "akka.ssl.tcp"))
             {
                 throw new ArgumentException($"'{address}' is not an {protocol}:// address: {(protocol == "akka.tcp" ? "this process has no TLS settings (deepem.tls)" : "this process uses TLS (deepem.tls)")}; give host:port");
             }
