@@ -184,6 +184,9 @@ public sealed class DeployTests
         Assert.True(first.ExitCode == 75, output.ToString());
         Assert.Contains("SIGTERM: the allocation is ending", output.ToString());
         Assert.Contains("submit the same command again to resume it", output.ToString());
+        // The client was stopped, not removed: it says so and does not join the cluster again.
+        Assert.Contains("picks: interrupted; the campaign goes on in the cluster", output.ToString());
+        Assert.DoesNotContain("joining again", output.ToString());
         var doneFirst = Directory.GetFiles(temp.File("picks"), "*.star").Count(f => !f.EndsWith("autopick.star", StringComparison.Ordinal));
         Assert.InRange(doneFirst, 4, 59);
         // Every node that was up left gracefully (it says so on its way out); a worker still joining when the

@@ -51,39 +51,23 @@ public sealed class CampaignClient(ClusterNode node)
     }
 
     /// <summary>
-    /// Starts a member with <paramref name="options"/>, submits the campaign and follows it to the end. If the cluster
-    /// removes this member first (a client on a busy machine can miss heartbeats and be downed by the split-brain
-    /// resolver while the campaign runs on), a fresh member joins and follows again, at most
-    /// <paramref name="rejoins"/> times: submitting is idempotent. The outcome's acceptance is the first one, so
+    /// Starts a member with <paramref name="options"/>, submits the campaign and follows it to the end, joining again
+    /// if the cluster removes the member (<see cref="ClientMembership"/>). The outcome's acceptance is the first one, so
     /// "already done" means done before this call.
     /// </summary>
     public static async Task<CampaignOutcome> RunAsMemberAsync(NodeOptions options, CampaignSpec spec, Action<CampaignAccepted> accepted,
         Action<MicrographProgress> progress, int rejoins, Action<int>? rejoining = null, Action<ClusterNode>? started = null, CancellationToken cancel = default)
     {
         CampaignAccepted? first = null;
-        for (var attempt = 0; ; attempt++)
+        return await ClientMembership.RunAsync(options, async node =>
         {
-            await using var node = await ClusterNode.StartAsync(options);
-            started?.Invoke(node);
-            try
+            var outcome = await new CampaignClient(node).RunAsync(spec, a =>
             {
-                var outcome = await new CampaignClient(node).RunAsync(spec, a =>
-                {
-                    first ??= a;
-                    accepted(a);
-                }, progress, cancel);
-                return outcome with { Accepted = first ?? outcome.Accepted };
-            }
-            catch (ClientRemovedException) when (Akka.Actor.CoordinatedShutdown.Get(node.System).ShutdownReason is Akka.Actor.CoordinatedShutdown.ClrExitReason)
-            {
-                // SIGTERM or Ctrl-C reached Akka's process-exit hook first: this process is being stopped, not removed.
-                throw new OperationCanceledException("this process is being stopped");
-            }
-            catch (ClientRemovedException) when (attempt < rejoins && !cancel.IsCancellationRequested)
-            {
-                rejoining?.Invoke(attempt + 1);
-            }
-        }
+                first ??= a;
+                accepted(a);
+            }, progress, cancel);
+            return outcome with { Accepted = first ?? outcome.Accepted };
+        }, rejoins, rejoining, started, cancel);
     }
 
     public async Task<IReadOnlyList<CampaignStatus>> StatusAsync(string campaignId, TimeSpan timeout)

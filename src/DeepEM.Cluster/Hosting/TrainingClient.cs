@@ -37,30 +37,11 @@ public sealed class TrainingClient(ClusterNode node)
 
     /// <summary>
     /// Starts a member with <paramref name="options"/> and runs the training from it; a member that the cluster removes
-    /// is replaced, at most <paramref name="rejoins"/> times (see <see cref="CampaignClient.RunAsMemberAsync"/>).
+    /// is replaced, at most <paramref name="rejoins"/> times (<see cref="ClientMembership"/>).
     /// </summary>
-    public static async Task<TrainedOnCluster> RunAsMemberAsync(NodeOptions options, TrainingSpec spec, Action<TrainingAccepted> accepted,
+    public static Task<TrainedOnCluster> RunAsMemberAsync(NodeOptions options, TrainingSpec spec, Action<TrainingAccepted> accepted,
         Action<TrainingProgress> progress, int rejoins, Action<int>? rejoining = null, Action<ClusterNode>? started = null, CancellationToken cancel = default)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            await using var node = await ClusterNode.StartAsync(options, cancel);
-            started?.Invoke(node);
-            try
-            {
-                return await new TrainingClient(node).RunAsync(spec, accepted, progress, cancel);
-            }
-            catch (ClientRemovedException) when (Akka.Actor.CoordinatedShutdown.Get(node.System).ShutdownReason is Akka.Actor.CoordinatedShutdown.ClrExitReason)
-            {
-                // SIGTERM or Ctrl-C reached Akka's process-exit hook first: this process is being stopped, not removed.
-                throw new OperationCanceledException("this process is being stopped");
-            }
-            catch (ClientRemovedException) when (attempt < rejoins && !cancel.IsCancellationRequested)
-            {
-                rejoining?.Invoke(attempt + 1);
-            }
-        }
-    }
+        => ClientMembership.RunAsync(options, node => new TrainingClient(node).RunAsync(spec, accepted, progress, cancel), rejoins, rejoining, started, cancel);
 
     private sealed class Follower : ReceiveActor, IWithTimers
     {
