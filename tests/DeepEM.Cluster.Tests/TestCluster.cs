@@ -136,10 +136,11 @@ internal sealed class SlowPicking(IMicrographPicking inner, TimeSpan delay) : IM
 {
     public async Task<TaskPicked> PickAsync(PickTask task, string node, CancellationToken cancel)
     {
-        var started = DateTime.UtcNow;
+        // Timers run on a millisecond tick and can fire a little early: wait until a Stopwatch (the clock the
+        // node's own metrics use) says the whole delay has passed.
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var result = await inner.PickAsync(task, node, cancel);
-        var left = delay - (DateTime.UtcNow - started);
-        if (left > TimeSpan.Zero) await Task.Delay(left, cancel);
+        while (started.Elapsed < delay) await Task.Delay(delay - started.Elapsed + TimeSpan.FromMilliseconds(1), cancel);
         return result;
     }
 }
