@@ -4,8 +4,11 @@ using DeepEM.Imaging.Fourier;
 
 namespace DeepEM.Simulation;
 
-/// <summary>A particle placed in a simulated micrograph: its centre (x column, y row) and whether it touches another.</summary>
-public readonly record struct SimulatedParticle(double X, double Y, bool Touching);
+/// <summary>
+/// A particle placed in a simulated micrograph: its centre (x column, y row), whether it touches another, and its kind
+/// (0: the β-galactosidase-like complex; 1: the ring-shaped second kind of <see cref="SimulationSettings.SecondKindFraction"/>).
+/// </summary>
+public readonly record struct SimulatedParticle(double X, double Y, bool Touching, int Kind = 0);
 
 /// <summary>A contaminant: centre, radius in pixels, and whether it is dark (ice crystal) or bright (thin spot).</summary>
 public readonly record struct Contaminant(double X, double Y, double Radius, bool Dark);
@@ -15,7 +18,12 @@ public sealed record SimulatedMicrograph(
     IReadOnlyList<SimulatedParticle> Particles,
     IReadOnlyList<Contaminant> Contaminants,
     Ctf Ctf,
-    bool HasCarbon);
+    bool HasCarbon,
+    IReadOnlyList<Contaminant>? Junk = null)
+{
+    /// <summary>Particle-sized dark blobs (aggregates, ice fragments) of <see cref="SimulationSettings.JunkPerMicrograph"/>: what a picker mistakes for particles.</summary>
+    public IReadOnlyList<Contaminant> JunkBlobs => Junk ?? [];
+}
 
 /// <summary>
 /// Simulates micrographs as a cryo-EM microscope forms them:
@@ -32,12 +40,14 @@ public sealed class MicrographSimulator
 {
     private readonly SimulationSettings _settings;
     private readonly ParticleModel _model;
+    private readonly ParticleModel _secondModel;
 
     public MicrographSimulator(SimulationSettings settings)
     {
         settings.Validate();
         _settings = settings;
         _model = ParticleModel.Create(settings.ParticleDiameter);
+        _secondModel = ParticleModel.CreateRingStack(settings.ParticleDiameter);
     }
 
     public SimulationSettings Settings => _settings;
@@ -59,12 +69,22 @@ public sealed class MicrographSimulator
 
         var contaminants = PlaceContaminants(rng, n, radius);
         var particles = PlaceParticles(rng, n, diameter, hasCarbon ? CarbonDepth : null, contaminants);
+        // The second kind and the junk draw from their own stream: with both off, a seed gives the bytes it always gave.
+        var extra = DeterministicRandom.ForStream(seed ^ 0x2D0C1A55UL, (ulong)index);
+        if (s.SecondKindFraction > 0)
+        {
+            for (var i = 0; i < particles.Count; i++)
+            {
+                if (extra.NextDouble() < s.SecondKindFraction) particles[i] = particles[i] with { Kind = 1 };
+            }
+        }
+        var junk = PlaceJunk(extra, n, diameter, particles, contaminants);
 
         // 1. Projected potential of the particles.
         var phase = new float[n * n];
         foreach (var p in particles)
         {
-            RenderParticle(phase, n, p.X, p.Y, rng.NextRotation());
+            RenderParticle(phase, n, p.X, p.Y, rng.NextRotation(), p.Kind == 1 ? _secondModel : _model);
         }
         var particleScale = 1.0;
         {
@@ -81,6 +101,10 @@ public sealed class MicrographSimulator
         foreach (var c in contaminants)
         {
             AddContaminant(phase, amplitude, n, c, rng);
+        }
+        foreach (var j in junk)
+        {
+            AddContaminant(phase, amplitude, n, j, extra);
         }
         if (hasCarbon)
         {
@@ -120,7 +144,7 @@ public sealed class MicrographSimulator
             var expected = s.DosePerPixel * amplitude[i] * (ice[i] + signalScale * filtered[i]);
             data[i] = rng.NextPoisson(Math.Max(0, expected));
         }
-        return new SimulatedMicrograph(image, particles, contaminants, ctf, hasCarbon);
+        return new SimulatedMicrograph(image, particles, contaminants, ctf, hasCarbon, junk);
     }
 
     private static double FindCarbonOffset(int n, double nx, double ny, double fraction)
@@ -210,7 +234,25 @@ public sealed class MicrographSimulator
         return particles;
     }
 
-    private void RenderParticle(float[] phase, int n, double cx, double cy, double[] r)
+    /// <summary>Particle-sized dark blobs away from the particles and contaminants (none unless JunkPerMicrograph &gt; 0).</summary>
+    private List<Contaminant> PlaceJunk(DeterministicRandom rng, int n, double diameter, List<SimulatedParticle> particles, List<Contaminant> contaminants)
+    {
+        var junk = new List<Contaminant>();
+        if (_settings.JunkPerMicrograph <= 0) return junk;
+        var wanted = rng.NextPoisson(_settings.JunkPerMicrograph);
+        for (var attempt = 0; attempt < wanted * 200 && junk.Count < wanted; attempt++)
+        {
+            var x = rng.NextDouble(diameter, n - diameter);
+            var y = rng.NextDouble(diameter, n - diameter);
+            var r = diameter / 2 * rng.NextDouble(0.35, 0.7);
+            if (particles.Any(p => Math.Sqrt((x - p.X) * (x - p.X) + (y - p.Y) * (y - p.Y)) < 1.1 * diameter)) continue;
+            if (contaminants.Concat(junk).Any(c => Math.Sqrt((x - c.X) * (x - c.X) + (y - c.Y) * (y - c.Y)) < c.Radius + diameter)) continue;
+            junk.Add(new Contaminant(x, y, r, Dark: true));
+        }
+        return junk;
+    }
+
+    private void RenderParticle(float[] phase, int n, double cx, double cy, double[] r, ParticleModel model)
     {
         // Each atom stands for a few residues blurred to about 1/20 of the particle's diameter: a 2D Gaussian,
         // splatted separably on a window of ±3σ.
@@ -218,9 +260,9 @@ public sealed class MicrographSimulator
         var half = (int)Math.Ceiling(3 * sigma);
         Span<double> wx = stackalloc double[2 * half + 1];
         Span<double> wy = stackalloc double[2 * half + 1];
-        for (var a = 0; a < _model.AtomCount; a++)
+        for (var a = 0; a < model.AtomCount; a++)
         {
-            double ax = _model.X[a], ay = _model.Y[a], az = _model.Z[a];
+            double ax = model.X[a], ay = model.Y[a], az = model.Z[a];
             var px = cx + r[0] * ax + r[1] * ay + r[2] * az;
             var py = cy + r[3] * ax + r[4] * ay + r[5] * az;
             var ix = (int)Math.Round(px);

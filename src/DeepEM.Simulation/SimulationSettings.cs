@@ -54,6 +54,15 @@ public sealed record SimulationSettings
     /// <summary>Relative amplitude of the slowly varying ice-thickness background.</summary>
     public double IceVariation { get; init; } = 0.04;
 
+    /// <summary>
+    /// Fraction of particles of a second kind: a stack of four seven-membered rings (like the 20S proteasome), whose
+    /// views (rings, striped barrels) differ from the first kind's. 0 (the default) simulates one kind only.
+    /// </summary>
+    public double SecondKindFraction { get; init; }
+
+    /// <summary>Mean number of particle-sized dark blobs (aggregates, ice fragments) per micrograph; 0 by default.</summary>
+    public double JunkPerMicrograph { get; init; }
+
     public double ParticleDiameter => BoxSize * DiameterFraction;
 
     public void Validate()
@@ -63,5 +72,7 @@ public sealed record SimulationSettings
         if (DosePerPixel <= 0) throw new ArgumentOutOfRangeException(nameof(DosePerPixel));
         if (Snr <= 0) throw new ArgumentOutOfRangeException(nameof(Snr));
         if (PixelSizeAngstrom <= 0) throw new ArgumentOutOfRangeException(nameof(PixelSizeAngstrom));
+        if (SecondKindFraction is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(SecondKindFraction), $"{SecondKindFraction} must be 0..1");
+        if (JunkPerMicrograph < 0) throw new ArgumentOutOfRangeException(nameof(JunkPerMicrograph));
     }
 }
