@@ -17,11 +17,9 @@ var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle
     BenchCommand.Create(),
     NodeCommand.Create(),
     StatusCommand.Create(),
+    ClassifyCommand.Create(),
+    SelectCommand.Create(),
 };
-foreach (var planned in PlannedCommands.Create())
-{
-    root.Subcommands.Add(planned);
-}
 
 var parse = root.Parse(args);
 Terminal.Verbose = parse.GetValue(verbose);

@@ -54,14 +54,6 @@ public class CommandLineTests
         Assert.Equal(1, r.ExitCode);
         Assert.Equal("deepem: error: /nonexistent/deepem-state: no campaign journal here (give --state, or --join a running cluster)", r.Stderr.Trim());
     }
-
-    [Fact]
-    public void Verbs_not_built_yet_say_so_and_fail()
-    {
-        var r = DeepemProcess.Run("classify", "--micrographs", "m", "--picks", "p", "--box", "48", "--classes", "4", "--out", "o");
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("deepem: error: 'classify' is not built yet: 2D classification has not landed in this version", r.Stderr.Trim());
-    }
 }
 
 public class BenchVerbTests

@@ -11,10 +11,11 @@ public static class DeepemProcess
     }
 
     /// <summary>Runs the program and fails the test, with its standard error, unless it exits 0.</summary>
-    public static void Ok(params string[] args)
+    public static Result Ok(params string[] args)
     {
         var r = Run(args);
         Assert.True(r.ExitCode == 0, $"deepem {string.Join(' ', args)}: {r.Stderr}");
+        return r;
     }
 
     public static Result Run(params string[] args)

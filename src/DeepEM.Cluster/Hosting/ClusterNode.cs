@@ -25,6 +25,7 @@ public sealed class ClusterNode : IAsyncDisposable
     public const string CoordinatorName = "campaign-coordinator";
     public const string TrainingCoordinatorName = "training-coordinator";
     public const string GradientWorkerName = "gradient-worker";
+    public const string ClassificationWorkerName = "classification-worker";
 
     private readonly PipelineMicrographPicking? _picking;
 
@@ -170,6 +171,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
                 system.ActorOf(GradientWorker.Props(training, new ModelReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
                     $"{address.Host}:{address.Port}", trainingSettings), GradientWorkerName);
+                system.ActorOf(Classification.ClassificationWorker.Props($"{address.Host}:{address.Port}"), ClassificationWorkerName);
             }
             if (options.Roles.Contains(Roles.Coordinator))
             {

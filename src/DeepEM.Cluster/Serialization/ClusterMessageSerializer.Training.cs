@@ -24,7 +24,7 @@ public sealed partial class ClusterMessageSerializer
         TrainingSubmitted => "t-e-sub",
         TrainingCheckpointed => "t-e-ck",
         CheckpointFile => "t-ckf",
-        _ => throw new ArgumentException($"{o.GetType()} is not a message of the DeepEM cluster"),
+        _ => ClassificationManifest(o),
     };
 
     private static object TrainingFromBinary(byte[] bytes, string manifest) => manifest switch
@@ -43,7 +43,7 @@ public sealed partial class ClusterMessageSerializer
         "t-e-sub" => new TrainingSubmitted(FromProto(P.TrainingSubmitted.Parser.ParseFrom(bytes).Spec)),
         "t-e-ck" => P.TrainingCheckpointed.Parser.ParseFrom(bytes) is var c ? new TrainingCheckpointed(c.JobId, c.Step, FromProto(c.Checkpoint)) : null!,
         "t-ckf" => FromProto(P.CheckpointFile.Parser.ParseFrom(bytes)),
-        _ => throw new System.Runtime.Serialization.SerializationException($"unknown manifest '{manifest}': a message from a newer version of deepem?"),
+        _ => ClassificationFromBinary(bytes, manifest),
     };
 
     private static IMessage TrainingToProto(object o) => o switch
@@ -84,7 +84,7 @@ public sealed partial class ClusterMessageSerializer
             BestAccuracy = m.Checkpoint.BestAccuracy, BestLoss = m.Checkpoint.BestLoss, BestEpoch = m.Checkpoint.BestEpoch,
             Reports = { m.Checkpoint.Reports.Select(ToProto) },
         },
-        _ => throw new ArgumentException($"{o.GetType()} is not a message of the DeepEM cluster"),
+        _ => ClassificationToProto(o),
     };
 
     /// <summary>A checkpoint file's bytes (the same encoding as the message).</summary>
