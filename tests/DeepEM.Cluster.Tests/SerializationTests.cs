@@ -35,8 +35,35 @@ public sealed class SerializationTests : IDisposable
 
     private static readonly TrainingTraffic Traffic = new(504, 0.0094, 0.0055, 0.0039, 84_378, 3);
 
+    private static readonly DeepEM.Pipeline.Classification.ParticleShardSpec Shard = new(2,
+    [
+        new("/data/mic_0001.mrc", "mic_0001", [new(10.5, 2047.25, 0.9), new(1e-3, 4095, null)]),
+        new("/data/mic 0002.tiff", "mic 0002", []),
+    ]);
+
+    private static readonly DeepEM.Classification.Steps.Projection Projection = new([0.5f, -1.25f, 3f], [1f, 0f, 0f, 0f, 0.6f, 0.8f], 2);
+
+    private static readonly DeepEM.Classification.Steps.ClusterStep Clusters = new(7, Projection, [0.1f, 0.2f, -0.3f, 0.4f, 0.5f, 0.6f], 3);
+
     public static TheoryData<string, object> Messages => new()
     {
+        { "c-load", new LoadParticleShard("classify-1", new DeepEM.Pipeline.Classification.ExtractionSettings(180, 4, 144, 18), Shard) },
+        { "c-ld", new ParticleShardLoaded("classify-1", 2, "127.0.0.1:4002", 611, 12, ["/data/bad.mrc: truncated: 100 of 4096 rows"]) },
+        { "c-task-features", new ClassificationTask("classify-1", [0, 2, 5], new DeepEM.Classification.Steps.FeatureStep(0)) },
+        { "c-task-sample", new ClassificationTask("classify-1", [1], new DeepEM.Classification.Steps.SampleStep(1, Projection, 0.125, 42)) },
+        { "c-task-cluster", new ClassificationTask("classify-1", [1], Clusters) },
+        { "c-task-seeds", new ClassificationTask("classify-1", [1], new DeepEM.Classification.Steps.SeedStep(9, Projection, Clusters.Centroids, 3)) },
+        { "c-task-align", new ClassificationTask("classify-1", [1, 3], new DeepEM.Classification.Steps.AlignStep(10, [0.25f, -0.5f, 1e-7f, 2f], 2, Clusters, false)) },
+        { "c-task-align-last", new ClassificationTask("classify-1", [1], new DeepEM.Classification.Steps.AlignStep(14, [0.25f, -0.5f, 1e-7f, 2f], 2, null, true)) },
+        { "c-part-features", new ClassificationPart("classify-1", 0, "n", 0.5, new DeepEM.Classification.Steps.FeatureSums(2, 611, [1.5, -2.5], [4, 1, 1, 9])) },
+        { "c-part-sample", new ClassificationPart("classify-1", 1, "n", 0.1, new DeepEM.Classification.Steps.FeatureSample(2, [3, 17], [0.5f, 1f, -2f, 3f])) },
+        { "c-part-cluster", new ClassificationPart("classify-1", 7, "n", 0.2, new DeepEM.Classification.Steps.ClusterSums(2, [3, 0, 608], [1, 2, 0, 0, 5, 6], 1234.5)) },
+        { "c-part-seeds", new ClassificationPart("classify-1", 9, "n", 0.3, new DeepEM.Classification.Steps.ClusterSeeds(2, [0.5, double.PositiveInfinity], [17, -1], [1f, 2f, 0f, 0f])) },
+        { "c-part-classes", new ClassificationPart("classify-1", 10, "n", 2.5, new DeepEM.Classification.Steps.ClassSums(2, [400, 211], [0.5f, -1f, 2f, 0.25f], [300.5, 150.25], null)) },
+        { "c-part-assigned", new ClassificationPart("classify-1", 14, "n", 2.5, new DeepEM.Classification.Steps.ClassSums(2, [1, 1], [0.5f, -1f, 2f, 0.25f], [0.9, 0.8],
+            [new(0, 1, 123.5f, -2f, 3f, 0.91f), new(1, 0, 359.9f, 0f, 0f, 0.5f)])) },
+        { "c-no", new ClassificationRefused("classify-1", -1, 2, "n", "/data/mic_0001.mrc: no such file") },
+        { "c-end", new ForgetClassification("classify-1") },
         { "sub", new SubmitCampaign(Spec) },
         { "sub-defaults", new SubmitCampaign(Spec with { Settings = new PickSettings(), AlreadyDone = [] }) },
         { "acc", new CampaignAccepted("pick-1", 60, 3, 1, true, 999) },
