@@ -105,4 +105,16 @@ public sealed class ClassificationClusterTests(ITestOutputHelper output)
             foreach (var node in new[] { n4, n3, n2, n1 }.OfType<ClusterNode>()) await node.DisposeAsync();
         }
     }
+
+    [Fact]
+    public void Jobs_whose_messages_would_not_fit_the_remoting_frame_are_refused_in_one_line()
+    {
+        ClassificationJob JobOf(int box, int? bin, int classes) =>
+            new("j", ExtractionSettings.For(box, bin), new ClassificationOptions { Classes = classes }, []);
+        JobOf(180, null, 50).CheckMessageSizes(); // 45 px boxes, 50 classes: 0.4 MiB
+        var many = Assert.Throws<ArgumentException>(() => JobOf(180, null, 400).CheckMessageSizes());
+        Assert.Contains("use fewer classes or a larger --bin", many.Message);
+        var large = Assert.Throws<ArgumentException>(() => JobOf(256, 1, 2).CheckMessageSizes());
+        Assert.Contains("features", large.Message);
+    }
 }

@@ -76,6 +76,14 @@ public static class ClassifyCommand
             var shards = ParticleShards.Plan(inputs, (int)Math.Max(MaxShards, (total + PicksPerShard - 1) / PicksPerShard));
             var job = new ClassificationJob("", settings, options, shards);
             job = job with { JobId = ClusterClassification.JobId(job) };
+            try
+            {
+                job.CheckMessageSizes();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
             var outDir = parse.GetValue(output)!;
             ClassificationOutcome outcome;
             using var interruption = new Interruption();

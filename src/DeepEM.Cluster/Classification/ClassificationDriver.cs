@@ -10,7 +10,28 @@ using DeepEM.Pipeline.Classification;
 namespace DeepEM.Cluster.Classification;
 
 /// <summary>A classification to run: the particles' shards (a plan that depends on the data only) and how.</summary>
-public sealed record ClassificationJob(string JobId, ExtractionSettings Settings, ClassificationOptions Options, IReadOnlyList<ParticleShardSpec> Shards);
+public sealed record ClassificationJob(string JobId, ExtractionSettings Settings, ClassificationOptions Options, IReadOnlyList<ParticleShardSpec> Shards)
+{
+    /// <summary>
+    /// The largest message a step sends or gets back must fit well inside the remoting frame (4 MiB in hocon/base.conf;
+    /// remoting drops a larger one with only a log line): the class averages or sums (classes × box² floats, with the
+    /// last round's assignments, 24 bytes a particle) and the features' second moments (features² doubles).
+    /// </summary>
+    public const long MaxMessageBytes = 3L << 20;
+
+    /// <summary>Refuses, in one line, a job whose messages would not fit (too many classes for the box, or too large a box).</summary>
+    public void CheckMessageSizes()
+    {
+        var geometry = Settings.Geometry();
+        var picks = Shards.Count == 0 ? 0 : Shards.Max(s => s.Picks);
+        var classes = 4L * Options.Classes * geometry.Pixels + 24L * picks;
+        if (classes > MaxMessageBytes)
+            throw new ArgumentException($"{Options.Classes} classes of {geometry.Size} px boxes make messages of {classes / 1048576.0:0.0} MiB (at most {MaxMessageBytes >> 20} MiB): use fewer classes or a larger --bin");
+        var moments = 8L * geometry.FeatureCount * geometry.FeatureCount;
+        if (moments > MaxMessageBytes)
+            throw new ArgumentException($"a {geometry.Size} px box has {geometry.FeatureCount} features, whose moments make messages of {moments / 1048576.0:0.0} MiB (at most {MaxMessageBytes >> 20} MiB): use a larger --bin");
+    }
+}
 
 /// <summary>Where a classification is: its phase, the step (of at most <see cref="MaxSteps"/>), what the last step did.</summary>
 public sealed record ClassificationProgress(string Phase, int Step, int MaxSteps, RoundReport? Report, int Workers, int ShardsLoaded, int Shards);
@@ -57,6 +78,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
     private readonly HashSet<string> _nodes = new(StringComparer.Ordinal);
     private readonly DateTime _started = DateTime.UtcNow;
     private DateTime? _firstWorker;
+    private DateTime? _allGoneSince;
     private bool _handedOut;
     private ClassificationRun? _run;
 
@@ -120,6 +142,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
         if (identity.MessageId is not Address address || identity.Subject is not { } worker) return;
         if (!_upWorkerMembers.Contains(address) || _workers.ContainsKey(address)) return;
         _workers[address] = worker;
+        _allGoneSince = null;
         Context.Watch(worker);
         _firstWorker ??= DateTime.UtcNow;
         _log.Info(LogFields.ForCampaign(_job.JobId), $"classification worker at {address.Host}:{address.Port}");
@@ -139,6 +162,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
         _upWorkerMembers.Remove(address);
         if (!_workers.Remove(address, out var worker)) return;
         Context.Unwatch(worker);
+        if (_workers.Count == 0) _allGoneSince = DateTime.UtcNow;
         var orphans = _owner.Where(o => worker.Equals(o.Value)).Select(o => o.Key).ToList();
         if (orphans.Count > 0) _log.Warning(LogFields.ForCampaign(_job.JobId), $"worker {address.Host}:{address.Port} {why}: shards {string.Join(", ", orphans)} move");
         foreach (var shard in orphans) Reassign(shard, avoid: null);
@@ -293,7 +317,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
         if (!_handedOut)
         {
             // Every worker member known, or the others slow to answer: the shards go out (a late worker gets some at the next step).
-            if (_firstWorker is { } first && now - _started >= _settings.GatherWorkers
+            if (_firstWorker is { } first && _workers.Count > 0 && now - _started >= _settings.GatherWorkers
                 && (_upWorkerMembers.All(_workers.ContainsKey) || now - first >= 2 * _settings.GatherWorkers)) HandOut();
             else if (_firstWorker is null && now - _started >= _settings.WorkerWait)
                 Fail($"no worker node answered within {_settings.WorkerWait.TotalSeconds:0} s: start nodes with the worker role (deepem node)");
@@ -306,7 +330,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
             _log.Warning(LogFields.ForCampaign(_job.JobId), $"shard {shard}: nothing back after {_settings.StepTimeout.TotalSeconds:0} s, moving it");
             Reassign(shard, avoid: _owner[shard]);
         }
-        if (_workers.Count == 0 && now - (_firstWorker ?? _started) >= _settings.WorkerWait && _owner.Values.All(o => o is null))
+        if (_allGoneSince is { } gone && now - gone >= _settings.WorkerWait)
             Fail($"every worker node is gone and none came back within {_settings.WorkerWait.TotalSeconds:0} s");
     }
 

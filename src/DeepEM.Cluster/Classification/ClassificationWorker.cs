@@ -29,7 +29,7 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
 
     private readonly NodeLog _log = new(Context);
     private readonly string _node;
-    private readonly Dictionary<(string Job, int Shard), ShardComputation> _shards = [];
+    private readonly Dictionary<(string Job, int Shard), (ShardComputation Computation, int Skipped, IReadOnlyList<string> Failures)> _shards = [];
     private readonly HashSet<(string Job, int Shard)> _loading = [];
     private readonly Dictionary<string, DateTime> _lastUsed = new(StringComparer.Ordinal);
     private readonly Queue<(ClassificationTask Task, IActorRef ReplyTo)> _queue = new();
@@ -51,8 +51,9 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
             _queue.Enqueue((t, Sender));
             Next();
         });
-        Receive<Computed>(_ =>
+        Receive<Computed>(c =>
         {
+            if (_lastUsed.ContainsKey(c.Task.JobId)) _lastUsed[c.Task.JobId] = DateTime.UtcNow;
             _busy = false;
             Next();
         });
@@ -87,7 +88,7 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
         _lastUsed[request.JobId] = DateTime.UtcNow;
         if (_shards.TryGetValue(key, out var known))
         {
-            Sender.Tell(new ParticleShardLoaded(request.JobId, request.Shard.Index, _node, known.Particles.Count, 0, []));
+            Sender.Tell(new ParticleShardLoaded(request.JobId, request.Shard.Index, _node, known.Computation.Particles.Count, known.Skipped, known.Failures));
             return;
         }
         if (!_loading.Add(key)) return; // the answer to the first request goes out when it is done
@@ -115,11 +116,13 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
             loaded.ReplyTo.Tell(new ClassificationRefused(request.JobId, -1, request.Shard.Index, _node, loaded.Error ?? "could not cut the particles"));
             return;
         }
-        _shards[(request.JobId, request.Shard.Index)] = new ShardComputation(request.Shard.Index, shard.Particles);
+        // A classification forgotten while this shard was being cut (its client stopped) does not keep it.
+        if (!_lastUsed.ContainsKey(request.JobId)) return;
+        var failures = shard.Failures.Select(f => f.Message).ToList();
+        _shards[(request.JobId, request.Shard.Index)] = (new ShardComputation(request.Shard.Index, shard.Particles), shard.Skipped, failures);
         _log.Info(LogFields.ForCampaign(request.JobId),
             $"shard {request.Shard.Index}: {shard.Particles.Count} particles from {request.Shard.Micrographs.Count} micrographs ({shard.Skipped} picks too near an edge)");
-        loaded.ReplyTo.Tell(new ParticleShardLoaded(request.JobId, request.Shard.Index, _node, shard.Particles.Count, shard.Skipped,
-            shard.Failures.Select(f => f.Message).ToList()));
+        loaded.ReplyTo.Tell(new ParticleShardLoaded(request.JobId, request.Shard.Index, _node, shard.Particles.Count, shard.Skipped, failures));
     }
 
     private void Next()
@@ -127,8 +130,10 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
         if (_busy || !_queue.TryDequeue(out var item)) return;
         _busy = true;
         var (task, replyTo) = item;
-        var shards = task.Shards.Select(s => (Index: s, Computation: _shards.GetValueOrDefault((task.JobId, s)))).ToList();
+        var shards = task.Shards.Select(s => (Index: s, Computation: _shards.TryGetValue((task.JobId, s), out var held) ? held.Computation : null)).ToList();
         var node = _node;
+        // Replies from the computing thread name this actor as their sender: the driver checks who sent them.
+        var self = Self;
         var token = _cancel.Token;
         // Parts go straight back from the computing thread (Tell is thread-safe); the actor only learns that it is free again.
         Task.Run(() =>
@@ -138,18 +143,18 @@ public sealed class ClassificationWorker : ReceiveActor, IWithTimers
                 if (token.IsCancellationRequested) break;
                 if (computation is null)
                 {
-                    replyTo.Tell(new ClassificationRefused(task.JobId, task.Step.Number, index, node, "shard not loaded on this node"));
+                    replyTo.Tell(new ClassificationRefused(task.JobId, task.Step.Number, index, node, "shard not loaded on this node"), self);
                     continue;
                 }
                 var watch = Stopwatch.StartNew();
                 try
                 {
                     var part = computation.Compute(task.Step, token);
-                    replyTo.Tell(new ClassificationPart(task.JobId, task.Step.Number, node, watch.Elapsed.TotalSeconds, part));
+                    replyTo.Tell(new ClassificationPart(task.JobId, task.Step.Number, node, watch.Elapsed.TotalSeconds, part), self);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    replyTo.Tell(new ClassificationRefused(task.JobId, task.Step.Number, index, node, e.Message));
+                    replyTo.Tell(new ClassificationRefused(task.JobId, task.Step.Number, index, node, e.Message), self);
                 }
             }
             return new Computed(task, replyTo);

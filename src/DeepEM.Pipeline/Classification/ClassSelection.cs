@@ -21,7 +21,14 @@ public static class ClassSelection
         var star = StarFile.Read(classesStar);
         var classTable = star.Block("classes")?.LoopWith("rlnClassNumber")
             ?? throw new BadInputException(classesStar, "no data_classes table with _rlnClassNumber: not written by deepem classify?");
-        var known = classTable.Rows.Select(r => int.Parse(r[classTable.IndexOf("rlnClassNumber")], CultureInfo.InvariantCulture)).ToHashSet();
+        var known = new HashSet<int>();
+        foreach (var row in classTable.Rows)
+        {
+            if (!int.TryParse(row[classTable.IndexOf("rlnClassNumber")], NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
+                throw new BadInputException(classesStar, $"class number '{row[classTable.IndexOf("rlnClassNumber")]}' is not a whole number");
+            known.Add(number);
+        }
+        if (known.Count == 0) throw new BadInputException(classesStar, "its data_classes table is empty");
         var unknown = junkClasses.Where(c => !known.Contains(c)).ToList();
         if (unknown.Count > 0)
             throw new BadInputException(classesStar, $"has no class {string.Join(", ", unknown)} (classes are {known.Min()}..{known.Max()})");
