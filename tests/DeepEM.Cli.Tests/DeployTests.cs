@@ -187,11 +187,14 @@ public sealed class DeployTests
         // The client was stopped, not removed: it says so and does not join the cluster again.
         Assert.Contains("picks: interrupted; the campaign goes on in the cluster", output.ToString());
         Assert.DoesNotContain("joining again", output.ToString());
+        // Every node that was up left gracefully (it says so on its way out); a worker still joining when the
+        // allocation ended may never have been up. The coordinator writes each micrograph's picks before its journal
+        // entry, until it has left: count the files once it has (CI once counted a moment before, 8 files to 12 entries).
+        var coordinatorLog = temp.File("deepem-logs/101/coordinator.out");
+        for (var wait = 0; wait < 300 && !File.ReadAllText(coordinatorLog).Contains(" left the cluster"); wait++) await Task.Delay(200);
+        Assert.Contains(" left the cluster", File.ReadAllText(coordinatorLog));
         var doneFirst = Directory.GetFiles(temp.File("picks"), "*.star").Count(f => !f.EndsWith("autopick.star", StringComparison.Ordinal));
         Assert.InRange(doneFirst, 4, 59);
-        // Every node that was up left gracefully (it says so on its way out); a worker still joining when the
-        // allocation ended may never have been up.
-        Assert.Contains(" left the cluster", File.ReadAllText(temp.File("deepem-logs/101/coordinator.out")));
         var workersUp = 0;
         foreach (var worker in Directory.GetFiles(temp.File("deepem-logs/101"), "worker-*.out").Select(File.ReadAllText))
         {
