@@ -5,7 +5,7 @@ using DeepEM.Cluster.Hosting;
 namespace DeepEM.Cli.Infrastructure;
 
 /// <summary>
-/// The flags of a verb that can run as a client of a running cluster (pick, train, status): <c>--join</c>,
+/// The flags of a verb that can run as a client of a running cluster (pick, train, classify, status): <c>--join</c>,
 /// <c>--host</c> and <c>--config</c>. A client is a cluster member like any node, so it must share the site's
 /// configuration (failure detection, transport security) with the nodes it joins.
 /// </summary>
