@@ -74,6 +74,25 @@ public sealed class ClassifyVerbTests(ITestOutputHelper output)
         Assert.True(File.Exists(temp.File("refined.deepem")), refine.Stdout);
     }
 
+    [Fact]
+    public void A_broken_micrograph_is_one_error_line_and_the_others_are_classified()
+    {
+        using var temp = TestPaths.NewTemp();
+        var data = ClassificationDataset.Create(temp.Path, count: 1);
+        File.WriteAllBytes(temp.File("micrographs/broken.mrc"), [1, 2, 3, 4]);
+        RelionStarCoordinates.Write(temp.File("picks/broken.star"), [new Pick(100, 100, 0.5)]);
+        var r = DeepemProcess.Run("classify", "--micrographs", temp.File("micrographs"), "--picks", temp.File("picks"), "--box", "64",
+            "--classes", "3", "--out", temp.File("classes"));
+        Assert.Equal(3, r.ExitCode);
+        var error = Assert.Single(r.ErrorLines);
+        Assert.StartsWith($"deepem: error: {temp.File("micrographs/broken.mrc")}: ", error);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        // The good micrograph's picks are all classified, and nothing half-written is left.
+        var particles = StarFile.Read(temp.File("classes/classes.star")).Block("particles")!.Loops[0];
+        Assert.InRange(particles.Rows.Count, data[0].Picks.Count * 8 / 10, data[0].Picks.Count);
+        Assert.Empty(Directory.GetFiles(temp.File("classes"), "*.tmp*"));
+    }
+
     [Theory]
     [InlineData("0", "0 classes: must be 1..400")]
     [InlineData("4", "--picks")]
