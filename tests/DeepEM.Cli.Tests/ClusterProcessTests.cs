@@ -74,36 +74,39 @@ public sealed class ClusterProcessTests
         }
     }
 
-    /// <summary>A coordinator process and three worker processes on loopback, with <see cref="FastFailureDetection"/>.</summary>
-    private sealed class LoopbackCluster : IDisposable
+    /// <summary>
+    /// A coordinator process and three worker processes on loopback, with <see cref="FastFailureDetection"/>, started the
+    /// way README's "Running a cluster by hand" starts them: the coordinator with no seed nodes (it forms the cluster), the
+    /// workers seeded with it. <paramref name="coordinatorPicks"/>: the coordinator node takes both roles, as README's does.
+    /// </summary>
+    private sealed class LoopbackCluster(TempFolder temp, bool coordinatorPicks) : IDisposable
     {
-        private readonly TempFolder _temp;
+        public int[] Ports { get; } = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
 
-        public LoopbackCluster(TempFolder temp)
-        {
-            _temp = temp;
-            File.WriteAllText(Config, FastFailureDetection);
-            Ports = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
-        }
-
-        public int[] Ports { get; }
-
-        public string Config => _temp.File("fast.conf");
+        public string Config { get; } = WriteConfig(temp);
 
         public string Seed => $"127.0.0.1:{Ports[0]}";
 
-        public string CoordinatorLog => _temp.File("coordinator.log");
+        public string CoordinatorLog => temp.File("coordinator.log");
+
+        public string StateDir => temp.File("state");
 
         public Node? Coordinator { get; private set; }
 
         public List<Node> Workers { get; } = [];
 
-        /// <summary>Starts (or restarts) the coordinator; its seeds are itself first, then the workers if they run.</summary>
-        public Task StartCoordinator(params string[] seeds)
+        private static string WriteConfig(TempFolder temp)
+        {
+            File.WriteAllText(temp.File("fast.conf"), FastFailureDetection);
+            return temp.File("fast.conf");
+        }
+
+        /// <summary>Starts (or restarts) the coordinator, always with the same command line.</summary>
+        public Task StartCoordinator()
         {
             Coordinator?.Dispose();
-            Coordinator = new Node("node", "--roles", "coordinator", "--port", $"{Ports[0]}", "--seed-nodes", string.Join(',', seeds.DefaultIfEmpty(Seed)),
-                "--state", _temp.File("state"), "--config", Config, "--log", CoordinatorLog);
+            string[] roles = coordinatorPicks ? ["--device", "cpu"] : ["--roles", "coordinator"];
+            Coordinator = new Node(["node", .. roles, "--port", $"{Ports[0]}", "--state", StateDir, "--config", Config, "--log", CoordinatorLog]);
             return Coordinator.Up();
         }
 
@@ -113,7 +116,7 @@ public sealed class ClusterProcessTests
             for (var i = 1; i <= 3; i++)
             {
                 Workers.Add(new Node("node", "--roles", "worker", "--port", $"{Ports[i]}", "--seed-nodes", Seed, "--device", "cpu",
-                    "--config", Config, "--log", _temp.File($"worker{i}.log")));
+                    "--config", Config, "--log", temp.File($"worker{i}.log")));
             }
             foreach (var w in Workers) await w.Up();
         }
@@ -139,7 +142,7 @@ public sealed class ClusterProcessTests
 
 
     [Fact]
-    public async Task Campaign_survives_a_killed_worker_and_a_restarted_coordinator()
+    public async Task Campaign_survives_a_killed_worker_and_a_coordinator_killed_and_restarted_in_the_middle()
     {
         using var temp = TestPaths.NewTemp();
         DeepemProcess.Ok("simulate", "--out", temp.File("train"), "--count", "4", "--size", "768", "--box", "48", "--seed", "41");
@@ -149,25 +152,36 @@ public sealed class ClusterProcessTests
         // The one-process run to compare with.
         DeepemProcess.Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
 
-        using var cluster = new LoopbackCluster(temp);
+        using var cluster = new LoopbackCluster(temp, coordinatorPicks: true);
         var ports = cluster.Ports;
         var workers = cluster.Workers;
         await cluster.Start();
 
-        // Submit, follow the progress lines, and kill worker 2 with SIGKILL when a third of the micrographs are done.
+        // Submit and follow the progress lines. Worker 2 gets SIGKILL when 12 micrographs are done; the coordinator node gets
+        // SIGKILL at 24, once it has seen worker 2 go, and is started again with the very same command line.
         var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
-        var killedAt = -1;
+        int workerKilledAt = -1, coordinatorKilledAt = -1;
+        var coordinatorLines = 0;
         var watch = Stopwatch.StartNew();
-        while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))
+        while (!pick.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(5))
         {
             var progress = pick.Output.Split('\n').Count(l => l.Contains(" particles ("));
-            if (killedAt < 0 && progress >= 20)
+            if (workerKilledAt < 0 && progress >= 12)
             {
                 workers[1].Process.Kill(); // SIGKILL: no goodbye to the cluster
-                killedAt = progress;
+                workerKilledAt = progress;
+            }
+            if (workerKilledAt >= 0 && coordinatorKilledAt < 0 && progress >= 24 && File.ReadAllText(cluster.CoordinatorLog).Contains("was removed"))
+            {
+                cluster.Coordinator!.Process.Kill();
+                await cluster.Coordinator.Process.WaitForExitAsync();
+                coordinatorKilledAt = progress;
+                coordinatorLines = File.ReadAllLines(cluster.CoordinatorLog).Length;
+                await cluster.StartCoordinator();
             }
             await Task.Delay(100);
         }
+        var restarted = coordinatorLines > 0 ? string.Join('\n', File.ReadAllLines(cluster.CoordinatorLog).Skip(coordinatorLines)) : "";
         if (pick.Process.HasExited)
         {
             // WaitForExit() without a timeout also waits until the last lines of the redirected output were read.
@@ -175,14 +189,19 @@ public sealed class ClusterProcessTests
         }
         else
         {
-            Assert.Fail($"the campaign did not finish in 4 minutes (worker killed at {killedAt}).\npick:\n{pick.Output}\n" +
+            Assert.Fail($"the campaign did not finish in 5 minutes (worker killed at {workerKilledAt}, coordinator at {coordinatorKilledAt}).\npick:\n{pick.Output}\n" +
                 $"coordinator log:\n{Tail(cluster.CoordinatorLog)}\nworker 1 log:\n{Tail(temp.File("worker1.log"))}");
         }
         Assert.True(pick.Process.ExitCode == 0, $"{pick.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
-        Assert.InRange(killedAt, 20, 59);
+        Assert.InRange(workerKilledAt, 12, 59);
+        Assert.True(coordinatorKilledAt is >= 24 and < 60, $"the coordinator was killed at {coordinatorKilledAt}:\n{pick.Output}");
         Assert.True(pick.Output.Contains("picked 60 micrographs"), $"{pick.Output}\ncoordinator log:\n{Tail(cluster.CoordinatorLog)}");
+        // The restarted coordinator asked the members it had seen and joined their cluster rather than founding its own.
+        Assert.Contains("members seen before", restarted);
+        Assert.DoesNotContain("forming a new cluster", restarted);
+        Assert.Contains("campaign coordinator recovered 1 campaigns (1 open", restarted);
         var onNodes = pick.Output.Split('\n').Where(l => l.Contains(" particles (")).Select(l => l[(l.LastIndexOf(" on ") + 4)..]).Distinct().ToList();
-        Assert.True(onNodes.Count == 3, $"picked on {string.Join(", ", onNodes)}");
+        Assert.True(onNodes.Count == 4, $"picked on {string.Join(", ", onNodes)}");
 
         // Exactly one output per micrograph, the same coordinates and scores as the one-process run.
         var names = Directory.GetFiles(micrographs, "*.mrc").Select(f => Path.GetFileNameWithoutExtension(f)).Order().ToList();
@@ -191,20 +210,23 @@ public sealed class ClusterProcessTests
         foreach (var name in names)
         {
             Assert.Equal(File.ReadAllText(temp.File($"reference/{name}.star")), File.ReadAllText(temp.File($"picks/{name}.star")));
+            Assert.Equal(File.ReadAllText(temp.File($"reference/{name}.box")), File.ReadAllText(temp.File($"picks/{name}.box")));
         }
-        Assert.Contains("was removed", File.ReadAllText(cluster.CoordinatorLog));
+        Assert.Empty(Directory.GetFiles(temp.File("picks"), "*.tmp"));
+        Assert.Equal(60, DeepEM.Formats.Coordinates.AutopickIndex.Read(temp.File("picks/autopick.star")).Count);
+        // And the journal recorded every micrograph as picked exactly once, across both coordinator incarnations.
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(cluster.StateDir, "journal.db")};Mode=ReadOnly"))
+        {
+            db.Open();
+            var audit = Assert.Single(DeepEM.Cluster.Benchmarks.JournalAudit.Read(db).Campaigns).Value;
+            Assert.True(audit.ExactlyOnce, audit.ToString());
+            Assert.Equal(60, audit.Micrographs);
+        }
 
-        // Kill the coordinator and start it again (it rejoins through a worker); the journal says the campaign is complete.
-        var written = names.ToDictionary(n => n, n => File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star")));
-        cluster.Coordinator!.Process.Kill();
-        await cluster.Coordinator.Process.WaitForExitAsync();
-        await cluster.StartCoordinator(cluster.Seed, $"127.0.0.1:{ports[1]}");
         var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}", "--config", cluster.Config);
         Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
         Assert.Contains("complete", status.Stdout);
         Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
-        Assert.Contains("picked since the coordinator started: 0", status.Stdout);
-        Assert.All(names, n => Assert.Equal(written[n], File.GetLastWriteTimeUtc(temp.File($"picks/{n}.star"))));
 
         // SIGTERM: a worker leaves the cluster gracefully and exits 0.
         Process.Start("kill", ["-TERM", $"{workers[0].Process.Id}"])!.WaitForExit();
@@ -212,6 +234,20 @@ public sealed class ClusterProcessTests
         workers[0].Process.WaitForExit(); // and its last lines read
         Assert.True(workers[0].Process.ExitCode == 0, workers[0].Output);
         Assert.Contains("left the cluster", workers[0].Output);
+    }
+
+    [Fact]
+    public async Task A_second_node_on_a_port_that_is_taken_fails_in_one_line()
+    {
+        using var temp = TestPaths.NewTemp();
+        using var cluster = new LoopbackCluster(temp, coordinatorPicks: false);
+        await cluster.StartCoordinator();
+        var second = DeepemProcess.Run("node", "--roles", "worker", "--port", $"{cluster.Ports[0]}", "--seed-nodes", cluster.Seed, "--config", cluster.Config);
+        Assert.Equal(1, second.ExitCode);
+        var line = Assert.Single(second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"deepem: error: port {cluster.Ports[0]} on 127.0.0.1 is in use by another process (another node?): choose another --port", line);
+        Assert.DoesNotContain("is up", second.Stdout);
+        Assert.False(cluster.Coordinator!.Process.HasExited);
     }
 
     [Fact]
@@ -226,7 +262,7 @@ public sealed class ClusterProcessTests
         var alone = DeepemProcess.Run(Train("alone/model.deepem"));
         Assert.True(alone.ExitCode == 0, alone.Stderr + alone.Stdout);
 
-        using var cluster = new LoopbackCluster(temp);
+        using var cluster = new LoopbackCluster(temp, coordinatorPicks: false);
         var ports = cluster.Ports;
         var workers = cluster.Workers;
         await cluster.Start();

@@ -3,49 +3,82 @@ using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Tests;
 
-/// <summary>The coordinator's bookkeeping, without actors: what is pending, in flight, done, failed, handed back.</summary>
+/// <summary>The coordinator's bookkeeping, without actors: what is open, in flight, recorded, done, failed, handed back.</summary>
 public sealed class CampaignStateTests
 {
     private static CampaignSpec Spec(int count, params string[] alreadyDone) => new("c", "/out", "/m", new string('a', 64), 10,
         Enumerable.Range(0, count).Select(i => new MicrographRef($"m{i}", $"/data/m{i}.mrc")).ToList(), new PickSettings(), 1, alreadyDone);
+
+    private static MicrographsPicked Picked(int index, int particles, string node = "n1") => new("c", [new PickedMicrograph(index, particles, 0.5f, node)]);
 
     [Fact]
     public void Takes_in_submission_order_and_skips_what_was_already_there()
     {
         var state = new CampaignState(Spec(4, "m1"));
         Assert.Equal((4, 1, 3), (state.Total, state.Skipped, state.Pending));
-        Assert.Equal("m0", state.TakeNext()!.Name);
-        Assert.Equal("m2", state.TakeNext()!.Name);
+        Assert.Equal(0, state.TakeNext());
+        Assert.Equal(2, state.TakeNext());
         Assert.Equal((2, 1), (state.InFlight, state.Pending));
+        Assert.Equal(new MicrographRef("m2", "/data/m2.mrc"), state[2]);
     }
 
     [Fact]
     public void Handed_back_work_goes_first_and_is_failed_after_its_last_attempt()
     {
         var state = new CampaignState(Spec(3));
-        var first = state.TakeNext()!.Name;
+        var first = state.TakeNext()!.Value;
         state.TakeNext();
         Assert.Equal(1, state.HandBack(first, maxAttempts: 2));
-        Assert.Equal(first, state.TakeNext()!.Name);
+        Assert.Equal(first, state.TakeNext());
         Assert.Equal(2, state.HandBack(first, maxAttempts: 2));
         // Its attempts are used up: it is not queued again (the coordinator records it as failed).
-        Assert.Equal("m2", state.TakeNext()!.Name);
+        Assert.Equal(2, state.TakeNext());
         Assert.Null(state.TakeNext());
-        state.Apply(new MicrographFailed("c", first, "lost twice"));
+        state.Apply(new MicrographFailed("c", "m0", "lost twice", first));
         Assert.Equal(1, state.Failed);
+    }
+
+    [Fact]
+    public void Work_that_only_waited_on_a_lost_node_does_not_use_an_attempt()
+    {
+        var state = new CampaignState(Spec(2));
+        var index = state.TakeNext()!.Value;
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(0, state.HandBack(index, maxAttempts: 2, countAttempt: false));
+            Assert.Equal(index, state.TakeNext());
+        }
     }
 
     [Fact]
     public void A_late_result_settles_a_micrograph_that_was_queued_again()
     {
         var state = new CampaignState(Spec(2));
-        var name = state.TakeNext()!.Name;
-        state.HandBack(name, maxAttempts: 3);
-        state.Apply(new MicrographPicked("c", name, "n1", 12, 0.5));
-        state.Apply(new MicrographPicked("c", name, "n2", 12, 0.5));
-        Assert.Equal("m1", state.TakeNext()!.Name);
+        var index = state.TakeNext()!.Value;
+        state.HandBack(index, maxAttempts: 3);
+        state.Apply(Picked(index, 12, "n1"));
+        state.Apply(Picked(index, 12, "n2"));
+        Assert.Equal(1, state.TakeNext());
         Assert.Null(state.TakeNext());
         Assert.Equal((1, 12L), (state.Done, state.Particles));
+        Assert.Equal([("n1", 1)], state.Status(0, 0).Nodes.Select(n => (n.Node, n.Micrographs)));
+    }
+
+    [Fact]
+    public void A_result_being_recorded_is_neither_handed_out_again_nor_recorded_twice()
+    {
+        var state = new CampaignState(Spec(2));
+        var index = state.TakeNext()!.Value;
+        Assert.True(state.TryRecord(index));
+        Assert.False(state.TryRecord(index));
+        // The node that held it is lost meanwhile: the result is on its way into the journal, nothing to hand back.
+        state.HandBack(index, maxAttempts: 3);
+        Assert.Equal(1, state.TakeNext());
+        Assert.Null(state.TakeNext());
+        Assert.Equal((2, 0), (state.InFlight, state.Done));
+        state.Apply(Picked(index, 5));
+        Assert.Equal((1, 1), (state.InFlight, state.Done));
+        Assert.False(state.TryRecord(index));
     }
 
     [Fact]
@@ -53,12 +86,12 @@ public sealed class CampaignStateTests
     {
         var state = new CampaignState(Spec(2));
         state.TakeNext();
-        state.Apply(new MicrographFailed("c", "m0", "truncated"));
+        state.Apply(new MicrographFailed("c", "m0", "truncated", 0));
         Assert.True(state.HasFailed("m0"));
         state.Apply(new MicrographsAdded("c", [new MicrographRef("m0", "/data/m0.mrc")], []));
         Assert.False(state.HasFailed("m0"));
-        Assert.Equal("m1", state.TakeNext()!.Name);
-        Assert.Equal("m0", state.TakeNext()!.Name);
+        Assert.Equal(1, state.TakeNext());
+        Assert.Equal(0, state.TakeNext());
     }
 
     [Fact]
@@ -66,14 +99,40 @@ public sealed class CampaignStateTests
     {
         var state = new CampaignState(Spec(2));
         state.TakeNext();
-        state.Apply(new MicrographPicked("c", "m0", "n1", 30, 0.5));
+        state.Apply(Picked(0, 30));
         // Its picks were deleted from the output folder, and the same command was run again.
         state.Apply(new MicrographsAdded("c", [new MicrographRef("m0", "/data/m0.mrc")], []));
         Assert.Equal((0, 0L), (state.Done, state.Particles));
-        Assert.Equal("m1", state.TakeNext()!.Name);
-        Assert.Equal("m0", state.TakeNext()!.Name);
-        state.Apply(new MicrographPicked("c", "m0", "n2", 31, 0.5));
+        Assert.Equal(1, state.TakeNext());
+        Assert.Equal(0, state.TakeNext());
+        state.Apply(Picked(0, 31, "n2"));
         Assert.Equal((1, 31L), (state.Done, state.Particles));
+    }
+
+    [Fact]
+    public void Events_of_older_versions_name_micrographs_and_still_apply()
+    {
+        var state = new CampaignState(Spec(3));
+        state.Apply(new MicrographPicked("c", "m1", "n1", 9, 0.5));
+        state.Apply(new MicrographFailed("c", "m2", "truncated"));
+        Assert.Equal((1, 1, 9L), (state.Done, state.Failed, state.Particles));
+        Assert.True(state.IsSettled(1) && state.HasFailed("m2"));
+    }
+
+    [Fact]
+    public void Micrographs_added_later_keep_their_order_and_an_added_batch_reopens_a_complete_campaign()
+    {
+        var state = new CampaignState(Spec(2));
+        state.Apply(Picked(0, 1));
+        state.Apply(Picked(1, 1));
+        state.Apply(new CampaignCompleted("c", 99));
+        Assert.True(state.Complete);
+        state.Apply(new MicrographsAdded("c", [new MicrographRef("m2", "/data/m2.mrc"), new MicrographRef("x", "x.mrc")], ["x"]));
+        Assert.False(state.Complete);
+        Assert.Equal((4, 1, 1), (state.Total, state.Skipped, state.Pending));
+        Assert.Equal(2, state.TakeNext());
+        Assert.Equal(["m0", "m1", "x"], state.WithPicks.Select(m => m.Name));
+        Assert.Equal("x.mrc", state[3].Path);
     }
 
     [Fact]
@@ -81,14 +140,38 @@ public sealed class CampaignStateTests
     {
         var state = new CampaignState(Spec(5, "m4"));
         state.TakeNext();
-        state.Apply(new MicrographPicked("c", "m0", "n1", 7, 1.5));
+        state.Apply(Picked(0, 7));
         state.TakeNext();
-        state.Apply(new MicrographFailed("c", "m1", "bad"));
+        state.Apply(new MicrographFailed("c", "m1", "bad", 1));
         state.TakeNext(); // m2 in flight: not in the snapshot, so pending again after recovery
         var restored = CampaignState.FromSnapshot(state.ToSnapshot());
         Assert.Equal((5, 1, 1, 1, 0, 2), (restored.Total, restored.Done, restored.Skipped, restored.Failed, restored.InFlight, restored.Pending));
-        Assert.Equal(["m2", "m3"], new[] { restored.TakeNext()!.Name, restored.TakeNext()!.Name });
+        Assert.Equal([2, 3], new[] { restored.TakeNext()!.Value, restored.TakeNext()!.Value });
         Assert.Null(restored.TakeNext());
         Assert.Equal(7, restored.Particles);
+        Assert.Equal("bad", Assert.Single(restored.Status(0, 0).Failures).Error);
+        Assert.Equal(["m0", "m4"], restored.WithPicks.Select(m => m.Name));
+    }
+
+    [Fact]
+    public void A_campaign_of_100000_micrographs_is_compact_in_memory_and_in_its_snapshot()
+    {
+        var spec = Spec(0) with
+        {
+            Micrographs = Enumerable.Range(0, 100_000).Select(i => new MicrographRef($"FoilHole_{i:D8}", $"/data/session/Micrographs/FoilHole_{i:D8}.mrc")).ToList(),
+        };
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var state = new CampaignState(spec);
+        for (var i = 0; i < 100_000; i++) state.TakeNext();
+        state.Apply(new MicrographsPicked("c", Enumerable.Range(0, 100_000).Select(i => new PickedMicrograph(i, i % 500, 0.1f, $"node-{i % 64}")).ToList()));
+        var used = GC.GetTotalMemory(forceFullCollection: true) - before;
+        GC.KeepAlive(spec);
+        Assert.Equal((100_000, 100_000), (state.Done, state.Total));
+        // The names and file names themselves are about 100 bytes a micrograph as .NET strings; the state adds a few bytes.
+        var stringBytes = 100_000L * 2 * (24 + 2 * 14);
+        Assert.True(used < stringBytes + 100_000L * 40, $"{used / 1e6:0.0} MB for 100,000 micrographs");
+        var snapshot = state.ToSnapshot();
+        var restored = CampaignState.FromSnapshot(snapshot);
+        Assert.Equal((100_000, 200L * (499 * 500 / 2)), (restored.Done, restored.Particles));
     }
 }

@@ -18,7 +18,12 @@ public sealed class SerializationTests : IDisposable
     };
 
     private static readonly CampaignSpec Spec = new("pick-0123456789abcdef", "/data/picks", "/data/model.deepem", new string('a', 64), 123_456,
-        [new MicrographRef("mic_0001", "/data/mic_0001.mrc"), new MicrographRef("mic_0002", "/data/mic 0002.tiff")], Settings, 1_763_942_400_123, ["mic_0002"]);
+        [
+            new MicrographRef("mic_0001", "/data/mic_0001.mrc"), new MicrographRef("mic_0002", "/data/mic 0002.tiff"),
+            // A name that is not the file name, a path without a folder, and a second folder: the compact list keeps each.
+            new MicrographRef("other-name", "/data/sub/mic_0003.mrc"), new MicrographRef("bare", "bare.mrc"), new MicrographRef("mic_0004", "/data/mic_0004.mrc"),
+            new MicrographRef("", "/data/empty-name.mrc"),
+        ], Settings, 1_763_942_400_123, ["mic_0002"]);
 
     private static readonly CampaignStatus Status = new()
     {
@@ -74,17 +79,25 @@ public sealed class SerializationTests : IDisposable
         { "str", new CampaignStatusReport([Status, Status with { CampaignId = "pick-2", Complete = true, FinishedUnixMs = 1_763_942_500_000 }]) },
         { "prog", new MicrographProgress { CampaignId = "pick-1", Name = "mic_0001", Particles = 101, Peaks = 120, RejectedByStd = 19, Positions = 923_521, ScoringSeconds = 0.41, Node = "n", Done = 4, Total = 60 } },
         { "prog-failed", new MicrographProgress { CampaignId = "pick-1", Name = "bad", Failed = true, Error = "truncated", Done = 5, Total = 60 } },
-        { "task", new PickTask(3, 638_999_999_999_999_999, "pick-1", new MicrographRef("mic_0001", "/data/mic_0001.mrc"), "/data/model.deepem", new string('b', 64), 4096, Settings) },
-        { "tst", new TaskStarted(3, 42, "akka.tcp://deepem@127.0.0.1:4001") },
-        { "tpk", new TaskPicked { Slot = 1, TaskId = 42, CampaignId = "pick-1", Name = "mic_0001", Node = "n", X = [10.5, 2047.25, 1e-3], Y = [11.5, 3.0, 4095.0], Score = [0.912345, 0.5, 0.999999], Peaks = 4, RejectedByStd = 1, Positions = 1_000_000, ScoringSeconds = 0.3, TotalSeconds = 0.5 } },
-        { "tfl", new TaskFailed(2, 43, "pick-1", "bad", "n", "not an MRC file: map word is 'JUNK'", true) },
+        { "progs", new MicrographProgressBatch([
+            new MicrographProgress { CampaignId = "pick-1", Name = "mic_0001", Particles = 101, Node = "n", Done = 4, Total = 60 },
+            new MicrographProgress { CampaignId = "pick-1", Name = "mic_0002", Particles = 7, Node = "m", Done = 5, Total = 60 },
+        ]) },
+        { "task", new PickTask(3, 638_999_999_999_999_999, 638_999_999_999_000_000, "pick-1", 99_999, new MicrographRef("mic_0001", "/data/mic_0001.mrc"), "/data/picks",
+            "/data/model.deepem", new string('b', 64), 4096, Settings) },
+        { "tac", new TaskAccepted(3, 42, "akka.tcp://deepem@127.0.0.1:4001") },
+        { "tret", new TaskReturned(3, 43) },
+        { "tpk", new TaskPicked { Slot = 1, TaskId = 42, CampaignId = "pick-1", Index = 7, Name = "mic_0001", Node = "n", Particles = 3, Peaks = 4, RejectedByStd = 1, Positions = 1_000_000, ScoringSeconds = 0.3, TotalSeconds = 0.5 } },
+        { "tfl", new TaskFailed(2, 43, "pick-1", 8, "bad", "n", "not an MRC file: map word is 'JUNK'", true) },
         { "stop", StopSlot.Instance },
         { "fmc", new FetchModelChunk(new string('c', 64), 1 << 20) },
         { "mc", new ModelChunk(new string('c', 64), 0, 3, [1, 2, 255], "") },
         { "e-sub", new CampaignSubmitted(Spec) },
         { "e-add", new MicrographsAdded("pick-1", [new MicrographRef("mic_0003", "/data/mic_0003.mrc")], ["mic_0003"]) },
+        { "e-pks", new MicrographsPicked("pick-1", [new PickedMicrograph(0, 101, 0.5f, "n"), new PickedMicrograph(99_999, 0, 1.25f, "m"), new PickedMicrograph(3, 7, 0.75f, "n")]) },
         { "e-pk", new MicrographPicked("pick-1", "mic_0001", "n", 101, 0.5) },
-        { "e-fl", new MicrographFailed("pick-1", "bad", "truncated") },
+        { "e-fl", new MicrographFailed("pick-1", "bad", "truncated", 4) },
+        { "e-fl-old", new MicrographFailed("pick-1", "bad", "truncated") },
         { "e-end", new CampaignCompleted("pick-1", 1_763_942_500_000) },
         { "t-sub", new SubmitTraining(Training) },
         { "t-sub-init", new SubmitTraining(Training with { InitialParameters = new BlobRef(new string('e', 64), "/out/.deepem/blobs/e.parameters", 14_116) }) },
@@ -102,7 +115,7 @@ public sealed class SerializationTests : IDisposable
         { "t-e-sub", new TrainingSubmitted(Training) },
         { "t-e-ck", new TrainingCheckpointed("train-1", 50, new BlobRef(new string('9', 64), "/state/training/train-1-00000050.ckpt", 43_000)) },
         { "t-ckf", new CheckpointFile("train-1", new Numerics.Training.TrainingCheckpoint(2, 17, 3.5, [0.5f, -0.5f], [0.01f, 0f], [0.4f, -0.4f], 0.97, 0.02, 1, [Epoch])) },
-        { "snap", new CoordinatorSnapshot([new CampaignSnapshot(Spec, [("mic_0001", 101), ("mic_0003", 0)], [new FailedMicrograph("bad", "truncated")], [new NodeThroughput("n", 1, 0.5)], 1_763_942_500_000)]) },
+        { "snap2", new CoordinatorSnapshot([new CampaignSnapshot(Spec with { AlreadyDone = [] }, [1, 2, 0, 3, 1, 0], [101, 0], [(3, "truncated")], [new NodeThroughput("n", 2, 0.5)], 1_763_942_500_000)]) },
     };
 
     [Theory]
@@ -129,6 +142,40 @@ public sealed class SerializationTests : IDisposable
             .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IClusterMessage).IsAssignableFrom(t)).ToList();
         Assert.True(all.Count >= 20, $"only {all.Count} message types found");
         Assert.Empty(all.Where(t => !covered.Contains(t)).Select(t => t.Name));
+    }
+
+    [Fact]
+    public void A_snapshot_of_an_older_version_is_read_into_the_compact_form()
+    {
+        // What versions before the compact snapshot wrote (manifest "snap"): done and failed micrographs by name.
+        var legacy = new Serialization.Proto.CoordinatorSnapshot
+        {
+            Campaigns =
+            {
+                new Serialization.Proto.CampaignSnapshot
+                {
+                    Spec = new Serialization.Proto.CampaignSpec
+                    {
+                        CampaignId = "pick-1", OutDir = "/out", Settings = new Serialization.Proto.PickSettings { Formats = { "star" } },
+                        Micrographs = { new Serialization.Proto.MicrographRef { Name = "a", Path = "/d/a.mrc" }, new Serialization.Proto.MicrographRef { Name = "b", Path = "/d/b.mrc" },
+                            new Serialization.Proto.MicrographRef { Name = "c", Path = "/d/c.mrc" }, new Serialization.Proto.MicrographRef { Name = "d", Path = "/d/d.mrc" } },
+                        AlreadyDone = { "d" },
+                    },
+                    Done = { "c", "a" }, DoneParticles = { 30, 10 },
+                    Failed = { new Serialization.Proto.FailedMicrograph { Name = "b", Error = "truncated" } },
+                    FinishedUnixMs = 5,
+                },
+            },
+        };
+        var serializer = (SerializerWithStringManifest)_system.Serialization.FindSerializerFor(new FollowCampaign("x"));
+        var snapshot = (CoordinatorSnapshot)serializer.FromBinary(Google.Protobuf.MessageExtensions.ToByteArray(legacy), "snap");
+        var c = Assert.Single(snapshot.Campaigns);
+        Assert.Equal(["a", "b", "c", "d"], c.Spec.Micrographs.Select(m => m.Name));
+        Assert.Equal(new byte[] { 1, 3, 1, 2 }, c.Settled);
+        Assert.Equal([10, 30], c.DoneParticles);
+        Assert.Equal([(1, "truncated")], c.Failures);
+        var state = Campaigns.CampaignState.FromSnapshot(c);
+        Assert.Equal((4, 2, 1, 1, 40L), (state.Total, state.Done, state.Skipped, state.Failed, state.Particles));
     }
 
     [Fact]

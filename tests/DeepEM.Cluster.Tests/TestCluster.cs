@@ -134,7 +134,7 @@ internal static class TestCluster
 /// <summary>A picking engine that takes at least <paramref name="delay"/> per micrograph: a slow node.</summary>
 internal sealed class SlowPicking(IMicrographPicking inner, TimeSpan delay) : IMicrographPicking
 {
-    public async Task<TaskPicked> PickAsync(PickTask task, string node, CancellationToken cancel)
+    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
     {
         // Timers run on a millisecond tick and can fire a little early: wait until a Stopwatch (the clock the
         // node's own metrics use) says the whole delay has passed.

@@ -77,6 +77,12 @@ public static class NodeCommand
             {
                 throw new UsageException(e.Message);
             }
+            catch (PortInUseException e)
+            {
+                // The machine, not the command line, is wrong: a fatal error in one line (CONTRACT.md's exit code 1).
+                Terminal.Error(e.Message);
+                return ExitCodes.Fatal;
+            }
             var leaving = 0;
             void Leave()
             {

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Event;
 using Akka.Persistence;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
@@ -10,19 +9,25 @@ namespace DeepEM.Cluster.Campaigns;
 
 /// <summary>
 /// The campaign coordinator: a persistent cluster singleton on the coordinator role. It knows the state of every
-/// micrograph of every campaign (journal: Akka.Persistence.Sql), hands micrographs to picking slots through the
-/// slot shard region, writes each result once through the campaign's <see cref="ICampaignOutput"/>, and tells
-/// followers how it goes.
+/// micrograph of every campaign (journal: Akka.Persistence.Sql), hands micrographs to picking slots through the slot
+/// shard region, records what the slots picked, and tells followers how it goes.
 /// <para>
-/// Flow control is by slots: there are <c>slots-per-worker</c> slots per worker node, each holds one micrograph,
-/// and a slot gets its next micrograph only when it returns the last one. A node that computes faster returns its
-/// slots sooner and so gets more micrographs; nothing queues up unbounded anywhere. Sharding places the slots on
-/// worker nodes, rebalances them when nodes join, and moves them when nodes leave or die.
+/// Its cost per micrograph is kept to bookkeeping, because one coordinator serves the whole cluster: the workers write
+/// each micrograph's picks into the campaign's output folder themselves and report only counts; results are journalled
+/// together (what arrived while the previous write was under way, as one event per campaign, written without stopping
+/// the mailbox); the index and summary are written off this actor's thread; snapshots are compact and at most every
+/// <c>snapshot-interval</c>.
 /// </para>
 /// <para>
-/// Nothing lost: a micrograph in flight on a node that is removed from the cluster goes back to pending and to
-/// another slot; a task no slot acknowledged is sent again. Nothing duplicated: a micrograph's picks are written
-/// only while it is not yet done; a late or repeated result for a done micrograph is dropped.
+/// Flow control is by slots: there are <c>slots-per-worker</c> slots per worker node, each holding at most
+/// <c>tasks-per-slot</c> tasks (the one in hand and those waiting), refilled as each answers. A node that computes faster
+/// answers sooner and so gets more micrographs; nothing queues up unbounded anywhere. Sharding places the slots on worker
+/// nodes, rebalances them when nodes join, and moves them when nodes leave or die.
+/// </para>
+/// <para>
+/// Nothing lost: a micrograph held on a node that is removed from the cluster goes back to open and to another slot; a
+/// task no slot acknowledged is sent again. Nothing duplicated: a micrograph is recorded as picked only while it is not
+/// yet settled; a late or repeated result is dropped (its files, written again by a worker, are the same bytes).
 /// </para>
 /// </summary>
 public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
@@ -38,19 +43,29 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<string, CampaignState> _campaigns = new(StringComparer.Ordinal);
     private readonly List<CampaignState> _byAge = [];
     private readonly Dictionary<string, ICampaignOutput> _openOutputs = new(StringComparer.Ordinal);
-    private readonly Dictionary<int, Assignment> _assignments = [];
+    private readonly SlotBook _book;
     private readonly HashSet<Address> _workers = [];
     private readonly Dictionary<string, HashSet<IActorRef>> _followers = new(StringComparer.Ordinal);
+    // Results waiting for the next journal write, per campaign.
+    private readonly Dictionary<string, List<TaskPicked>> _toRecord = new(StringComparer.Ordinal);
+    private bool _recordingUnderWay;
     private readonly HashSet<string> _indexDirty = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _indexWriting = new(StringComparer.Ordinal);
     private readonly HashSet<string> _completing = new(StringComparer.Ordinal);
-    // Task ids start from the clock, so a result from a previous incarnation never matches a new assignment.
-    private long _nextTaskId = DateTime.UtcNow.Ticks;
+    // Campaigns that completed while an index of theirs was being written: the final write follows it.
+    private readonly HashSet<string> _finalWriteWaiting = new(StringComparer.Ordinal);
+    // This incarnation: task ids count up from the clock, so a result from a previous incarnation never matches a new
+    // assignment, and slots drop the waiting tasks of an older incarnation when they see a newer one.
+    private readonly long _epoch = DateTime.UtcNow.Ticks;
+    private long _nextTaskId;
     private int _pickedSinceRecovery;
-    private double _coordinatorSeconds;
-    private int _eventsSinceSnapshot;
+    private long _busyTicks;
+    private int _changedSinceSnapshot;
+    private DateTime _lastSnapshot = DateTime.UtcNow;
+    private bool _snapshotUnderWay;
+    private bool _stopping;
     private DateTime _lastIndex = DateTime.UtcNow;
-
-    private sealed record Assignment(long TaskId, string CampaignId, MicrographRef Micrograph, DateTime SentAt, string? Node);
+    private readonly Stopwatch _recovery = Stopwatch.StartNew();
 
     /// <summary>The singleton's termination message on hand-over: unlike a PoisonPill it waits its turn behind a persist.</summary>
     public sealed class Stop : INoSerializationVerificationNeeded
@@ -68,6 +83,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
+    private sealed class Recorded : INoSerializationVerificationNeeded
+    {
+        public static readonly Recorded Instance = new();
+    }
+
+    private sealed record OutputWritten(string CampaignId, bool Final, string? Error) : INoSerializationVerificationNeeded;
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public override string PersistenceId => Id;
@@ -81,6 +103,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _slots = slots;
         _outputs = outputs;
         _models = models;
+        _book = new SlotBook(settings.TasksPerSlot);
+        _nextTaskId = _epoch;
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -93,9 +117,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Command<GetCampaignStatus>(m => Sender.Tell(new CampaignStatusReport(
             _byAge.Where(c => m.CampaignId.Length == 0 || c.Id == m.CampaignId).Select(StatusOf).ToList())));
         Command<FollowCampaign>(Follow);
-        Command<TaskStarted>(Started);
-        Command<TaskPicked>(Picked);
-        Command<TaskFailed>(Failed);
+        Command<TaskAccepted>(m => Timed(() => _book.Accepted(m.Slot, m.TaskId, m.Node)));
+        Command<TaskPicked>(m => Timed(() => Picked(m)));
+        Command<TaskFailed>(m => Timed(() => Failed(m)));
+        Command<TaskReturned>(m => Timed(() =>
+        {
+            if (_book.Returned(m.Slot, m.TaskId, DateTime.UtcNow) is { } again) Send(m.Slot, again);
+        }));
         Command<FetchModelChunk>(ServeModel);
         Command<ClusterEvent.MemberUp>(m => WorkerUp(m.Member));
         Command<ClusterEvent.MemberRemoved>(m => WorkerRemoved(m.Member));
@@ -105,13 +133,39 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             foreach (var followers in _followers.Values) followers.Remove(t.ActorRef);
         });
         Command<Tick>(_ => OnTick());
-        Command<Stop>(_ => Context.Stop(Self));
+        Command<OutputWritten>(Written);
+        Command<Stop>(_ =>
+        {
+            // What arrived is recorded first: a hand-over must not drop results whose journal write is under way.
+            _stopping = true;
+            if (!_recordingUnderWay) Context.Stop(Self);
+        });
         Command<CheckAll>(_ =>
         {
             foreach (var c in _byAge.Where(c => !c.Complete).ToList()) CheckComplete(c);
         });
-        Command<SaveSnapshotSuccess>(s => _log.Debug(default, $"snapshot {s.Metadata.SequenceNr} saved"));
-        Command<SaveSnapshotFailure>(f => _log.Warning(default, $"snapshot failed: {f.Cause.Message}"));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            _snapshotUnderWay = false;
+            _log.Debug(default, $"snapshot {s.Metadata.SequenceNr} saved");
+            // One snapshot is enough: the older ones only take space.
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(f =>
+        {
+            _snapshotUnderWay = false;
+            _log.Warning(default, $"snapshot failed: {f.Cause.Message}");
+        });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning(default, $"older snapshots could not be deleted: {f.Cause.Message}"));
+    }
+
+    /// <summary>The time this actor spends on the picking path, per micrograph picked, is the coordinator's cost (campaign.json).</summary>
+    private void Timed(Action handle)
+    {
+        var start = Stopwatch.GetTimestamp();
+        handle();
+        _busyTicks += Stopwatch.GetTimestamp() - start;
     }
 
     private void Recovered()
@@ -120,7 +174,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             typeof(ClusterEvent.IMemberEvent));
         Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromSeconds(1));
         var open = _byAge.Where(c => !c.Complete).ToList();
-        _log.Info(default, $"campaign coordinator recovered {_byAge.Count} campaigns ({open.Count} open) at sequence number {LastSequenceNr}{(_settings.ReadOnly ? " (read only)" : "")}");
+        var micrographs = _byAge.Sum(c => (long)c.Total);
+        _log.Info(default, $"campaign coordinator recovered {_byAge.Count} campaigns ({open.Count} open, {micrographs} micrographs) at sequence number {LastSequenceNr} in {_recovery.Elapsed.TotalSeconds:0.000} s{(_settings.ReadOnly ? " (read only)" : "")}");
         // Completing a campaign persists; that waits for the first command rather than running inside recovery.
         if (!_settings.ReadOnly) Self.Tell(CheckAll.Instance);
     }
@@ -143,17 +198,6 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         else if (_campaigns.TryGetValue(e.CampaignId, out var campaign)) campaign.Apply(e);
     }
 
-    private void PersistEvent<T>(T e, Action<T> after) where T : ICampaignEvent => Persist(e, persisted =>
-    {
-        Apply(persisted);
-        after(persisted);
-        if (++_eventsSinceSnapshot >= _settings.SnapshotEvery)
-        {
-            _eventsSinceSnapshot = 0;
-            SaveSnapshot(new CoordinatorSnapshot(_byAge.Select(c => c.ToSnapshot()).ToList()));
-        }
-    });
-
     private ICampaignOutput OutputOf(CampaignState c)
     {
         if (!_openOutputs.TryGetValue(c.Id, out var output))
@@ -164,7 +208,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     }
 
     private CampaignStatus StatusOf(CampaignState c) =>
-        c.Status(_pickedSinceRecovery, _pickedSinceRecovery == 0 ? 0 : 1000 * _coordinatorSeconds / _pickedSinceRecovery);
+        c.Status(_pickedSinceRecovery, _pickedSinceRecovery == 0 ? 0 : 1000.0 * _busyTicks / Stopwatch.Frequency / _pickedSinceRecovery);
 
     private void Submit(SubmitCampaign message)
     {
@@ -213,8 +257,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                     return;
                 }
                 var already = added.Where(m => output.HasPicks(m.Name)).Select(m => m.Name).ToList();
-                PersistEvent(new MicrographsAdded(spec.CampaignId, added, already), _ =>
+                Persist(new MicrographsAdded(spec.CampaignId, added, already), e =>
                 {
+                    Apply(e);
+                    _changedSinceSnapshot += added.Count;
                     _log.Info(LogFields.ForCampaign(spec.CampaignId), $"{added.Count} micrographs added");
                     Follow();
                     client.Tell(Accepted(existing, resumed: true));
@@ -226,8 +272,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _models.Register(spec.ModelPath, spec.ModelSha256);
             var opened = _outputs.Open(spec);
             var alreadyDone = spec.Micrographs.Where(m => opened.HasPicks(m.Name)).Select(m => m.Name).ToList();
-            PersistEvent(new CampaignSubmitted(spec with { AlreadyDone = alreadyDone }), _ =>
+            Persist(new CampaignSubmitted(spec with { AlreadyDone = alreadyDone }), e =>
             {
+                Apply(e);
+                _changedSinceSnapshot += spec.Micrographs.Count;
                 var campaign = _campaigns[spec.CampaignId];
                 _openOutputs[spec.CampaignId] = opened;
                 Follow();
@@ -280,117 +328,140 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (!member.HasRole(Roles.Worker)) return;
         _workers.Remove(member.Address);
         var node = member.Address.ToString();
-        var lost = _assignments.Where(a => a.Value.Node == node).ToList();
+        var lost = _book.LostWith(node);
         _log.Warning(default, $"worker node {node} was removed ({member.Status}); {lost.Count} micrographs it held go to other nodes");
-        foreach (var (slot, assignment) in lost)
-        {
-            _assignments.Remove(slot);
-            HandBack(assignment, $"its worker node {node} was lost");
-        }
+        foreach (var (_, assignment, inHand) in lost) HandBack(assignment, $"its worker node {node} was lost", inHand);
         Dispatch();
     }
 
-    /// <summary>Work that did not come back: pending again, unless it has used up its attempts.</summary>
-    private void HandBack(Assignment assignment, string reason)
+    /// <summary>Work that did not come back: open again, unless it has used up its attempts.</summary>
+    private void HandBack(SlotBook.Assignment assignment, string reason, bool countAttempt = true)
     {
-        if (!_campaigns.TryGetValue(assignment.CampaignId, out var campaign) || campaign.IsSettled(assignment.Micrograph.Name)) return;
-        var attempts = campaign.HandBack(assignment.Micrograph.Name, _settings.MaxAttempts);
-        if (attempts >= _settings.MaxAttempts)
+        if (!_campaigns.TryGetValue(assignment.CampaignId, out var campaign)) return;
+        var attempts = campaign.HandBack(assignment.Index, _settings.MaxAttempts, countAttempt);
+        if (countAttempt && attempts >= _settings.MaxAttempts && !campaign.IsSettled(assignment.Index) && !campaign.IsRecording(assignment.Index))
         {
-            Fail(campaign, assignment.Micrograph.Name, $"{reason} ({attempts} attempts; not tried again)");
+            Fail(campaign, assignment.Index, $"{reason} ({attempts} attempts; not tried again)");
         }
     }
 
+    /// <summary>Fills every slot that has room, as far as there is work.</summary>
     private void Dispatch()
     {
         var target = _workers.Count * _settings.SlotsPerWorker;
         for (var slot = 0; slot < target; slot++)
         {
-            if (_assignments.ContainsKey(slot)) continue;
-            var next = NextWork();
-            if (next is null) return;
-            var assignment = new Assignment(++_nextTaskId, next.Value.Campaign.Id, next.Value.Micrograph, DateTime.UtcNow, null);
-            _assignments[slot] = assignment;
-            Send(slot, assignment);
+            if (!Refill(slot)) return;
         }
     }
 
-    private (CampaignState Campaign, MicrographRef Micrograph)? NextWork()
+    /// <summary>Fills one slot up to its window; false when there is no more work.</summary>
+    private bool Refill(int slot)
+    {
+        if (_settings.ReadOnly || _stopping || slot >= _workers.Count * _settings.SlotsPerWorker) return true;
+        for (var room = _book.Room(slot); room > 0; room--)
+        {
+            if (NextWork() is not { } next) return false;
+            var assignment = new SlotBook.Assignment(++_nextTaskId, next.Campaign.Id, next.Index, DateTime.UtcNow, null);
+            _book.Add(slot, assignment);
+            Send(slot, assignment);
+        }
+        return true;
+    }
+
+    private (CampaignState Campaign, int Index)? NextWork()
     {
         foreach (var campaign in _byAge)
         {
-            if (campaign.Complete) continue;
-            if (campaign.TakeNext() is { } micrograph) return (campaign, micrograph);
+            if (campaign.Complete || campaign.Pending == 0) continue;
+            if (campaign.TakeNext() is { } index) return (campaign, index);
         }
         return null;
     }
 
-    private void Send(int slot, Assignment a)
+    private void Send(int slot, SlotBook.Assignment a)
     {
-        var spec = _campaigns[a.CampaignId].Spec;
-        _slots.Tell(new PickTask(slot, a.TaskId, a.CampaignId, a.Micrograph, spec.ModelPath, spec.ModelSha256, spec.ModelLength, spec.Settings));
-    }
-
-    /// <summary>Frees the slot if the message answers its current task; a stale answer leaves the slot alone.</summary>
-    private Assignment? Release(int slot, long taskId)
-    {
-        if (!_assignments.TryGetValue(slot, out var current) || current.TaskId != taskId) return null;
-        _assignments.Remove(slot);
-        return current;
-    }
-
-    private void Started(TaskStarted message)
-    {
-        if (_assignments.TryGetValue(message.Slot, out var current) && current.TaskId == message.TaskId)
-        {
-            _assignments[message.Slot] = current with { Node = message.Node };
-        }
+        var campaign = _campaigns[a.CampaignId];
+        var spec = campaign.Spec;
+        _slots.Tell(new PickTask(slot, a.TaskId, _epoch, a.CampaignId, a.Index, campaign[a.Index], spec.OutDir, spec.ModelPath, spec.ModelSha256,
+            spec.ModelLength, spec.Settings));
     }
 
     private void Picked(TaskPicked message)
     {
-        Release(message.Slot, message.TaskId);
-        if (!_campaigns.TryGetValue(message.CampaignId, out var campaign) || !campaign.Knows(message.Name) || campaign.IsSettled(message.Name))
+        _book.Release(message.Slot, message.TaskId);
+        if (!_campaigns.TryGetValue(message.CampaignId, out var campaign) || !campaign.Matches(message.Index, message.Name)
+            || !campaign.TryRecord(message.Index))
         {
             _log.Debug(LogFields.ForCampaign(message.CampaignId, message.Name), $"dropped a repeated result from {message.Node}");
-            Dispatch();
-            return;
         }
-        var watch = Stopwatch.StartNew();
-        try
+        else
         {
-            OutputOf(campaign).WritePicks(message);
+            if (!_toRecord.TryGetValue(campaign.Id, out var batch)) _toRecord[campaign.Id] = batch = [];
+            batch.Add(message);
+            RecordWhatArrived();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        Refill(message.Slot);
+    }
+
+    /// <summary>
+    /// Journals every result that arrived since the last write, one event per campaign (group commit), unless a write is
+    /// under way: then they wait for it. PersistAllAsync keeps the mailbox open while the database writes.
+    /// </summary>
+    private void RecordWhatArrived()
+    {
+        if (_recordingUnderWay || _toRecord.Count == 0) return;
+        _recordingUnderWay = true;
+        var events = new List<MicrographsPicked>();
+        var messages = new List<IReadOnlyList<TaskPicked>>();
+        foreach (var (id, results) in _toRecord)
         {
-            Fail(campaign, message.Name, $"its picks could not be written: {e.Message}");
-            Dispatch();
-            return;
-        }
-        PersistEvent(new MicrographPicked(campaign.Id, message.Name, message.Node, message.X.Count, message.TotalSeconds), _ =>
-        {
-            _pickedSinceRecovery++;
-            _coordinatorSeconds += watch.Elapsed.TotalSeconds;
-            _indexDirty.Add(campaign.Id);
-            Notify(campaign.Id, new MicrographProgress
+            foreach (var chunk in results.Chunk(_settings.RecordBatch))
             {
-                CampaignId = campaign.Id, Name = message.Name, Particles = message.X.Count, Peaks = message.Peaks, RejectedByStd = message.RejectedByStd,
-                Positions = message.Positions, ScoringSeconds = message.ScoringSeconds, Node = message.Node,
-                Done = campaign.Done + campaign.Skipped, Total = campaign.Total,
-            });
+                events.Add(new MicrographsPicked(id, chunk.Select(r => new PickedMicrograph(r.Index, r.Particles, (float)r.TotalSeconds, r.Node)).ToList()));
+                messages.Add(chunk);
+            }
+        }
+        _toRecord.Clear();
+        var next = 0;
+        PersistAllAsync(events, e => Timed(() =>
+        {
+            var results = messages[next++];
+            Apply(e);
+            var campaign = _campaigns[e.CampaignId];
+            _pickedSinceRecovery += results.Count;
+            _changedSinceSnapshot += results.Count;
+            _indexDirty.Add(campaign.Id);
+            var done = campaign.Done + campaign.Skipped;
+            Notify(campaign.Id, new MicrographProgressBatch(results.Select(r => new MicrographProgress
+            {
+                CampaignId = campaign.Id, Name = r.Name, Particles = r.Particles, Peaks = r.Peaks, RejectedByStd = r.RejectedByStd,
+                Positions = r.Positions, ScoringSeconds = r.ScoringSeconds, Node = r.Node, Done = done, Total = campaign.Total,
+            }).ToList()));
             CheckComplete(campaign);
+        }));
+        DeferAsync(Recorded.Instance, _ =>
+        {
+            _recordingUnderWay = false;
+            if (_stopping)
+            {
+                Context.Stop(Self);
+                return;
+            }
+            MaybeSnapshot();
+            RecordWhatArrived();
         });
-        Dispatch();
     }
 
     private void Failed(TaskFailed message)
     {
-        var assignment = Release(message.Slot, message.TaskId);
-        if (_campaigns.TryGetValue(message.CampaignId, out var campaign) && campaign.Knows(message.Name) && !campaign.IsSettled(message.Name))
+        var assignment = _book.Release(message.Slot, message.TaskId);
+        if (_campaigns.TryGetValue(message.CampaignId, out var campaign) && campaign.Matches(message.Index, message.Name)
+            && !campaign.IsSettled(message.Index) && !campaign.IsRecording(message.Index))
         {
             if (message.BadInput)
             {
-                Fail(campaign, message.Name, message.Error);
+                Fail(campaign, message.Index, message.Error);
             }
             else if (assignment is not null)
             {
@@ -398,13 +469,16 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 HandBack(assignment, message.Error);
             }
         }
-        Dispatch();
+        Refill(message.Slot);
     }
 
-    private void Fail(CampaignState campaign, string name, string error)
+    private void Fail(CampaignState campaign, int index, string error)
     {
-        PersistEvent(new MicrographFailed(campaign.Id, name, error), _ =>
+        var name = campaign.NameOf(index);
+        PersistAsync(new MicrographFailed(campaign.Id, name, error, index), e =>
         {
+            Apply(e);
+            _changedSinceSnapshot++;
             Notify(campaign.Id, new MicrographProgress
             {
                 CampaignId = campaign.Id, Name = name, Failed = true, Error = error, Done = campaign.Done + campaign.Skipped, Total = campaign.Total,
@@ -416,64 +490,106 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private void CheckComplete(CampaignState campaign)
     {
         if (campaign.Complete || !campaign.AllSettled || campaign.InFlight > 0 || !_completing.Add(campaign.Id)) return;
-        PersistEvent(new CampaignCompleted(campaign.Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), _ =>
+        PersistAsync(new CampaignCompleted(campaign.Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), e =>
         {
+            Apply(e);
             _completing.Remove(campaign.Id);
-            var status = StatusOf(campaign);
+            _log.Info(LogFields.ForCampaign(campaign.Id), $"complete: {campaign.Done} picked, {campaign.Skipped} already there, {campaign.Failed} failed");
+            ReportGauges(campaign);
+            // Followers hear of the end once the index and summary are on disk.
+            WriteOutputs(campaign, final: true);
+        });
+    }
+
+    /// <summary>
+    /// Writes the campaign's index (and, at the end, its summary) on the thread pool: at 100,000 micrographs an index is
+    /// megabytes. One write per campaign at a time; a campaign that changes meanwhile is written again at the next tick.
+    /// </summary>
+    private void WriteOutputs(CampaignState campaign, bool final)
+    {
+        if (!_indexWriting.Add(campaign.Id))
+        {
+            if (final) _finalWriteWaiting.Add(campaign.Id);
+            return;
+        }
+        _indexDirty.Remove(campaign.Id);
+        ICampaignOutput output;
+        try
+        {
+            output = OutputOf(campaign);
+        }
+        catch (ArgumentException e)
+        {
+            Self.Tell(new OutputWritten(campaign.Id, final, e.Message));
+            return;
+        }
+        var withPicks = campaign.WithPicks.ToList();
+        var status = final ? StatusOf(campaign) : null;
+        var id = campaign.Id;
+        Task.Run(() =>
+        {
             try
             {
-                var output = OutputOf(campaign);
-                output.WriteIndex(campaign.WithPicks);
-                output.WriteSummary(status);
-                _indexDirty.Remove(campaign.Id);
+                output.WriteIndex(withPicks);
+                if (status is not null) output.WriteSummary(status);
+                return new OutputWritten(id, final, null);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                _log.Error(LogFields.ForCampaign(campaign.Id), $"the index or summary could not be written: {e.Message}");
+                return new OutputWritten(id, final, e.Message);
             }
-            _log.Info(LogFields.ForCampaign(campaign.Id), $"complete: {campaign.Done} picked, {campaign.Skipped} already there, {campaign.Failed} failed");
-            ReportGauges(campaign);
-            Notify(campaign.Id, status);
-        });
+        }).PipeTo(Self);
+    }
+
+    private void Written(OutputWritten written)
+    {
+        _indexWriting.Remove(written.CampaignId);
+        if (!_campaigns.TryGetValue(written.CampaignId, out var campaign)) return;
+        if (written.Error is { } error)
+        {
+            _log.Error(LogFields.ForCampaign(campaign.Id), $"the index{(written.Final ? " or summary" : "")} could not be written: {error}");
+        }
+        if (written.Final)
+        {
+            Notify(campaign.Id, StatusOf(campaign));
+        }
+        else if (_finalWriteWaiting.Remove(campaign.Id))
+        {
+            // The campaign completed while an index of it was being written: now the final one.
+            WriteOutputs(campaign, final: true);
+        }
     }
 
     private void OnTick()
     {
         var now = DateTime.UtcNow;
-        foreach (var (slot, a) in _assignments.ToList())
+        foreach (var (slot, a) in _book.Due(now, _settings.ResendUnacknowledgedAfter, _settings.CheckAcknowledgedAfter))
         {
-            if (a.Node is null && now - a.SentAt > _settings.ResendUnacknowledgedAfter)
-            {
-                _log.Info(LogFields.ForCampaign(a.CampaignId, a.Micrograph.Name), $"slot {slot} did not acknowledge it; sending it again");
-                _assignments[slot] = a with { SentAt = now };
-                Send(slot, a);
-            }
-            else if (a.Node is not null && now - a.SentAt > _settings.CheckAcknowledgedAfter)
-            {
-                // A slot that took a task and is still a member may yet have lost it (its result dropped on a link that
-                // failed for a moment, or the slot moved): asking again gets an acknowledgement, the result, or a restart.
-                _assignments[slot] = a with { SentAt = now };
-                Send(slot, a);
-            }
+            // Unacknowledged: the task may have been lost with a shard on the move. Acknowledged long ago: the slot that
+            // took it may yet have lost it (its result dropped on a link that failed for a moment, or the slot moved);
+            // asking again gets an acknowledgement, the result, or a restart.
+            if (a.Node is null) _log.Info(LogFields.ForCampaign(a.CampaignId, _campaigns[a.CampaignId].NameOf(a.Index)), $"slot {slot} did not acknowledge it; sending it again");
+            Send(slot, a);
         }
         if (_indexDirty.Count > 0 && now - _lastIndex > _settings.IndexInterval)
         {
             _lastIndex = now;
-            foreach (var id in _indexDirty.ToList())
-            {
-                try
-                {
-                    var campaign = _campaigns[id];
-                    OutputOf(campaign).WriteIndex(campaign.WithPicks);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-                {
-                    _log.Warning(LogFields.ForCampaign(id), $"the index could not be written: {e.Message}");
-                }
-            }
-            _indexDirty.Clear();
+            foreach (var id in _indexDirty.ToList()) WriteOutputs(_campaigns[id], final: false);
         }
+        MaybeSnapshot();
         foreach (var campaign in _byAge.Where(c => !c.Complete)) ReportGauges(campaign);
+    }
+
+    /// <summary>A snapshot once enough changed since the last one, and not more often than <c>snapshot-interval</c>.</summary>
+    private void MaybeSnapshot()
+    {
+        if (_settings.ReadOnly || _snapshotUnderWay || _changedSinceSnapshot < _settings.SnapshotAfter) return;
+        var now = DateTime.UtcNow;
+        if (now - _lastSnapshot < _settings.SnapshotInterval) return;
+        _snapshotUnderWay = true;
+        _changedSinceSnapshot = 0;
+        _lastSnapshot = now;
+        SaveSnapshot(new CoordinatorSnapshot(_byAge.Select(c => c.ToSnapshot()).ToList()));
     }
 
     /// <summary>The campaign's queue for Prometheus (each second, and once more when it completes).</summary>

@@ -3,30 +3,55 @@ using DeepEM.Cluster.Protocol;
 namespace DeepEM.Cluster.Campaigns;
 
 /// <summary>
-/// What the coordinator knows of one campaign: every micrograph pending, in flight, done, skipped (its picks
-/// were already in the output folder) or failed. Built from journal events (<see cref="Apply"/>) and changed
-/// only through them, so recovery rebuilds exactly what was there; in-flight work is not journalled and comes
-/// back as pending.
+/// What the coordinator knows of one campaign: every micrograph open, in flight, being recorded, done, skipped (its
+/// picks were already in the output folder) or failed. Built from journal events (<see cref="Apply"/>) and changed only
+/// through them, so recovery rebuilds exactly what was there; in-flight work is not journalled and comes back as open.
+/// <para>
+/// Compact, because a campaign may hold 100,000 micrographs: a micrograph is its index (the order of submission), its
+/// state one byte, its name and file name two strings and its folder an index into a short table. Only operations that
+/// come by name (a resubmission, events of older versions) use a name → index table, built when first needed.
+/// </para>
 /// </summary>
 internal sealed class CampaignState
 {
-    private readonly Dictionary<string, MicrographRef> _micrographs = new(StringComparer.Ordinal);
-    private readonly List<string> _order = [];
-    // Done micrographs with their particle counts (a micrograph picked again replaces its count).
-    private readonly Dictionary<string, int> _done = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _skipped = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _failed = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _lost = new(StringComparer.Ordinal);
+    private enum Mark : byte
+    {
+        Open,
+        InFlight,
+        // A result has arrived and its journal entry is being written: not handed out again, not yet done.
+        Recording,
+        Done,
+        Skipped,
+        Failed,
+    }
+
+    private readonly List<string> _names = [];
+    private readonly List<string> _files = [];
+    private readonly List<int> _folderOf = [];
+    private readonly List<string> _folders = [];
+    private readonly Dictionary<string, int> _folderIndex = new(StringComparer.Ordinal);
+    private byte[] _marks = [];
+    private int[] _particles = [];
+    private byte[] _attempts = [];
+    private Dictionary<string, int>? _byName;
+    private readonly Dictionary<int, string> _errors = [];
     private readonly Dictionary<string, (int Micrographs, double Seconds)> _nodes = new(StringComparer.Ordinal);
-    // Fresh work in submission order; work handed back (a lost node, a transient failure) goes first.
-    private readonly Queue<string> _fresh = new();
-    private readonly Queue<string> _retry = new();
+    // Fresh work in submission order (a cursor over the indices); work handed back (a lost node, a transient failure)
+    // goes first; micrographs submitted again (failed, or their picks deleted) go after the fresh ones.
+    private int _cursor;
+    private readonly Queue<int> _retry = new();
+    private readonly Queue<int> _again = new();
 
     public CampaignState(CampaignSpec spec)
     {
         Spec = spec with { Micrographs = [], AlreadyDone = [] };
-        Add(spec.Micrographs, spec.AlreadyDone);
+        // The first list's names are unique (the coordinator checks before it journals): no lookups, no name table yet.
+        var already = spec.AlreadyDone.ToHashSet(StringComparer.Ordinal);
+        foreach (var m in spec.Micrographs)
+        {
+            var index = Append(m);
+            if (already.Contains(m.Name)) SetMark(index, Mark.Skipped);
+        }
     }
 
     /// <summary>The spec as first submitted (its micrograph list lives in the state itself).</summary>
@@ -34,19 +59,20 @@ internal sealed class CampaignState
 
     public string Id => Spec.CampaignId;
 
-    public int Total => _order.Count;
+    public int Total => _names.Count;
 
-    public int Done => _done.Count;
+    public int Done { get; private set; }
 
-    public int Skipped => _skipped.Count;
+    public int Skipped { get; private set; }
 
-    public int Failed => _failed.Count;
+    public int Failed { get; private set; }
 
-    public int InFlight => _inFlight.Count;
+    /// <summary>Handed out, or with a result whose journal entry is being written.</summary>
+    public int InFlight { get; private set; }
 
     public int Pending => Total - Done - Skipped - Failed - InFlight;
 
-    public long Particles => _done.Values.Sum(p => (long)p);
+    public long Particles { get; private set; }
 
     public long FinishedUnixMs { get; private set; }
 
@@ -54,16 +80,73 @@ internal sealed class CampaignState
 
     public bool Complete => FinishedUnixMs > 0;
 
-    public bool Knows(string name) => _micrographs.ContainsKey(name);
+    public MicrographRef this[int index] => new(_names[index], PathOf(index));
 
-    public bool HasFailed(string name) => _failed.ContainsKey(name);
+    public string NameOf(int index) => _names[index];
 
-    public bool IsSettled(string name) => _done.ContainsKey(name) || _skipped.Contains(name) || _failed.ContainsKey(name);
+    /// <summary>The index of a micrograph by name, or null for a name this campaign does not hold.</summary>
+    public int? IndexOf(string name)
+    {
+        if (_byName is null)
+        {
+            _byName = new Dictionary<string, int>(_names.Count, StringComparer.Ordinal);
+            for (var i = 0; i < _names.Count; i++) _byName[_names[i]] = i;
+        }
+        return _byName.TryGetValue(name, out var index) ? index : null;
+    }
 
-    public IEnumerable<MicrographRef> Micrographs => _order.Select(n => _micrographs[n]);
+    /// <summary>A result names this micrograph: the index is in range and the name is the one submitted there.</summary>
+    public bool Matches(int index, string name) => index >= 0 && index < _names.Count && _names[index] == name;
+
+    public bool Knows(string name) => IndexOf(name) is not null;
+
+    public bool HasFailed(string name) => IndexOf(name) is { } i && MarkOf(i) == Mark.Failed;
+
+    public bool IsSettled(string name) => IndexOf(name) is { } i && IsSettled(i);
+
+    public bool IsSettled(int index) => MarkOf(index) is Mark.Done or Mark.Skipped or Mark.Failed;
+
+    public bool IsRecording(int index) => MarkOf(index) == Mark.Recording;
 
     /// <summary>Micrographs whose picks are on disk (picked by this campaign or before it), in submission order.</summary>
-    public IEnumerable<MicrographRef> WithPicks => _order.Where(n => _done.ContainsKey(n) || _skipped.Contains(n)).Select(n => _micrographs[n]);
+    public IEnumerable<MicrographRef> WithPicks
+    {
+        get
+        {
+            for (var i = 0; i < _names.Count; i++)
+            {
+                if (MarkOf(i) is Mark.Done or Mark.Skipped) yield return this[i];
+            }
+        }
+    }
+
+    private Mark MarkOf(int index) => (Mark)_marks[index];
+
+    private void SetMark(int index, Mark mark)
+    {
+        var old = MarkOf(index);
+        if (old == mark) return;
+        Count(old, -1);
+        Count(mark, +1);
+        _marks[index] = (byte)mark;
+    }
+
+    private void Count(Mark mark, int delta)
+    {
+        switch (mark)
+        {
+            case Mark.InFlight or Mark.Recording: InFlight += delta; break;
+            case Mark.Done: Done += delta; break;
+            case Mark.Skipped: Skipped += delta; break;
+            case Mark.Failed: Failed += delta; break;
+        }
+    }
+
+    private string PathOf(int index)
+    {
+        var folder = _folderOf[index];
+        return folder < 0 ? _files[index] : _folders[folder] + "/" + _files[index];
+    }
 
     public void Apply(ICampaignEvent e)
     {
@@ -73,17 +156,16 @@ internal sealed class CampaignState
                 Add(added.Micrographs, added.AlreadyDone);
                 FinishedUnixMs = AllSettled ? FinishedUnixMs : 0;
                 break;
-            case MicrographPicked picked:
-                _inFlight.Remove(picked.Name);
-                if (_done.TryAdd(picked.Name, picked.Particles))
-                {
-                    var (m, s) = _nodes.GetValueOrDefault(picked.Node);
-                    _nodes[picked.Node] = (m + 1, s + picked.Seconds);
-                }
+            case MicrographsPicked picked:
+                foreach (var m in picked.Micrographs) Picked(m.Index, m.Particles, m.Seconds, m.Node);
                 break;
-            case MicrographFailed failed:
-                _inFlight.Remove(failed.Name);
-                _failed[failed.Name] = failed.Error;
+            case MicrographPicked legacy when IndexOf(legacy.Name) is { } index:
+                Picked(index, legacy.Particles, legacy.Seconds, legacy.Node);
+                break;
+            case MicrographFailed failed when (failed.Index ?? IndexOf(failed.Name)) is { } index && index < Total:
+                if (MarkOf(index) is Mark.Done or Mark.Skipped) break;
+                SetMark(index, Mark.Failed);
+                _errors[index] = failed.Error;
                 break;
             case CampaignCompleted completed:
                 FinishedUnixMs = completed.FinishedUnixMs;
@@ -91,53 +173,127 @@ internal sealed class CampaignState
         }
     }
 
+    private void Picked(int index, int particles, double seconds, string node)
+    {
+        // A micrograph is done once: a repeated result, or one for a micrograph that failed meanwhile, changes nothing.
+        if (index < 0 || index >= Total || IsSettled(index)) return;
+        SetMark(index, Mark.Done);
+        _particles[index] = particles;
+        Particles += particles;
+        var (m, s) = _nodes.GetValueOrDefault(node);
+        _nodes[node] = (m + 1, s + seconds);
+    }
+
     private void Add(IEnumerable<MicrographRef> micrographs, IEnumerable<string> alreadyDone)
     {
         var already = alreadyDone.ToHashSet(StringComparer.Ordinal);
         foreach (var m in micrographs)
         {
-            if (!_micrographs.TryAdd(m.Name, m))
+            if (IndexOf(m.Name) is { } known)
             {
-                // Submitted again: a failed micrograph (the user may have mended the file), or one whose picks are
-                // no longer in the output folder (deleted), is picked once more.
-                if (_failed.Remove(m.Name) | _done.Remove(m.Name) | _skipped.Remove(m.Name))
+                // Submitted again: a failed micrograph (the user may have mended the file), or one whose picks are no
+                // longer in the output folder (deleted), is picked once more. Open or in-flight ones stay as they are.
+                var mark = MarkOf(known);
+                if (mark is not (Mark.Failed or Mark.Done or Mark.Skipped)) continue;
+                if (mark == Mark.Done) Particles -= _particles[known];
+                _particles[known] = 0;
+                _attempts[known] = 0;
+                _errors.Remove(known);
+                if (already.Contains(m.Name))
                 {
-                    _lost.Remove(m.Name);
-                    if (already.Contains(m.Name)) _skipped.Add(m.Name);
-                    else _fresh.Enqueue(m.Name);
+                    SetMark(known, Mark.Skipped);
+                }
+                else
+                {
+                    SetMark(known, Mark.Open);
+                    _again.Enqueue(known);
                 }
                 continue;
             }
-            _order.Add(m.Name);
-            if (already.Contains(m.Name)) _skipped.Add(m.Name);
-            else _fresh.Enqueue(m.Name);
+            var index = Append(m);
+            if (already.Contains(m.Name)) SetMark(index, Mark.Skipped);
         }
     }
 
-    /// <summary>The next micrograph to pick, now in flight; null when nothing is pending.</summary>
-    public MicrographRef? TakeNext()
+    private int Append(MicrographRef m)
     {
-        foreach (var queue in new[] { _retry, _fresh })
+        var index = _names.Count;
+        if (index == _marks.Length)
         {
-            while (queue.TryDequeue(out var name))
+            var capacity = Math.Max(1024, index * 2);
+            Array.Resize(ref _marks, capacity);
+            Array.Resize(ref _particles, capacity);
+            Array.Resize(ref _attempts, capacity);
+        }
+        _names.Add(m.Name);
+        var slash = m.Path.LastIndexOf('/');
+        if (slash < 0)
+        {
+            _folderOf.Add(-1);
+            _files.Add(m.Path);
+        }
+        else
+        {
+            var folder = m.Path[..slash];
+            if (!_folderIndex.TryGetValue(folder, out var f))
             {
-                if (IsSettled(name) || _inFlight.Contains(name)) continue;
-                _inFlight.Add(name);
-                return _micrographs[name];
+                _folderIndex[folder] = f = _folders.Count;
+                _folders.Add(folder);
             }
+            _folderOf.Add(f);
+            _files.Add(m.Path[(slash + 1)..]);
+        }
+        _byName?.Add(m.Name, index);
+        return index;
+    }
+
+    /// <summary>The next micrograph to pick, now in flight; null when nothing is open.</summary>
+    public int? TakeNext()
+    {
+        while (_retry.TryDequeue(out var retry))
+        {
+            if (TryTake(retry)) return retry;
+        }
+        for (; _cursor < Total; _cursor++)
+        {
+            if (TryTake(_cursor)) return _cursor++;
+        }
+        while (_again.TryDequeue(out var again))
+        {
+            if (TryTake(again)) return again;
         }
         return null;
     }
 
-    /// <summary>
-    /// Work that left with a node (or failed for a reason other than the micrograph): pending again, first in line,
-    /// unless this was its last attempt (the caller then records it as failed). Returns the attempts used.
-    /// </summary>
-    public int HandBack(string name, int maxAttempts)
+    private bool TryTake(int index)
     {
-        if (!_inFlight.Remove(name)) return _lost.GetValueOrDefault(name);
-        var attempts = _lost[name] = _lost.GetValueOrDefault(name) + 1;
-        if (attempts < maxAttempts) _retry.Enqueue(name);
+        if (MarkOf(index) != Mark.Open) return false;
+        SetMark(index, Mark.InFlight);
+        return true;
+    }
+
+    /// <summary>
+    /// A result arrived for the micrograph: it is held (neither handed out again nor counted open) until its journal entry
+    /// is written. False when it is settled already or another result is being recorded: the result is then dropped.
+    /// </summary>
+    public bool TryRecord(int index)
+    {
+        if (IsSettled(index) || MarkOf(index) == Mark.Recording) return false;
+        SetMark(index, Mark.Recording);
+        return true;
+    }
+
+    /// <summary>
+    /// Work that left with a node (or failed for a reason other than the micrograph): open again, first in line, unless
+    /// this was its last attempt (the caller then records it as failed). <paramref name="countAttempt"/> is false for work
+    /// that was only waiting on the node, never started there. Returns the attempts used.
+    /// </summary>
+    public int HandBack(int index, int maxAttempts, bool countAttempt = true)
+    {
+        if (MarkOf(index) != Mark.InFlight) return _attempts[index];
+        SetMark(index, Mark.Open);
+        var attempts = countAttempt ? ++_attempts[index] : _attempts[index];
+        if (attempts < maxAttempts) _retry.Enqueue(index);
         return attempts;
     }
 
@@ -159,23 +315,60 @@ internal sealed class CampaignState
         Particles = Particles,
         Nodes = _nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
         // The first failures only: a status must fit in one remoting frame whatever the campaign (Failed counts them all).
-        Failures = _order.Where(_failed.ContainsKey).Take(MaxFailuresReported).Select(n => new FailedMicrograph(_micrographs[n].Path, _failed[n])).ToList(),
+        Failures = _errors.OrderBy(e => e.Key).Take(MaxFailuresReported).Select(e => new FailedMicrograph(PathOf(e.Key), e.Value)).ToList(),
         PickedSinceRecovery = pickedSinceRecovery,
         CoordinatorMsPerMicrograph = coordinatorMs,
     };
 
-    public CampaignSnapshot ToSnapshot() => new(
-        Spec with { Micrographs = _order.Select(n => _micrographs[n]).ToList(), AlreadyDone = _order.Where(_skipped.Contains).ToList() },
-        _order.Where(_done.ContainsKey).Select(n => (n, _done[n])).ToList(),
-        _order.Where(_failed.ContainsKey).Select(n => new FailedMicrograph(n, _failed[n])).ToList(),
-        _nodes.Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
-        FinishedUnixMs);
+    public CampaignSnapshot ToSnapshot()
+    {
+        var settled = new byte[Total];
+        var particles = new List<int>(Done);
+        for (var i = 0; i < Total; i++)
+        {
+            settled[i] = (byte)(MarkOf(i) switch
+            {
+                Mark.Done => Settlement.Done,
+                Mark.Skipped => Settlement.Skipped,
+                Mark.Failed => Settlement.Failed,
+                _ => Settlement.Open,
+            });
+            if (MarkOf(i) == Mark.Done) particles.Add(_particles[i]);
+        }
+        return new CampaignSnapshot(
+            Spec with { Micrographs = Enumerable.Range(0, Total).Select(i => this[i]).ToList() },
+            settled, particles,
+            _errors.OrderBy(e => e.Key).Select(e => (e.Key, e.Value)).ToList(),
+            _nodes.Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
+            FinishedUnixMs);
+    }
 
     public static CampaignState FromSnapshot(CampaignSnapshot snapshot)
     {
-        var state = new CampaignState(snapshot.Spec);
-        foreach (var (name, particles) in snapshot.Done) state._done[name] = particles;
-        foreach (var f in snapshot.Failed) state._failed[f.Name] = f.Error;
+        var state = new CampaignState(snapshot.Spec with { AlreadyDone = [] });
+        if (snapshot.Settled.Length != state.Total)
+        {
+            throw new InvalidOperationException($"campaign {snapshot.Spec.CampaignId}: the snapshot settles {snapshot.Settled.Length} micrographs of {state.Total}");
+        }
+        var done = 0;
+        for (var i = 0; i < state.Total; i++)
+        {
+            switch ((Settlement)snapshot.Settled[i])
+            {
+                case Settlement.Done:
+                    state.SetMark(i, Mark.Done);
+                    state._particles[i] = snapshot.DoneParticles[done++];
+                    state.Particles += state._particles[i];
+                    break;
+                case Settlement.Skipped:
+                    state.SetMark(i, Mark.Skipped);
+                    break;
+                case Settlement.Failed:
+                    state.SetMark(i, Mark.Failed);
+                    break;
+            }
+        }
+        foreach (var (index, error) in snapshot.Failures) state._errors[index] = error;
         foreach (var n in snapshot.Nodes) state._nodes[n.Node] = (n.Micrographs, n.BusySeconds);
         state.FinishedUnixMs = snapshot.FinishedUnixMs;
         return state;

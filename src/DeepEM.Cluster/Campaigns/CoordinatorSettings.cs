@@ -6,11 +6,14 @@ namespace DeepEM.Cluster.Campaigns;
 public sealed record CoordinatorSettings
 {
     public int SlotsPerWorker { get; init; } = 2;
+    public int TasksPerSlot { get; init; } = 2;
     public int MaxAttempts { get; init; } = 3;
     public TimeSpan ResendUnacknowledgedAfter { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan CheckAcknowledgedAfter { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan IndexInterval { get; init; } = TimeSpan.FromSeconds(10);
-    public int SnapshotEvery { get; init; } = 500;
+    public int SnapshotAfter { get; init; } = 10_000;
+    public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromSeconds(30);
+    public int RecordBatch { get; init; } = 4096;
     public int ModelChunkBytes { get; init; } = 1 << 20;
     public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -26,16 +29,20 @@ public sealed record CoordinatorSettings
         var settings = new CoordinatorSettings
         {
             SlotsPerWorker = c.GetInt("slots-per-worker"),
+            TasksPerSlot = c.GetInt("tasks-per-slot"),
             MaxAttempts = c.GetInt("max-attempts"),
             ResendUnacknowledgedAfter = c.GetTimeSpan("resend-unacknowledged-after"),
             CheckAcknowledgedAfter = c.GetTimeSpan("check-acknowledged-after"),
             IndexInterval = c.GetTimeSpan("index-interval"),
-            SnapshotEvery = c.GetInt("snapshot-every"),
+            SnapshotAfter = c.GetInt("snapshot-after"),
+            SnapshotInterval = c.GetTimeSpan("snapshot-interval"),
+            RecordBatch = c.GetInt("record-batch"),
             ModelChunkBytes = c.GetInt("model-chunk-bytes"),
             JoinTimeout = c.GetTimeSpan("join-timeout"),
         };
-        if (settings.SlotsPerWorker < 1 || settings.MaxAttempts < 1 || settings.SnapshotEvery < 1)
-            throw new ConfigurationException("deepem.cluster: slots-per-worker, max-attempts and snapshot-every must be at least 1");
+        if (settings.SlotsPerWorker < 1 || settings.TasksPerSlot < 1 || settings.MaxAttempts < 1 || settings.SnapshotAfter < 1 || settings.RecordBatch < 1)
+            throw new ConfigurationException("deepem.cluster: slots-per-worker, tasks-per-slot, max-attempts, snapshot-after and record-batch must be at least 1");
+        if (settings.MaxAttempts > 100) throw new ConfigurationException("deepem.cluster.max-attempts must be at most 100");
         if (settings.ModelChunkBytes is < 1024 or > 1 << 20)
             throw new ConfigurationException("deepem.cluster.model-chunk-bytes must lie in 1 KiB..1 MiB");
         return settings;

@@ -3,18 +3,18 @@ using DeepEM.Cluster.Protocol;
 namespace DeepEM.Cluster.Campaigns;
 
 /// <summary>
-/// Where a campaign's results go, as the coordinator sees it: it knows nothing of file names or formats.
-/// Every write is whole or absent (the implementation writes a temporary file and renames it).
+/// A campaign's output folder as the coordinator sees it: it knows nothing of file names or formats. The workers write
+/// each micrograph's picks there themselves (see <see cref="Picking.IPickWriter"/>); the coordinator only asks what is
+/// there and writes the index and the summary. Every write is whole or absent (a temporary file, then a rename). The
+/// index and summary are written off the coordinator's thread, one at a time per campaign.
 /// </summary>
 public interface ICampaignOutput
 {
-    /// <summary>The micrograph's picks are already there (an earlier run wrote them).</summary>
+    /// <summary>The micrograph's picks are already there (an earlier run wrote them). The folder is listed once per output opened.</summary>
     bool HasPicks(string name);
 
-    void WritePicks(TaskPicked picks);
-
-    /// <summary>The index of every micrograph with picks, in submission order.</summary>
-    void WriteIndex(IEnumerable<MicrographRef> withPicks);
+    /// <summary>The index of exactly these micrographs (the ones with picks), in submission order.</summary>
+    void WriteIndex(IReadOnlyList<MicrographRef> withPicks);
 
     void WriteSummary(CampaignStatus status);
 }

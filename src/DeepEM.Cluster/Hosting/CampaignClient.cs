@@ -122,6 +122,13 @@ public sealed class CampaignClient(ClusterNode node)
             {
                 if (seen.Add(p.Name)) progress(p);
             });
+            Receive<MicrographProgressBatch>(batch =>
+            {
+                foreach (var p in batch.Items)
+                {
+                    if (seen.Add(p.Name)) progress(p);
+                }
+            });
             Receive<CampaignStatus>(s =>
             {
                 if (accepted is not null && s.Complete) done.TrySetResult(new CampaignOutcome(accepted, s));

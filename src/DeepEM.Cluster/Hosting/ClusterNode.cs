@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using Akka.Event;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Models;
@@ -140,6 +141,7 @@ public sealed class ClusterNode : IAsyncDisposable
         var tls = TlsSettings.From(config);
         var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
         if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
+        PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
         var setup = BootstrapSetup.Create().WithConfig(config);
         var system = ActorSystem.Create(NodeOptions.SystemName, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
         NodeHttpEndpoint? endpoint = null;
@@ -165,7 +167,8 @@ public sealed class ClusterNode : IAsyncDisposable
                 replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
                 picking = new PipelineMicrographPicking(replicas, options.Device);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
-                slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, coordinatorProxy),
+                var writer = new FolderPickWriter();
+                slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
                     ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);
                 var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
@@ -177,7 +180,7 @@ public sealed class ClusterNode : IAsyncDisposable
             {
                 slots ??= await sharding.StartProxyAsync(SlotSharding.TypeName, Roles.Worker, new SlotSharding());
                 var models = new FolderModelStore(Path.Combine(options.StateDir!, "models"));
-                var outputs = new FolderCampaignOutputFactory(models);
+                var outputs = new FolderCampaignOutputFactory();
                 system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), CampaignCoordinator.Stop.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), CoordinatorName);
                 if (!options.ReadOnlyCoordinator)
@@ -192,6 +195,17 @@ public sealed class ClusterNode : IAsyncDisposable
             // Before joining, so that a readiness probe sees "joining" rather than nothing.
             endpoint = NodeHttpEndpoint.StartIfConfigured(system, options.BindHost ?? options.Host);
 
+            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator)
+            {
+                // A coordinator that would found the cluster first asks the members it last saw (KnownMembers says why).
+                var known = KnownMembers.Read(options.StateDir!);
+                seeds = KnownMembers.Seeds(seeds, cluster.SelfAddress, known);
+                if (known.Count > 0 && seeds[0] == cluster.SelfAddress)
+                {
+                    system.Log.Info("asking {0} members seen before ({1}) before forming a cluster of its own", known.Count, string.Join(", ", known.Take(8)));
+                }
+                system.ActorOf(KnownMembers.Recorder.Props(options.StateDir!), "known-members");
+            }
             if (seeds.Count == 0) seeds.Add(cluster.SelfAddress);
             cluster.JoinSeedNodes(seeds);
 

@@ -1,23 +1,22 @@
 using System.Text.Json;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Protocol;
-using DeepEM.Formats.Coordinates;
 using DeepEM.Formats.IO;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Hosting;
 
 /// <summary>
-/// A campaign's output folder as CONTRACT.md lays it out (through the pipeline's <see cref="PickOutputs"/>):
-/// NAME.star and the other coordinate files per micrograph, autopick.star, and campaign.json, the summary
-/// (counts, failures, throughput per node) written at the end.
+/// A campaign's output folder as the coordinator sees it (through the pipeline's <see cref="PickOutputs"/>): which
+/// micrographs have picks there (NAME.star, written by the workers, see <see cref="FolderPickWriter"/>), autopick.star,
+/// and campaign.json, the summary (counts, failures, throughput per node) written at the end.
 /// </summary>
 public sealed class FolderCampaignOutput : ICampaignOutput
 {
     private readonly CampaignSpec _spec;
     private readonly PickOutputs _outputs;
 
-    public FolderCampaignOutput(CampaignSpec spec, int boxSize)
+    public FolderCampaignOutput(CampaignSpec spec)
     {
         _spec = spec;
         if (!Path.IsPathFullyQualified(spec.OutDir)) throw new ArgumentException($"{spec.OutDir}: the output folder must be an absolute path");
@@ -29,21 +28,13 @@ public sealed class FolderCampaignOutput : ICampaignOutput
         {
             throw new ArgumentException($"{spec.OutDir}: cannot create the output folder ({e.Message})");
         }
-        var formats = PipelineMicrographPicking.ToOptions(spec.Settings, Numerics.Backends.DeviceChoice.Cpu).Formats;
-        _outputs = new PickOutputs(spec.OutDir, formats, boxSize);
+        // Read and indexed only: the coordinator writes no picks (formats and box are the workers' business).
+        _outputs = new PickOutputs(spec.OutDir, [], 0);
     }
 
     public bool HasPicks(string name) => _outputs.IsDone(name);
 
-    public void WritePicks(TaskPicked picks)
-    {
-        var list = new List<Pick>(picks.X.Count);
-        for (var i = 0; i < picks.X.Count; i++) list.Add(new Pick(picks.X[i], picks.Y[i], picks.Score[i]));
-        // PickOutputs refuses names with separators or "..": names come over the network and must stay inside the folder.
-        _outputs.Write(picks.Name, list);
-    }
-
-    public void WriteIndex(IEnumerable<MicrographRef> withPicks) => _outputs.WriteIndex(withPicks.Select(m => (m.Name, m.Path)));
+    public void WriteIndex(IReadOnlyList<MicrographRef> withPicks) => _outputs.WriteIndexOf(withPicks.Select(m => (m.Name, m.Path)));
 
     public void WriteSummary(CampaignStatus status)
     {
@@ -74,8 +65,7 @@ public sealed class FolderCampaignOutput : ICampaignOutput
     }
 }
 
-/// <summary>Opens campaign outputs; the box size (for EMAN2 .box files) comes from the campaign's model.</summary>
-public sealed class FolderCampaignOutputFactory(FolderModelStore models) : ICampaignOutputFactory
+public sealed class FolderCampaignOutputFactory : ICampaignOutputFactory
 {
-    public ICampaignOutput Open(CampaignSpec spec) => new FolderCampaignOutput(spec, models.BoxSizeOf(spec.ModelSha256));
+    public ICampaignOutput Open(CampaignSpec spec) => new FolderCampaignOutput(spec);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
@@ -23,9 +22,8 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
     private readonly Dictionary<string, TrainedModel> _models = new(StringComparer.Ordinal);
     private (string Key, MicrographPicker Picker)? _picker;
 
-    public async Task<TaskPicked> PickAsync(PickTask task, string node, CancellationToken cancel)
+    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
     {
-        var total = Stopwatch.StartNew();
         var bytes = await replicas.GetAsync(task.ModelSha256, task.ModelPath, task.ModelLength);
         var model = Model(task.ModelSha256, bytes);
         PreparedMicrograph micrograph;
@@ -42,22 +40,7 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         {
             var picker = Picker(task, model);
             var result = await Task.Run(() => picker.Pick(micrograph), cancel);
-            return new TaskPicked
-            {
-                Slot = task.Slot,
-                TaskId = task.TaskId,
-                CampaignId = task.CampaignId,
-                Name = task.Micrograph.Name,
-                Node = node,
-                X = result.Picks.Select(p => p.X).ToArray(),
-                Y = result.Picks.Select(p => p.Y).ToArray(),
-                Score = result.Picks.Select(p => p.Score ?? 0).ToArray(),
-                Peaks = result.Peaks,
-                RejectedByStd = result.RejectedByStd,
-                Positions = result.Positions,
-                ScoringSeconds = result.ScoringTime.TotalSeconds,
-                TotalSeconds = total.Elapsed.TotalSeconds,
-            };
+            return new PickOutcome(result, model.Preprocessing.BoxSizeOriginal);
         }
         finally
         {
@@ -100,7 +83,7 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         StdFilter = s.StdFilter,
         StdRange = s.StdMin is { } lo && s.StdMax is { } hi ? (lo, hi) : null,
         Naive = s.Naive,
-        Formats = s.Formats.Select(ParseFormat).ToList(),
+        Formats = FolderPickWriter.ParseFormats(s.Formats),
         Device = device,
     };
 
@@ -116,8 +99,6 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         Naive = o.Naive,
         Formats = o.Formats.Select(f => f.ToString().ToLowerInvariant()).ToList(),
     };
-
-    private static CoordinateFormat ParseFormat(string name) => Enum.Parse<CoordinateFormat>(name, ignoreCase: true);
 
     /// <summary>Waits (a while) for a pick still running, so its backend is not freed under it; the lock stays taken.</summary>
     public void Dispose()

@@ -1,15 +1,34 @@
 using DeepEM.Cluster.Protocol;
+using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Picking;
 
 /// <summary>
-/// What a worker node does with one task: get the model replica, read the micrograph, pick it. Implemented over
-/// the pipeline (Hosting/PipelineMicrographPicking); the slot actors only see this.
+/// What a worker node does with one task: get the model replica, read the micrograph, pick it. Implemented over the
+/// pipeline (Hosting/PipelineMicrographPicking); the slot actors only see this.
 /// </summary>
 public interface IMicrographPicking
 {
     /// <summary>Picks the task's micrograph. Throws <see cref="BadMicrographException"/> when the micrograph itself is unusable.</summary>
-    Task<TaskPicked> PickAsync(PickTask task, string node, CancellationToken cancel);
+    Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel);
+
+    /// <summary>A slot on <paramref name="node"/> took the task and will pick it after those before it (for observers; nothing by default).</summary>
+    void Queued(PickTask task, string node)
+    {
+    }
+}
+
+/// <summary>One micrograph's picks as the pipeline made them, and the box of the model that picked them (EMAN2 .box files give corners).</summary>
+public sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
+
+/// <summary>
+/// Writes a picked micrograph's coordinate files into its campaign's output folder, on the worker node that picked it
+/// (Hosting/FolderPickWriter). Whole or not at all; throws <see cref="IOException"/> or
+/// <see cref="UnauthorizedAccessException"/> when the folder cannot be written from this node.
+/// </summary>
+public interface IPickWriter
+{
+    void Write(PickTask task, PickOutcome outcome);
 }
 
 /// <summary>The micrograph cannot be picked, whoever tries: not retried.</summary>

@@ -60,3 +60,9 @@ public sealed record MicrographProgress : IClusterMessage
     public int Done { get; init; }
     public int Total { get; init; }
 }
+
+/// <summary>
+/// Micrographs finished since the last such message, for one campaign's followers: the coordinator sends them together
+/// as it records them, so a follower of a campaign at 1,000 micrographs per second gets a few messages a second.
+/// </summary>
+public sealed record MicrographProgressBatch(IReadOnlyList<MicrographProgress> Items) : IClusterMessage;

@@ -2,6 +2,8 @@ namespace DeepEM.Cluster.Protocol;
 
 // What the campaign coordinator writes to its journal. Assignments to slots are not journalled: after a
 // restart, whatever was in flight is simply pending again (a result that arrives late is still accepted once).
+// Micrographs are named in events by their index in the campaign (the order in which they were submitted), which
+// never changes; a campaign's list of micrographs is in its CampaignSubmitted and MicrographsAdded events.
 
 public interface ICampaignEvent : IClusterMessage
 {
@@ -19,18 +21,43 @@ public sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
 /// </summary>
 public sealed record MicrographsAdded(string CampaignId, IReadOnlyList<MicrographRef> Micrographs, IReadOnlyList<string> AlreadyDone) : ICampaignEvent;
 
+/// <summary>One micrograph of a <see cref="MicrographsPicked"/> event.</summary>
+public readonly record struct PickedMicrograph(int Index, int Particles, float Seconds, string Node);
+
+/// <summary>
+/// Micrographs whose picks the workers wrote, recorded together: the coordinator journals what arrived while its
+/// previous write was under way (one row for many micrographs).
+/// </summary>
+public sealed record MicrographsPicked(string CampaignId, IReadOnlyList<PickedMicrograph> Micrographs) : ICampaignEvent;
+
+/// <summary>One micrograph picked, by name: what versions before the batched <see cref="MicrographsPicked"/> wrote. Read on recovery, never written.</summary>
 public sealed record MicrographPicked(string CampaignId, string Name, string Node, int Particles, double Seconds) : ICampaignEvent;
 
-public sealed record MicrographFailed(string CampaignId, string Name, string Error) : ICampaignEvent;
+/// <summary>A micrograph failed for good. <see cref="Index"/> is null in events of older versions (then the name says which).</summary>
+public sealed record MicrographFailed(string CampaignId, string Name, string Error, int? Index = null) : ICampaignEvent;
 
 public sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent;
 
-/// <summary>The whole coordinator state, for snapshots (what is done, failed, and per-node counts).</summary>
+/// <summary>The whole coordinator state, for snapshots.</summary>
 public sealed record CoordinatorSnapshot(IReadOnlyList<CampaignSnapshot> Campaigns) : IClusterMessage;
 
+/// <summary>How a micrograph stands in a snapshot (in flight is not remembered: it is open again after a restart).</summary>
+public enum Settlement : byte
+{
+    Open = 0,
+    Done = 1,
+    Skipped = 2,
+    Failed = 3,
+}
+
+/// <summary>
+/// One campaign, compactly: its spec with every micrograph, one byte per micrograph, the particles of the done ones
+/// (in index order), the failures' reasons, and per-node counts.
+/// </summary>
 public sealed record CampaignSnapshot(
     CampaignSpec Spec,
-    IReadOnlyList<(string Name, int Particles)> Done,
-    IReadOnlyList<FailedMicrograph> Failed,
+    byte[] Settled,
+    IReadOnlyList<int> DoneParticles,
+    IReadOnlyList<(int Index, string Error)> Failures,
     IReadOnlyList<NodeThroughput> Nodes,
     long FinishedUnixMs);

@@ -28,8 +28,10 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         CampaignStatus => "st",
         CampaignStatusReport => "str",
         MicrographProgress => "prog",
+        MicrographProgressBatch => "progs",
         PickTask => "task",
-        TaskStarted => "tst",
+        TaskAccepted => "tac",
+        TaskReturned => "tret",
         TaskPicked => "tpk",
         TaskFailed => "tfl",
         StopSlot => "stop",
@@ -37,10 +39,11 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         ModelChunk => "mc",
         CampaignSubmitted => "e-sub",
         MicrographsAdded => "e-add",
+        MicrographsPicked => "e-pks",
         MicrographPicked => "e-pk",
         MicrographFailed => "e-fl",
         CampaignCompleted => "e-end",
-        CoordinatorSnapshot => "snap",
+        CoordinatorSnapshot => "snap2",
         _ => TrainingManifest(o),
     };
 
@@ -56,20 +59,24 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         "st" => FromProto(P.CampaignStatus.Parser.ParseFrom(bytes)),
         "str" => new CampaignStatusReport(P.CampaignStatusReport.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
         "prog" => FromProto(P.MicrographProgress.Parser.ParseFrom(bytes)),
+        "progs" => new MicrographProgressBatch(P.MicrographProgressBatch.Parser.ParseFrom(bytes).Items.Select(FromProto).ToList()),
         "task" => FromProto(P.PickTask.Parser.ParseFrom(bytes)),
-        "tst" => P.TaskStarted.Parser.ParseFrom(bytes) is var s ? new TaskStarted(s.Slot, s.TaskId, s.Node) : null!,
+        "tac" => P.TaskAccepted.Parser.ParseFrom(bytes) is var s ? new TaskAccepted(s.Slot, s.TaskId, s.Node) : null!,
+        "tret" => P.TaskReturned.Parser.ParseFrom(bytes) is var t ? new TaskReturned(t.Slot, t.TaskId) : null!,
         "tpk" => FromProto(P.TaskPicked.Parser.ParseFrom(bytes)),
-        "tfl" => P.TaskFailed.Parser.ParseFrom(bytes) is var f ? new TaskFailed(f.Slot, f.TaskId, f.CampaignId, f.Name, f.Node, f.Error, f.BadInput) : null!,
+        "tfl" => P.TaskFailed.Parser.ParseFrom(bytes) is var f ? new TaskFailed(f.Slot, f.TaskId, f.CampaignId, f.Index, f.Name, f.Node, f.Error, f.BadInput) : null!,
         "stop" => StopSlot.Instance,
         "fmc" => P.FetchModelChunk.Parser.ParseFrom(bytes) is var q ? new FetchModelChunk(q.ModelSha256, q.Offset) : null!,
         "mc" => P.ModelChunk.Parser.ParseFrom(bytes) is var c ? new ModelChunk(c.ModelSha256, c.Offset, c.TotalLength, c.Data.ToByteArray(), c.Error) : null!,
         "e-sub" => new CampaignSubmitted(FromProto(P.CampaignSubmitted.Parser.ParseFrom(bytes).Spec)),
         "e-add" => P.MicrographsAdded.Parser.ParseFrom(bytes) is var m
-            ? new MicrographsAdded(m.CampaignId, m.Micrographs.Select(FromProto).ToList(), m.AlreadyDone.ToList()) : null!,
+            ? new MicrographsAdded(m.CampaignId, Micrographs(m.MicrographList, m.Micrographs), m.AlreadyDone.ToList()) : null!,
+        "e-pks" => FromProto(P.MicrographsPicked.Parser.ParseFrom(bytes)),
         "e-pk" => P.MicrographPicked.Parser.ParseFrom(bytes) is var p ? new MicrographPicked(p.CampaignId, p.Name, p.Node, p.Particles, p.Seconds) : null!,
-        "e-fl" => P.MicrographFailed.Parser.ParseFrom(bytes) is var e ? new MicrographFailed(e.CampaignId, e.Name, e.Error) : null!,
+        "e-fl" => P.MicrographFailed.Parser.ParseFrom(bytes) is var e ? new MicrographFailed(e.CampaignId, e.Name, e.Error, e.HasIndex ? e.Index : null) : null!,
         "e-end" => P.CampaignCompleted.Parser.ParseFrom(bytes) is var d ? new CampaignCompleted(d.CampaignId, d.FinishedUnixMs) : null!,
-        "snap" => new CoordinatorSnapshot(P.CoordinatorSnapshot.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
+        "snap2" => new CoordinatorSnapshot(P.CoordinatorSnapshotV2.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
+        "snap" => new CoordinatorSnapshot(P.CoordinatorSnapshot.Parser.ParseFrom(bytes).Campaigns.Select(FromLegacyProto).ToList()),
         _ => TrainingFromBinary(bytes, manifest),
     };
 
@@ -82,39 +89,44 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         FollowCampaign m => new P.FollowCampaign { CampaignId = m.CampaignId },
         CampaignStatus m => ToProto(m),
         CampaignStatusReport m => new P.CampaignStatusReport { Campaigns = { m.Campaigns.Select(ToProto) } },
-        MicrographProgress m => new P.MicrographProgress
-        {
-            CampaignId = m.CampaignId, Name = m.Name, Failed = m.Failed, Error = m.Error, Particles = m.Particles, Peaks = m.Peaks,
-            RejectedByStd = m.RejectedByStd, Positions = m.Positions, ScoringSeconds = m.ScoringSeconds, Node = m.Node, Done = m.Done, Total = m.Total,
-        },
+        MicrographProgress m => ToProto(m),
+        MicrographProgressBatch m => new P.MicrographProgressBatch { Items = { m.Items.Select(ToProto) } },
         PickTask m => new P.PickTask
         {
-            Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Micrograph = ToProto(m.Micrograph), ModelPath = m.ModelPath,
-            ModelSha256 = m.ModelSha256, ModelLength = m.ModelLength, Settings = ToProto(m.Settings),
+            Slot = m.Slot, TaskId = m.TaskId, Epoch = m.Epoch, CampaignId = m.CampaignId, Index = m.Index, Micrograph = ToProto(m.Micrograph), OutDir = m.OutDir,
+            ModelPath = m.ModelPath, ModelSha256 = m.ModelSha256, ModelLength = m.ModelLength, Settings = ToProto(m.Settings),
         },
-        TaskStarted m => new P.TaskStarted { Slot = m.Slot, TaskId = m.TaskId, Node = m.Node },
+        TaskAccepted m => new P.TaskAccepted { Slot = m.Slot, TaskId = m.TaskId, Node = m.Node },
+        TaskReturned m => new P.TaskReturned { Slot = m.Slot, TaskId = m.TaskId },
         TaskPicked m => new P.TaskPicked
         {
-            Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Name = m.Name, Node = m.Node, X = { m.X }, Y = { m.Y }, Score = { m.Score },
+            Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Index = m.Index, Name = m.Name, Node = m.Node, Particles = m.Particles,
             Peaks = m.Peaks, RejectedByStd = m.RejectedByStd, Positions = m.Positions, ScoringSeconds = m.ScoringSeconds, TotalSeconds = m.TotalSeconds,
         },
-        TaskFailed m => new P.TaskFailed { Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Name = m.Name, Node = m.Node, Error = m.Error, BadInput = m.BadInput },
+        TaskFailed m => new P.TaskFailed
+        {
+            Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Index = m.Index, Name = m.Name, Node = m.Node, Error = m.Error, BadInput = m.BadInput,
+        },
         StopSlot => new P.StopSlot(),
         FetchModelChunk m => new P.FetchModelChunk { ModelSha256 = m.ModelSha256, Offset = m.Offset },
         ModelChunk m => new P.ModelChunk { ModelSha256 = m.ModelSha256, Offset = m.Offset, TotalLength = m.TotalLength, Data = ByteString.CopyFrom(m.Data), Error = m.Error },
         CampaignSubmitted m => new P.CampaignSubmitted { Spec = ToProto(m.Spec) },
-        MicrographsAdded m => new P.MicrographsAdded { CampaignId = m.CampaignId, Micrographs = { m.Micrographs.Select(ToProto) }, AlreadyDone = { m.AlreadyDone } },
+        MicrographsAdded m => new P.MicrographsAdded { CampaignId = m.CampaignId, MicrographList = ToProto(m.Micrographs), AlreadyDone = { m.AlreadyDone } },
+        MicrographsPicked m => ToProto(m),
         MicrographPicked m => new P.MicrographPicked { CampaignId = m.CampaignId, Name = m.Name, Node = m.Node, Particles = m.Particles, Seconds = m.Seconds },
-        MicrographFailed m => new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error },
+        MicrographFailed m => m.Index is { } index
+            ? new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error, Index = index }
+            : new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error },
         CampaignCompleted m => new P.CampaignCompleted { CampaignId = m.CampaignId, FinishedUnixMs = m.FinishedUnixMs },
-        CoordinatorSnapshot m => new P.CoordinatorSnapshot
+        CoordinatorSnapshot m => new P.CoordinatorSnapshotV2
         {
             Campaigns =
             {
-                m.Campaigns.Select(c => new P.CampaignSnapshot
+                m.Campaigns.Select(c => new P.CampaignSnapshotV2
                 {
-                    Spec = ToProto(c.Spec), Done = { c.Done.Select(d => d.Name) }, DoneParticles = { c.Done.Select(d => d.Particles) },
-                    Failed = { c.Failed.Select(ToProto) }, Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs,
+                    Spec = ToProto(c.Spec), Settled = ByteString.CopyFrom(c.Settled), DoneParticles = { c.DoneParticles },
+                    FailedIndex = { c.Failures.Select(f => f.Index) }, FailedError = { c.Failures.Select(f => f.Error) },
+                    Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs,
                 }),
             },
         },
@@ -160,12 +172,89 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
     private static P.CampaignSpec ToProto(CampaignSpec s) => new()
     {
         CampaignId = s.CampaignId, OutDir = s.OutDir, ModelPath = s.ModelPath, ModelSha256 = s.ModelSha256, ModelLength = s.ModelLength,
-        Micrographs = { s.Micrographs.Select(ToProto) }, Settings = ToProto(s.Settings), SubmittedUnixMs = s.SubmittedUnixMs, AlreadyDone = { s.AlreadyDone },
+        MicrographList = ToProto(s.Micrographs), Settings = ToProto(s.Settings), SubmittedUnixMs = s.SubmittedUnixMs, AlreadyDone = { s.AlreadyDone },
     };
 
     private static CampaignSpec FromProto(P.CampaignSpec s) => new(
-        s.CampaignId, s.OutDir, s.ModelPath, s.ModelSha256, s.ModelLength, s.Micrographs.Select(FromProto).ToList(),
+        s.CampaignId, s.OutDir, s.ModelPath, s.ModelSha256, s.ModelLength, Micrographs(s.MicrographList, s.Micrographs),
         FromProto(s.Settings ?? new P.PickSettings()), s.SubmittedUnixMs, s.AlreadyDone.ToList());
+
+    /// <summary>A list of micrographs, compactly: a table of folders, and per micrograph its folder, file and (only where it
+    /// is not the file name without its extension) its name.</summary>
+    private static P.MicrographList ToProto(IReadOnlyList<MicrographRef> micrographs)
+    {
+        var list = new P.MicrographList();
+        var folders = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var m in micrographs)
+        {
+            var slash = m.Path.LastIndexOf('/');
+            var file = slash < 0 ? m.Path : m.Path[(slash + 1)..];
+            var folder = -1;
+            if (slash >= 0 && !folders.TryGetValue(m.Path[..slash], out folder))
+            {
+                folders[m.Path[..slash]] = folder = list.Folders.Count;
+                list.Folders.Add(m.Path[..slash]);
+            }
+            if (m.Name != Path.GetFileNameWithoutExtension(file))
+            {
+                list.NamedIndex.Add(list.Files.Count);
+                list.Named.Add(m.Name);
+            }
+            list.Folder.Add(folder);
+            list.Files.Add(file);
+        }
+        return list;
+    }
+
+    private static List<MicrographRef> Micrographs(P.MicrographList? list, IEnumerable<P.MicrographRef> legacy)
+    {
+        var result = legacy.Select(FromProto).ToList();
+        if (list is null) return result;
+        if (list.Folder.Count != list.Files.Count || list.NamedIndex.Count != list.Named.Count)
+        {
+            throw new System.Runtime.Serialization.SerializationException("micrograph list: folders and files, or named indices and names, differ in length");
+        }
+        var named = new Dictionary<int, string>();
+        for (var i = 0; i < list.NamedIndex.Count; i++) named[list.NamedIndex[i]] = list.Named[i];
+        for (var i = 0; i < list.Files.Count; i++)
+        {
+            var file = list.Files[i];
+            var folder = list.Folder[i];
+            if (folder >= list.Folders.Count) throw new System.Runtime.Serialization.SerializationException($"micrograph list: folder {folder} of {list.Folders.Count}");
+            var path = folder < 0 ? file : list.Folders[folder] + "/" + file;
+            result.Add(new MicrographRef(named.TryGetValue(i, out var name) ? name : Path.GetFileNameWithoutExtension(file), path));
+        }
+        return result;
+    }
+
+    private static P.MicrographsPicked ToProto(MicrographsPicked m)
+    {
+        var p = new P.MicrographsPicked { CampaignId = m.CampaignId };
+        var nodes = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var picked in m.Micrographs)
+        {
+            if (!nodes.TryGetValue(picked.Node, out var node))
+            {
+                nodes[picked.Node] = node = p.Nodes.Count;
+                p.Nodes.Add(picked.Node);
+            }
+            p.Index.Add(picked.Index);
+            p.Particles.Add(picked.Particles);
+            p.Seconds.Add(picked.Seconds);
+            p.Node.Add(node);
+        }
+        return p;
+    }
+
+    private static MicrographsPicked FromProto(P.MicrographsPicked p)
+    {
+        var n = p.Index.Count;
+        if (p.Particles.Count != n || p.Seconds.Count != n || p.Node.Count != n || p.Node.Any(i => i < 0 || i >= p.Nodes.Count))
+        {
+            throw new System.Runtime.Serialization.SerializationException("micrographs picked: the lists differ in length or name an unknown node");
+        }
+        return new MicrographsPicked(p.CampaignId, Enumerable.Range(0, n).Select(i => new PickedMicrograph(p.Index[i], p.Particles[i], p.Seconds[i], p.Nodes[p.Node[i]])).ToList());
+    }
 
     private static P.CampaignStatus ToProto(CampaignStatus m) => new()
     {
@@ -183,6 +272,12 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         CoordinatorMsPerMicrograph = m.CoordinatorMsPerMicrograph,
     };
 
+    private static P.MicrographProgress ToProto(MicrographProgress m) => new()
+    {
+        CampaignId = m.CampaignId, Name = m.Name, Failed = m.Failed, Error = m.Error, Particles = m.Particles, Peaks = m.Peaks,
+        RejectedByStd = m.RejectedByStd, Positions = m.Positions, ScoringSeconds = m.ScoringSeconds, Node = m.Node, Done = m.Done, Total = m.Total,
+    };
+
     private static MicrographProgress FromProto(P.MicrographProgress m) => new()
     {
         CampaignId = m.CampaignId, Name = m.Name, Failed = m.Failed, Error = m.Error, Particles = m.Particles, Peaks = m.Peaks,
@@ -190,20 +285,52 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
     };
 
     private static PickTask FromProto(P.PickTask m) => new(
-        m.Slot, m.TaskId, m.CampaignId, FromProto(m.Micrograph ?? new P.MicrographRef()), m.ModelPath, m.ModelSha256, m.ModelLength,
-        FromProto(m.Settings ?? new P.PickSettings()));
+        m.Slot, m.TaskId, m.Epoch, m.CampaignId, m.Index, FromProto(m.Micrograph ?? new P.MicrographRef()), m.OutDir, m.ModelPath, m.ModelSha256,
+        m.ModelLength, FromProto(m.Settings ?? new P.PickSettings()));
 
     private static TaskPicked FromProto(P.TaskPicked m) => new()
     {
-        Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Name = m.Name, Node = m.Node, X = m.X.ToArray(), Y = m.Y.ToArray(),
-        Score = m.Score.ToArray(), Peaks = m.Peaks, RejectedByStd = m.RejectedByStd, Positions = m.Positions, ScoringSeconds = m.ScoringSeconds,
-        TotalSeconds = m.TotalSeconds,
+        Slot = m.Slot, TaskId = m.TaskId, CampaignId = m.CampaignId, Index = m.Index, Name = m.Name, Node = m.Node, Particles = m.Particles,
+        Peaks = m.Peaks, RejectedByStd = m.RejectedByStd, Positions = m.Positions, ScoringSeconds = m.ScoringSeconds, TotalSeconds = m.TotalSeconds,
     };
 
-    private static CampaignSnapshot FromProto(P.CampaignSnapshot c)
+    private static CampaignSnapshot FromProto(P.CampaignSnapshotV2 c)
+    {
+        var spec = FromProto(c.Spec);
+        var settled = c.Settled.ToByteArray();
+        if (settled.Length != spec.Micrographs.Count || settled.Count(b => b == (byte)Settlement.Done) != c.DoneParticles.Count
+            || c.FailedIndex.Count != c.FailedError.Count || c.FailedIndex.Any(i => i < 0 || i >= settled.Length))
+        {
+            throw new System.Runtime.Serialization.SerializationException($"campaign snapshot {spec.CampaignId}: its lists do not fit its {spec.Micrographs.Count} micrographs");
+        }
+        return new CampaignSnapshot(spec, settled, c.DoneParticles.ToList(), c.FailedIndex.Zip(c.FailedError).ToList(), c.Nodes.Select(FromProto).ToList(),
+            c.FinishedUnixMs);
+    }
+
+    /// <summary>A snapshot of an older version, which named done and failed micrographs: in today's form.</summary>
+    private static CampaignSnapshot FromLegacyProto(P.CampaignSnapshot c)
     {
         if (c.DoneParticles.Count != c.Done.Count) throw new System.Runtime.Serialization.SerializationException("campaign snapshot: done and done_particles differ in length");
-        return new CampaignSnapshot(FromProto(c.Spec), c.Done.Zip(c.DoneParticles).ToList(), c.Failed.Select(FromProto).ToList(),
-            c.Nodes.Select(FromProto).ToList(), c.FinishedUnixMs);
+        var spec = FromProto(c.Spec);
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < spec.Micrographs.Count; i++) index[spec.Micrographs[i].Name] = i;
+        var skipped = spec.AlreadyDone.ToHashSet(StringComparer.Ordinal);
+        var settled = spec.Micrographs.Select(m => (byte)(skipped.Contains(m.Name) ? Settlement.Skipped : Settlement.Open)).ToArray();
+        var particles = new int[settled.Length];
+        foreach (var (name, count) in c.Done.Zip(c.DoneParticles))
+        {
+            if (!index.TryGetValue(name, out var i)) continue;
+            settled[i] = (byte)Settlement.Done;
+            particles[i] = count;
+        }
+        var failures = new List<(int, string)>();
+        foreach (var f in c.Failed)
+        {
+            if (!index.TryGetValue(f.Name, out var i)) continue;
+            settled[i] = (byte)Settlement.Failed;
+            failures.Add((i, f.Error));
+        }
+        var done = Enumerable.Range(0, settled.Length).Where(i => settled[i] == (byte)Settlement.Done).Select(i => particles[i]).ToList();
+        return new CampaignSnapshot(spec with { AlreadyDone = [] }, settled, done, failures, c.Nodes.Select(FromProto).ToList(), c.FinishedUnixMs);
     }
 }

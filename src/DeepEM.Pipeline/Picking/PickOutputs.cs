@@ -58,13 +58,14 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
             }
         }
         RelionStarCoordinates.Write(StarPath(name), picks);
-        Done.Add(name);
+        // Only a folder that was listed keeps count: a worker writing into a campaign's folder never lists it.
+        _done?.Add(name);
     }
 
     /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>
-    public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs)
-    {
-        var entries = micrographs.Where(m => IsDone(m.Name)).Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name)));
-        AutopickIndex.Write(Path.Combine(Directory, "autopick.star"), entries);
-    }
+    public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs) => WriteIndexOf(micrographs.Where(m => IsDone(m.Name)));
+
+    /// <summary>Rewrites the RELION 4 index with exactly these micrographs, in this order (the caller knows their picks are there).</summary>
+    public void WriteIndexOf(IEnumerable<(string Name, string MicrographPath)> micrographs) =>
+        AutopickIndex.Write(Path.Combine(Directory, "autopick.star"), micrographs.Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name))));
 }
