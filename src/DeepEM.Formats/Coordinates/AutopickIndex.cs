@@ -24,7 +24,20 @@ public static class AutopickIndex
         return table.Rows.Select(r => new AutopickEntry(r[im], r[ic])).ToList();
     }
 
-    public static string ToText(IEnumerable<AutopickEntry> entries)
+    public static string ToText(IEnumerable<AutopickEntry> entries) => Star(entries).ToText();
+
+    /// <summary>Writes the index whole or not at all, streamed (a campaign's index may hold 100,000 rows).</summary>
+    public static void Write(string path, IEnumerable<AutopickEntry> entries)
+    {
+        var star = Star(entries);
+        IO.AtomicFile.Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
+            star.Write(writer);
+        });
+    }
+
+    private static StarFile Star(IEnumerable<AutopickEntry> entries)
     {
         var table = new StarTable([MicrographColumn, CoordinatesColumn]);
         foreach (var e in entries)
@@ -35,8 +48,6 @@ public static class AutopickIndex
         block.Loops.Add(table);
         var file = new StarFile();
         file.Blocks.Add(block);
-        return file.ToText();
+        return file;
     }
-
-    public static void Write(string path, IEnumerable<AutopickEntry> entries) => IO.AtomicFile.WriteAllText(path, ToText(entries));
 }

@@ -42,6 +42,43 @@ public static class AtomicFile
         Write(path, s => s.Write(copy));
     }
 
+    /// <summary>
+    /// Several files, each whole or not at all, made durable together: all are written to their temporary files, then all
+    /// are flushed to disk, then all are renamed in the order given (so the last one's presence means the others are
+    /// there). On a journalling file system the first flush commits what the others wrote, and the rest find little left
+    /// to do: one disk commit where writing the files one after another would make one each.
+    /// </summary>
+    public static void WriteAllTexts(IReadOnlyList<(string Path, string Text)> files)
+    {
+        var encoding = new System.Text.UTF8Encoding(false);
+        var open = new List<(FileStream Stream, string Temp, string Target)>(files.Count);
+        try
+        {
+            foreach (var (path, text) in files)
+            {
+                var full = Path.GetFullPath(path);
+                var dir = Path.GetDirectoryName(full)!;
+                if (!Directory.Exists(dir)) Directory.CreateDirectory(dir);
+                var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+                open.Add((stream, temp, full));
+                stream.Write(encoding.GetBytes(text));
+            }
+            foreach (var (stream, _, _) in open) stream.Flush(flushToDisk: true);
+            foreach (var (stream, _, _) in open) stream.Dispose();
+            foreach (var (_, temp, target) in open) File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            foreach (var (stream, temp, _) in open)
+            {
+                stream.Dispose();
+                TryDelete(temp);
+            }
+            throw;
+        }
+    }
+
     private static void TryDelete(string path)
     {
         try

@@ -255,29 +255,48 @@ public sealed class StarFile
         return tokens;
     }
 
-    /// <summary>Writes the file in RELION's layout: aligned columns, labels numbered "#1", "#2", ….</summary>
+    /// <summary>The file in RELION's layout: aligned columns, labels numbered "#1", "#2", ….</summary>
     public string ToText()
     {
-        var sb = new StringBuilder();
-        sb.Append("# written by DeepEM.Cluster\n");
+        using var writer = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };
+        Write(writer);
+        return writer.ToString();
+    }
+
+    /// <summary>
+    /// Writes the file in RELION's layout, streaming: a table of 100,000 rows (a campaign's autopick.star) never becomes
+    /// one string, which would land on the large-object heap each time it is rewritten.
+    /// </summary>
+    public void Write(TextWriter writer)
+    {
+        writer.Write("# written by DeepEM.Cluster\n");
         foreach (var block in Blocks)
         {
-            sb.Append('\n').Append("data_").Append(block.Name).Append("\n\n");
+            writer.Write("\ndata_");
+            writer.Write(block.Name);
+            writer.Write("\n\n");
             if (block.Pairs.Count > 0)
             {
                 var width = block.Pairs.Max(p => p.Key.Length) + 2;
                 foreach (var pair in block.Pairs)
                 {
-                    sb.Append('_').Append(pair.Key.PadRight(width)).Append(Quote(pair.Value)).Append('\n');
+                    writer.Write('_');
+                    writer.Write(pair.Key.PadRight(width));
+                    writer.Write(Quote(pair.Value));
+                    writer.Write('\n');
                 }
-                sb.Append('\n');
+                writer.Write('\n');
             }
             foreach (var loop in block.Loops)
             {
-                sb.Append("loop_\n");
+                writer.Write("loop_\n");
                 for (var c = 0; c < loop.Columns.Count; c++)
                 {
-                    sb.Append('_').Append(loop.Columns[c]).Append(" #").Append((c + 1).ToString(CultureInfo.InvariantCulture)).Append('\n');
+                    writer.Write('_');
+                    writer.Write(loop.Columns[c]);
+                    writer.Write(" #");
+                    writer.Write((c + 1).ToString(CultureInfo.InvariantCulture));
+                    writer.Write('\n');
                 }
                 var widths = new int[loop.Columns.Count];
                 foreach (var row in loop.Rows)
@@ -289,14 +308,14 @@ public sealed class StarFile
                     for (var c = 0; c < row.Length; c++)
                     {
                         var v = Quote(row[c]);
-                        sb.Append(v.PadLeft(widths[c]));
-                        sb.Append(c + 1 < row.Length ? " " : "\n");
+                        for (var pad = v.Length; pad < widths[c]; pad++) writer.Write(' ');
+                        writer.Write(v);
+                        writer.Write(c + 1 < row.Length ? ' ' : '\n');
                     }
                 }
-                sb.Append('\n');
+                writer.Write('\n');
             }
         }
-        return sb.ToString();
     }
 
     private static string Quote(string value)

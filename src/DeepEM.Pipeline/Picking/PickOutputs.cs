@@ -1,4 +1,5 @@
 using DeepEM.Formats.Coordinates;
+using DeepEM.Formats.IO;
 
 namespace DeepEM.Pipeline.Picking;
 
@@ -36,28 +37,24 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
         }
     }
 
+    /// <summary>The micrograph's files, made durable together; the .star is renamed into place last (it means done).</summary>
     public void Write(string name, IReadOnlyList<Pick> picks)
     {
         CheckName(name);
+        var files = new List<(string, string)>(formats.Count);
         foreach (var format in formats.Where(f => f != CoordinateFormat.Star))
         {
             var path = Path.Combine(Directory, name + CoordinateFiles.Extension(format));
-            switch (format)
+            files.Add((path, format switch
             {
-                case CoordinateFormat.Box:
-                    EmanBox.Write(path, picks, boxSize);
-                    break;
-                case CoordinateFormat.Topaz:
-                    TopazCoordinates.Write(path, [new KeyValuePair<string, List<Pick>>(name, picks.ToList())]);
-                    break;
-                case CoordinateFormat.Csv:
-                    CsvCoordinates.Write(path, picks);
-                    break;
-                default:
-                    throw new ArgumentException($"picks cannot be written as {format}");
-            }
+                CoordinateFormat.Box => EmanBox.ToText(picks, boxSize),
+                CoordinateFormat.Topaz => TopazCoordinates.ToText([new KeyValuePair<string, List<Pick>>(name, picks.ToList())]),
+                CoordinateFormat.Csv => CsvCoordinates.ToText(picks),
+                _ => throw new ArgumentException($"picks cannot be written as {format}"),
+            }));
         }
-        RelionStarCoordinates.Write(StarPath(name), picks);
+        files.Add((StarPath(name), RelionStarCoordinates.ToText(picks)));
+        AtomicFile.WriteAllTexts(files);
         // Only a folder that was listed keeps count: a worker writing into a campaign's folder never lists it.
         _done?.Add(name);
     }
