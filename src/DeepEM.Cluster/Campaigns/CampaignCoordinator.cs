@@ -49,6 +49,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     // Results waiting for the next journal write, per campaign.
     private readonly Dictionary<string, List<TaskPicked>> _toRecord = new(StringComparer.Ordinal);
     private bool _recordingUnderWay;
+    private int _waitingToRecord;
     private readonly HashSet<string> _indexDirty = new(StringComparer.Ordinal);
     private readonly HashSet<string> _indexWriting = new(StringComparer.Ordinal);
     private readonly HashSet<string> _completing = new(StringComparer.Ordinal);
@@ -86,6 +87,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private sealed class Recorded : INoSerializationVerificationNeeded
     {
         public static readonly Recorded Instance = new();
+    }
+
+    private sealed class RecordNow : INoSerializationVerificationNeeded
+    {
+        public static readonly RecordNow Instance = new();
     }
 
     private sealed record OutputWritten(string CampaignId, bool Final, string? Error) : INoSerializationVerificationNeeded;
@@ -133,11 +139,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             foreach (var followers in _followers.Values) followers.Remove(t.ActorRef);
         });
         Command<Tick>(_ => OnTick());
+        Command<RecordNow>(_ => Timed(RecordWhatArrived));
         Command<OutputWritten>(Written);
         Command<Stop>(_ =>
         {
             // What arrived is recorded first: a hand-over must not drop results whose journal write is under way.
             _stopping = true;
+            RecordWhatArrived();
             if (!_recordingUnderWay) Context.Stop(Self);
         });
         Command<CheckAll>(_ =>
@@ -244,8 +252,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                     // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
                     throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
                 }
-                // The folder is listed afresh: picks may have been deleted since the campaign last looked.
-                var output = _openOutputs[existing.Id] = _outputs.Open(existing.Spec);
+                // The folder is listed afresh: picks may have been deleted since the campaign last looked. That listing is
+                // not kept (at 100,000 micrographs it is megabytes): the output that writes the index never lists.
+                var output = _outputs.Open(existing.Spec);
                 // New micrographs, failed ones (the user may have mended them), and done ones whose picks are gone.
                 var added = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name)
                     || (existing.IsSettled(m.Name) && !output.HasPicks(m.Name))).ToList();
@@ -277,7 +286,6 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 Apply(e);
                 _changedSinceSnapshot += spec.Micrographs.Count;
                 var campaign = _campaigns[spec.CampaignId];
-                _openOutputs[spec.CampaignId] = opened;
                 Follow();
                 _log.Info(LogFields.ForCampaign(spec.CampaignId), $"submitted: {campaign.Total} micrographs into {spec.OutDir} ({campaign.Skipped} already picked)");
                 client.Tell(Accepted(campaign, resumed: false));
@@ -399,7 +407,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (!_toRecord.TryGetValue(campaign.Id, out var batch)) _toRecord[campaign.Id] = batch = [];
             batch.Add(message);
-            RecordWhatArrived();
+            // Group commit: the first result waits record-interval for others to share its journal write (a write costs
+            // the coordinator about a millisecond whatever it holds); a full batch goes at once.
+            if (++_waitingToRecord >= _settings.RecordBatch) RecordWhatArrived();
+            else if (!Timers.IsTimerActive("record")) Timers.StartSingleTimer("record", RecordNow.Instance, _settings.RecordInterval);
         }
         Refill(message.Slot);
     }
@@ -412,6 +423,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         if (_recordingUnderWay || _toRecord.Count == 0) return;
         _recordingUnderWay = true;
+        _waitingToRecord = 0;
+        Timers.Cancel("record");
         var events = new List<MicrographsPicked>();
         var messages = new List<IReadOnlyList<TaskPicked>>();
         foreach (var (id, results) in _toRecord)
@@ -449,7 +462,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 return;
             }
             MaybeSnapshot();
-            RecordWhatArrived();
+            // What arrived during the write is recorded when its timer fires, or now if it has fired already.
+            if (!Timers.IsTimerActive("record")) RecordWhatArrived();
         });
     }
 

@@ -14,6 +14,7 @@ public sealed record CoordinatorSettings
     public int SnapshotAfter { get; init; } = 10_000;
     public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromSeconds(30);
     public int RecordBatch { get; init; } = 4096;
+    public TimeSpan RecordInterval { get; init; } = TimeSpan.FromMilliseconds(20);
     public int ModelChunkBytes { get; init; } = 1 << 20;
     public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -37,6 +38,7 @@ public sealed record CoordinatorSettings
             SnapshotAfter = c.GetInt("snapshot-after"),
             SnapshotInterval = c.GetTimeSpan("snapshot-interval"),
             RecordBatch = c.GetInt("record-batch"),
+            RecordInterval = c.GetTimeSpan("record-interval"),
             ModelChunkBytes = c.GetInt("model-chunk-bytes"),
             JoinTimeout = c.GetTimeSpan("join-timeout"),
         };

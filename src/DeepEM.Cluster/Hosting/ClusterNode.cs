@@ -167,7 +167,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
                 picking = new PipelineMicrographPicking(replicas, options.Device);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
-                var writer = new FolderPickWriter();
+                var writer = new FolderPickWriter(settings.SlotsPerWorker);
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
                     ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);

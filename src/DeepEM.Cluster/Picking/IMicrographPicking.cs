@@ -23,12 +23,12 @@ public sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
 
 /// <summary>
 /// Writes a picked micrograph's coordinate files into its campaign's output folder, on the worker node that picked it
-/// (Hosting/FolderPickWriter). Whole or not at all; throws <see cref="IOException"/> or
-/// <see cref="UnauthorizedAccessException"/> when the folder cannot be written from this node.
+/// (Hosting/FolderPickWriter). Whole or not at all, and on disk (flushed) when the task completes; fails with
+/// <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> when the folder cannot be written from this node.
 /// </summary>
 public interface IPickWriter
 {
-    void Write(PickTask task, PickOutcome outcome);
+    Task WriteAsync(PickTask task, PickOutcome outcome);
 }
 
 /// <summary>The micrograph cannot be picked, whoever tries: not retried.</summary>

@@ -146,7 +146,7 @@ public sealed class PickSlot : ReceiveActor
         {
             var outcome = await _picking.PickAsync(task, _node, _cancel.Token);
             // The worker writes the files: the coordinator, which serves the whole cluster, only records that it happened.
-            _writer.Write(task, outcome);
+            await _writer.WriteAsync(task, outcome);
             return new Finished(task, outcome, null);
         }
         catch (Exception e)
