@@ -108,12 +108,26 @@ public sealed class ClusterNode : IAsyncDisposable
             var state = options.StateDir ?? throw new ArgumentException("a coordinator node needs a state folder");
             Directory.CreateDirectory(state);
             var database = Escape(Path.GetFullPath(Path.Combine(state, "journal.db")));
-            var sqlite = "";
-            if (config.GetString("akka.persistence.journal.sql.connection-string", "").Length == 0)
-                sqlite += $"akka.persistence.journal.sql.connection-string = \"Data Source={database}\"\n";
-            if (config.GetString("akka.persistence.snapshot-store.sql.connection-string", "").Length == 0)
-                sqlite += $"akka.persistence.snapshot-store.sql.connection-string = \"Data Source={database}\"\n";
-            config = ConfigurationFactory.ParseString(sqlite).WithFallback(config);
+            var connections = "";
+            foreach (var store in new[] { "journal", "snapshot-store" })
+            {
+                if (config.GetString($"akka.persistence.{store}.sql.connection-string", "").Length > 0) continue;
+                var provider = config.GetString($"akka.persistence.{store}.sql.provider-name", "");
+                if (!provider.StartsWith("SQLite", StringComparison.OrdinalIgnoreCase))
+                {
+                    // A database of the site's (hocon/production.conf): its connection string from the environment, so that
+                    // the password need not be in a file; without one, say so now rather than at the first write.
+                    var fromEnvironment = Environment.GetEnvironmentVariable("DEEPEM_JOURNAL") ?? "";
+                    if (fromEnvironment.Length == 0)
+                    {
+                        throw new ArgumentException($"akka.persistence.{store}.sql: provider {provider} has no connection-string (hocon/production.conf reads it from DEEPEM_JOURNAL)");
+                    }
+                    connections += $"akka.persistence.{store}.sql.connection-string = \"{Escape(fromEnvironment)}\"\n";
+                    continue;
+                }
+                connections += $"akka.persistence.{store}.sql.connection-string = \"Data Source={database}\"\n";
+            }
+            config = ConfigurationFactory.ParseString(connections).WithFallback(config);
         }
         return config;
     }
