@@ -68,4 +68,37 @@ public class BenchVerbTests
         Assert.Matches(@"deepem-48\s+box\s+48:\s+[0-9.]+ boxes/s", r.Stdout);
         Assert.Matches(@"paper-klh\s+box 272:\s+[0-9.]+ boxes/s", r.Stdout);
     }
+
+    /// <summary>
+    /// The coordinator at scale on a small campaign (2 worker nodes, one joining, one leaving, the coordinator killed and
+    /// restarted): every figure is in the JSON and the journal audit finds every micrograph once. Not timed.
+    /// </summary>
+    [Fact]
+    public void Bench_of_the_cluster_audits_its_journal_and_writes_its_figures()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"deepem-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var r = DeepemProcess.Run("bench", "--parts", "cluster", "--nodes", "2", "--micrographs", "300", "--journal", "sqlite", "--json", json);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Matches(@"sqlite\s+2\s+[0-9]+\s+[0-9.]+", r.Stdout);
+            using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            var run = Assert.Single(document.RootElement.EnumerateArray());
+            Assert.Equal("sqlite", run.GetProperty("journal").GetString());
+            Assert.Equal(2, run.GetProperty("nodes").GetInt32());
+            Assert.Equal(300, run.GetProperty("micrographs").GetInt32());
+            Assert.True(run.GetProperty("exactly_once").GetBoolean());
+            Assert.True(run.GetProperty("micrographs_per_second").GetDouble() > 0);
+            Assert.True(run.GetProperty("recovery_seconds").GetDouble() > 0);
+            Assert.True(run.GetProperty("coordinator_peak_mb").GetDouble() > 50);
+            Assert.Equal(1, run.GetProperty("leaving_nodes").GetInt32());
+            // The journal's size is a property of its events, not of the machine: well under the 200 bytes promised.
+            var bytes = run.GetProperty("journal_bytes_per_micrograph").GetDouble();
+            Assert.InRange(bytes, 10, 200);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
 }

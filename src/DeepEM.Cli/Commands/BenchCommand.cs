@@ -22,13 +22,28 @@ public static class BenchCommand
         var presets = new Option<string[]>("--preset") { Description = "presets to measure", DefaultValueFactory = _ => [Presets.Default, Presets.PaperKlh], AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "seconds per measurement", DefaultValueFactory = _ => 1.0 };
         var quick = new Option<bool>("--quick") { Description = "skip paper-klh on a 4096² micrograph (about a minute of scoring)" };
-        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training", DefaultValueFactory = _ => "layers,scoring,picking,training" };
-        var command = new Command("bench", "Speed on this machine: convolution layers against the peak, dense against naive scoring, end-to-end picking, training.") { presets, seconds, quick, parts };
+        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training (the default), and cluster: the coordinator at scale", DefaultValueFactory = _ => "layers,scoring,picking,training" };
+        var nodes = new Option<string>("--nodes") { Description = "cluster: worker nodes of each run", DefaultValueFactory = _ => "1,8,32,64" };
+        var micrographs = new Option<int>("--micrographs") { Description = "cluster: micrographs of each run's campaign", DefaultValueFactory = _ => 100_000 };
+        var journals = new Option<string>("--journal") { Description = "cluster: sqlite, postgresql (a throwaway server of this machine's PostgreSQL), or both", DefaultValueFactory = _ => "sqlite,postgresql" };
+        var json = new Option<string?>("--json") { Description = "cluster: write the figures of every run to this file (a JSON array, one object per run)" };
+        var command = new Command("bench", "Speed on this machine: convolution layers against the peak, dense against naive scoring, end-to-end picking, training; the cluster's coordinator at scale.")
+        {
+            presets, seconds, quick, parts, nodes, micrographs, journals, json,
+        };
         command.SetAction(parse => Terminal.Run(() =>
         {
+            var selected = parse.GetValue(parts)!.Split(',', StringSplitOptions.TrimEntries);
+            var unknown = selected.Where(p => p is not ("layers" or "scoring" or "picking" or "training" or "cluster")).ToList();
+            if (unknown.Count > 0) throw new UsageException($"--parts: unknown part '{unknown[0]}' (layers, scoring, picking, training, cluster)");
+            if (selected.Contains("cluster"))
+            {
+                ClusterScaleBench.Run(ClusterScaleBench.ParseNodes(parse.GetValue(nodes)!), parse.GetValue(micrographs), ClusterScaleBench.ParseJournals(parse.GetValue(journals)!),
+                    parse.GetValue(json));
+                if (selected.Length == 1) return ExitCodes.Success;
+            }
             var peak = MachinePeak.Measure();
             Console.Out.WriteLine(peak.ToString());
-            var selected = parse.GetValue(parts)!.Split(',', StringSplitOptions.TrimEntries);
             // End-to-end picking first: after the 4096² paper-klh scoring the process holds gigabytes of
             // heap, and a run measured after it measures the garbage collector.
             if (selected.Contains("layers")) Layers(parse.GetValue(presets)!, parse.GetValue(seconds), peak);
