@@ -71,6 +71,12 @@ public sealed class SerializationTests : IDisposable
         { "c-end", new ForgetClassification("classify-1") },
         { "sub", new SubmitCampaign(Spec) },
         { "sub-defaults", new SubmitCampaign(Spec with { Settings = new PickSettings(), AlreadyDone = [] }) },
+        // A RELION project's campaign: names that are paths, one micrograph listed as written in a STAR file.
+        { "sub-relion", new SubmitCampaign(Spec with
+            {
+                ProjectDir = "/data/project",
+                Micrographs = [new MicrographRef("Micrographs/a", "/data/project/Micrographs/a.mrc"), new MicrographRef("Micrographs/b", "/data/project/Micrographs/b.mrc") { Listed = "./Micrographs/b.mrc" }],
+            }) },
         { "acc", new CampaignAccepted("pick-1", 60, 3, 1, true, 999) },
         { "rej", new CampaignRejected("pick-1", "/out: this output folder belongs to another campaign") },
         { "get", new GetCampaignStatus("pick-1") },

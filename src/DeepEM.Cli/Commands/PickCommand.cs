@@ -32,9 +32,10 @@ public static class PickCommand
         var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };
         var noStd = new Option<bool>("--no-std-filter") { Description = "keep picks whatever their standard deviation" };
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var relion = new Option<bool>("--relion-layout") { Description = "name each micrograph's files by its path as given (OUT/Micrographs/x.star for Micrographs/x.mrc), where RELION 3.1 looks for them; the default when --micrographs is a RELION micrographs.star" };
         var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
         {
-            model, micrographs, output, threshold, step, format, naive, distance, edge, stdRange, noStd, device,
+            model, micrographs, output, threshold, step, format, naive, distance, edge, stdRange, noStd, device, relion,
         };
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
@@ -67,7 +68,7 @@ public static class PickCommand
             using var interruption = new Interruption();
             try
             {
-                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options,
+                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options, parse.GetValue(relion) || expansion.FromStarFile,
                         address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token)
                     .GetAwaiter().GetResult();
             }

@@ -1,11 +1,13 @@
 using DeepEM.Formats;
+using DeepEM.Formats.Relion;
 
 namespace DeepEM.Cli.Infrastructure;
 
 /// <summary>
 /// Expands the PATH... arguments of CONTRACT.md: files as given, folders to the micrograph (or other
 /// matching) files inside them, and glob patterns (<c>*</c>, <c>?</c> in the file-name part) that the shell
-/// left unexpanded. A path that matches nothing is reported as a failed input, not a crash.
+/// left unexpanded, and RELION micrograph lists (<c>micrographs.star</c>, <c>micrographs_ctf.star</c>). A path that
+/// matches nothing, or a listed micrograph that is not there, is reported as a failed input, not a crash.
 /// </summary>
 public static class InputPaths
 {
@@ -28,13 +30,16 @@ public static class InputPaths
         return argument;
     }
 
-    public sealed record Expansion(IReadOnlyList<string> Files, IReadOnlyList<BadInputException> Missing);
+    /// <param name="Files">The files as given (relative paths stay relative), names from STAR files as written there.</param>
+    /// <param name="FromStarFile">Some came from a RELION micrograph list (micrographs.star).</param>
+    public sealed record Expansion(IReadOnlyList<string> Files, IReadOnlyList<BadInputException> Missing, bool FromStarFile = false);
 
     public static Expansion Expand(IEnumerable<string> arguments, Func<string, bool> accept)
     {
         var files = new List<string>();
         var missing = new List<BadInputException>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var fromStar = false;
         void Add(string f)
         {
             if (seen.Add(Path.GetFullPath(f))) files.Add(f);
@@ -49,6 +54,25 @@ public static class InputPaths
                     missing.Add(new BadInputException(arg, "folder holds no file of a supported type"));
                 }
                 inside.ForEach(Add);
+            }
+            else if (File.Exists(arg) && arg.EndsWith(".star", StringComparison.OrdinalIgnoreCase))
+            {
+                // A RELION micrograph list: its names are relative to the RELION project folder, where the command runs.
+                fromStar = true;
+                try
+                {
+                    var listed = RelionMicrographList.Read(arg);
+                    for (var row = 0; row < listed.Count; row++)
+                    {
+                        var name = listed[row].Name;
+                        if (File.Exists(name)) Add(name);
+                        else missing.Add(new BadInputException(arg, $"row {row + 1}: micrograph {name}: no such file (names are read from the RELION project folder, here {Directory.GetCurrentDirectory()})"));
+                    }
+                }
+                catch (BadInputException e)
+                {
+                    missing.Add(e);
+                }
             }
             else if (File.Exists(arg))
             {
@@ -73,6 +97,6 @@ public static class InputPaths
                 missing.Add(new BadInputException(arg, "no such file or folder"));
             }
         }
-        return new Expansion(files, missing);
+        return new Expansion(files, missing, fromStar);
     }
 }

@@ -21,10 +21,10 @@ public static class PickingCampaign
 
     /// <param name="client">A client member of a running cluster (--join), or null for the embedded one-node cluster.</param>
     public static async Task<PickingCampaignResult> RunAsync(string modelPath, TrainedModel model, IReadOnlyList<string> micrographs, string outDir,
-        PickingOptions options, NodeOptions? client, bool verbose, TextWriter output, CancellationToken cancel = default)
+        PickingOptions options, bool relionLayout, NodeOptions? client, bool verbose, TextWriter output, CancellationToken cancel = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options);
+        var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options, relionLayout);
         var absoluteOut = spec.OutDir;
 
         await using var progress = new ConsoleProgress(output, "micrographs");

@@ -235,7 +235,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         try
         {
             // Names come over the network and become file names in the output folder: none may lead out of it.
-            foreach (var m in spec.Micrographs) NetworkNames.CheckFileName("micrograph name", m.Name);
+            foreach (var m in spec.Micrographs) NetworkNames.CheckRelativePath("micrograph name", m.Name);
             var duplicate = spec.Micrographs.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
             {
@@ -257,7 +257,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 var output = _outputs.Open(existing.Spec);
                 // New micrographs, failed ones (the user may have mended them), and done ones whose picks are gone.
                 var added = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name)
-                    || (existing.IsSettled(m.Name) && !output.HasPicks(m.Name))).ToList();
+                    || (existing.IsSettled(m.Name) && !output.HasPicks(m.Name)))
+                    // Names as given are relative to the project folder of this submission, which the campaign may not share.
+                    .Select(m => spec.ProjectDir == existing.Spec.ProjectDir ? m : m with { Listed = spec.ListedName(m) }).ToList();
                 if (added.Count == 0)
                 {
                     Follow();

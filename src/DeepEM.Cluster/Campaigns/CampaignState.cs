@@ -29,6 +29,8 @@ internal sealed class CampaignState
     private readonly List<string> _files = [];
     private readonly List<int> _folderOf = [];
     private readonly List<string> _folders = [];
+    // Names as given, only where they are not the path relative to the project folder (few, or none).
+    private readonly Dictionary<int, string> _listed = [];
     private readonly Dictionary<string, int> _folderIndex = new(StringComparer.Ordinal);
     private byte[] _marks = [];
     private int[] _particles = [];
@@ -80,7 +82,7 @@ internal sealed class CampaignState
 
     public bool Complete => FinishedUnixMs > 0;
 
-    public MicrographRef this[int index] => new(_names[index], PathOf(index));
+    public MicrographRef this[int index] => new(_names[index], PathOf(index)) { Listed = _listed.GetValueOrDefault(index) };
 
     public string NameOf(int index) => _names[index];
 
@@ -226,6 +228,7 @@ internal sealed class CampaignState
             Array.Resize(ref _attempts, capacity);
         }
         _names.Add(m.Name);
+        if (m.Listed is not null) _listed[index] = m.Listed;
         var slash = m.Path.LastIndexOf('/');
         if (slash < 0)
         {

@@ -9,18 +9,50 @@ namespace DeepEM.Cluster.Hosting;
 public static class CampaignSpecs
 {
     /// <summary>Throws <see cref="ArgumentException"/> (one line) for names that clash or cannot be file names.</summary>
-    public static CampaignSpec For(string modelPath, IEnumerable<string> micrographs, string outDir, PickingOptions options)
+    /// <param name="micrographs">The micrographs as the user gave them: paths (relative ones relative to the working folder,
+    /// which becomes the campaign's project folder) or names from a RELION STAR file, as written there.</param>
+    /// <param name="relionLayout">Name each micrograph's output files by its path as given (OUT/Micrographs/x.star for
+    /// Micrographs/x.mrc), where RELION 3.1 looks for them, rather than by its file name alone.</param>
+    public static CampaignSpec For(string modelPath, IEnumerable<string> micrographs, string outDir, PickingOptions options, bool relionLayout = false)
     {
         var absoluteOut = Path.GetFullPath(outDir);
-        var refs = micrographs.Select(p => new MicrographRef(MicrographReader.NameOf(p), Path.GetFullPath(p))).ToList();
+        var project = Directory.GetCurrentDirectory();
+        var refs = micrographs.Select(given =>
+        {
+            var full = Path.GetFullPath(given);
+            return new MicrographRef(relionLayout ? RelionName(given) : MicrographReader.NameOf(given), full)
+            {
+                Listed = Path.GetRelativePath(project, full) == given ? null : given,
+            };
+        }).ToList();
         var duplicate = refs.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
-            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other");
+            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other" +
+                (relionLayout ? "" : " (--relion-layout names each by its path)"));
         }
         foreach (var r in refs) PickOutputs.CheckName(r.Name);
         var modelBytes = File.ReadAllBytes(modelPath);
         return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, Path.GetFullPath(modelPath), ModelReplicas.Sha256Hex(modelBytes),
-            modelBytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), []);
+            modelBytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])
+        {
+            ProjectDir = project,
+        };
+    }
+
+    /// <summary>
+    /// A micrograph's name in a RELION layout: its path as given without the extension (RELION 3.1 looks for
+    /// COORD_DIR/Micrographs/x.star for Micrographs/x.mrc), an absolute one without its leading slash.
+    /// </summary>
+    public static string RelionName(string given)
+    {
+        var parts = given.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
+        if (parts.Contains(".."))
+        {
+            throw new ArgumentException($"{given}: a RELION layout names the output files by the micrograph's path, which must not contain '..' (give the micrographs from the project folder)");
+        }
+        if (parts.Count == 0) throw new ArgumentException($"'{given}' is not a micrograph path");
+        parts[^1] = Path.GetFileNameWithoutExtension(parts[^1]);
+        return string.Join('/', parts);
     }
 }

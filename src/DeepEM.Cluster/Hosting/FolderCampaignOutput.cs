@@ -1,3 +1,4 @@
+using DeepEM.Formats.Coordinates;
 using System.Text.Json;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Protocol;
@@ -34,7 +35,12 @@ public sealed class FolderCampaignOutput : ICampaignOutput
 
     public bool HasPicks(string name) => _outputs.IsDone(name);
 
-    public void WriteIndex(IReadOnlyList<MicrographRef> withPicks) => _outputs.WriteIndexOf(withPicks.Select(m => (m.Name, m.Path)));
+    /// <summary>
+    /// autopick.star as RELION 4 and 5 read it: each micrograph named as the user gave it (RELION matches the names of
+    /// its micrographs.star by exact string), its coordinates file as RELION resolves it from the project folder.
+    /// </summary>
+    public void WriteIndex(IReadOnlyList<MicrographRef> withPicks) =>
+        _outputs.WriteIndexOf(withPicks.Select(m => new AutopickEntry(_spec.ListedName(m), _spec.ProjectPath(_outputs.StarPath(m.Name)))));
 
     public void WriteSummary(CampaignStatus status)
     {

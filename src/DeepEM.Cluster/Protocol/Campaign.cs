@@ -1,7 +1,15 @@
 namespace DeepEM.Cluster.Protocol;
 
 /// <summary>One micrograph of a campaign: its unique name and the path every worker reads it from.</summary>
-public sealed record MicrographRef(string Name, string Path);
+/// <param name="Name">The campaign's key for the micrograph and its output files' path in the output folder, without
+/// extension: the file name without extension, or with a RELION layout the micrograph's path as listed (Micrographs/x).</param>
+/// <param name="Path">The micrograph's absolute path, where every node reads it.</param>
+public sealed record MicrographRef(string Name, string Path)
+{
+    /// <summary>The micrograph's name as the user gave it (a relative path stays relative, a name from a STAR file stays
+    /// as written), for autopick.star; null when it is <see cref="Path"/> relative to the campaign's project folder.</summary>
+    public string? Listed { get; init; }
+}
 
 /// <summary>How to pick: the flags of <c>deepem pick</c>. Null values leave the model's own in force.</summary>
 public sealed record PickSettings
@@ -35,7 +43,23 @@ public sealed record CampaignSpec(
     IReadOnlyList<MicrographRef> Micrographs,
     PickSettings Settings,
     long SubmittedUnixMs,
-    IReadOnlyList<string> AlreadyDone);
+    IReadOnlyList<string> AlreadyDone)
+{
+    /// <summary>The folder relative paths were given in (the client's working folder: a RELION project's folder), for
+    /// the names in autopick.star; null for a campaign of an older version (absolute names).</summary>
+    public string? ProjectDir { get; init; }
+
+    /// <summary>The micrograph's name for RELION's index: as given, relative to <see cref="ProjectDir"/>.</summary>
+    public string ListedName(MicrographRef m) => m.Listed ?? (ProjectDir is { } dir ? System.IO.Path.GetRelativePath(dir, m.Path) : m.Path);
+
+    /// <summary>A file of the campaign's as RELION resolves it from the project folder: relative when inside it.</summary>
+    public string ProjectPath(string absolute)
+    {
+        if (ProjectDir is not { } dir) return absolute;
+        var relative = System.IO.Path.GetRelativePath(dir, absolute);
+        return relative == ".." || relative.StartsWith("../", StringComparison.Ordinal) || System.IO.Path.IsPathRooted(relative) ? absolute : relative;
+    }
+}
 
 /// <summary>Throughput of one node within a campaign.</summary>
 public sealed record NodeThroughput(string Node, int Micrographs, double BusySeconds);

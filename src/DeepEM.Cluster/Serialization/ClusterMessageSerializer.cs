@@ -173,11 +173,15 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
     {
         CampaignId = s.CampaignId, OutDir = s.OutDir, ModelPath = s.ModelPath, ModelSha256 = s.ModelSha256, ModelLength = s.ModelLength,
         MicrographList = ToProto(s.Micrographs), Settings = ToProto(s.Settings), SubmittedUnixMs = s.SubmittedUnixMs, AlreadyDone = { s.AlreadyDone },
+        ProjectDir = s.ProjectDir ?? "",
     };
 
     private static CampaignSpec FromProto(P.CampaignSpec s) => new(
         s.CampaignId, s.OutDir, s.ModelPath, s.ModelSha256, s.ModelLength, Micrographs(s.MicrographList, s.Micrographs),
-        FromProto(s.Settings ?? new P.PickSettings()), s.SubmittedUnixMs, s.AlreadyDone.ToList());
+        FromProto(s.Settings ?? new P.PickSettings()), s.SubmittedUnixMs, s.AlreadyDone.ToList())
+    {
+        ProjectDir = s.ProjectDir.Length > 0 ? s.ProjectDir : null,
+    };
 
     /// <summary>A list of micrographs, compactly: a table of folders, and per micrograph its folder, file and (only where it
     /// is not the file name without its extension) its name.</summary>
@@ -200,6 +204,11 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
                 list.NamedIndex.Add(list.Files.Count);
                 list.Named.Add(m.Name);
             }
+            if (m.Listed is not null)
+            {
+                list.ListedIndex.Add(list.Files.Count);
+                list.Listed.Add(m.Listed);
+            }
             list.Folder.Add(folder);
             list.Files.Add(file);
         }
@@ -210,19 +219,24 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
     {
         var result = legacy.Select(FromProto).ToList();
         if (list is null) return result;
-        if (list.Folder.Count != list.Files.Count || list.NamedIndex.Count != list.Named.Count)
+        if (list.Folder.Count != list.Files.Count || list.NamedIndex.Count != list.Named.Count || list.ListedIndex.Count != list.Listed.Count)
         {
             throw new System.Runtime.Serialization.SerializationException("micrograph list: folders and files, or named indices and names, differ in length");
         }
         var named = new Dictionary<int, string>();
         for (var i = 0; i < list.NamedIndex.Count; i++) named[list.NamedIndex[i]] = list.Named[i];
+        var listed = new Dictionary<int, string>();
+        for (var i = 0; i < list.ListedIndex.Count; i++) listed[list.ListedIndex[i]] = list.Listed[i];
         for (var i = 0; i < list.Files.Count; i++)
         {
             var file = list.Files[i];
             var folder = list.Folder[i];
             if (folder >= list.Folders.Count) throw new System.Runtime.Serialization.SerializationException($"micrograph list: folder {folder} of {list.Folders.Count}");
             var path = folder < 0 ? file : list.Folders[folder] + "/" + file;
-            result.Add(new MicrographRef(named.TryGetValue(i, out var name) ? name : Path.GetFileNameWithoutExtension(file), path));
+            result.Add(new MicrographRef(named.TryGetValue(i, out var name) ? name : Path.GetFileNameWithoutExtension(file), path)
+            {
+                Listed = listed.GetValueOrDefault(i),
+            });
         }
         return result;
     }

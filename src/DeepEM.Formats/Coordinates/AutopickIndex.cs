@@ -15,6 +15,20 @@ public static class AutopickIndex
     public const string MicrographColumn = "rlnMicrographName";
     public const string CoordinatesColumn = "rlnMicrographCoordinates";
 
+    /// <summary>A STAR file that is a coordinate index (a loop with both columns) rather than coordinates.</summary>
+    public static bool IsIndex(string path)
+    {
+        if (!path.EndsWith(".star", StringComparison.OrdinalIgnoreCase)) return false;
+        try
+        {
+            return StarFile.Read(path).FindLoop(MicrographColumn, CoordinatesColumn) is not null;
+        }
+        catch (BadInputException)
+        {
+            return false;
+        }
+    }
+
     public static List<AutopickEntry> Read(string path)
     {
         var star = StarFile.Read(path);

@@ -52,7 +52,7 @@ public static class CoordinateFiles
     {
         if (File.Exists(path))
         {
-            return Read(path);
+            return AutopickIndex.IsIndex(path) ? ReadIndexed(path) : Read(path);
         }
         if (!Directory.Exists(path))
         {
@@ -69,6 +69,30 @@ public static class CoordinateFiles
             {
                 result.TryAdd(name, picks);
             }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The coordinates a RELION index lists (a ManualPick job's <c>manualpick.star</c>, an AutoPick job's
+    /// <c>autopick.star</c>): each row's coordinate file, read from the project folder (where RELION resolves it), keyed by
+    /// the micrograph's name (its file name without extension), whatever the coordinate file is called.
+    /// </summary>
+    public static Dictionary<string, List<Pick>> ReadIndexed(string indexPath)
+    {
+        var entries = AutopickIndex.Read(indexPath);
+        if (entries.Count == 0) throw new BadInputException(indexPath, "the coordinate index lists no micrographs");
+        var result = new Dictionary<string, List<Pick>>(StringComparer.Ordinal);
+        for (var row = 0; row < entries.Count; row++)
+        {
+            var (micrograph, file) = (entries[row].MicrographName, entries[row].CoordinatesFile);
+            var name = MicrographReader.NameOf(micrograph);
+            if (result.ContainsKey(name)) throw new BadInputException(indexPath, $"row {row + 1}: micrograph {micrograph} is listed twice");
+            if (!File.Exists(file))
+            {
+                throw new BadInputException(indexPath, $"row {row + 1}: coordinates of {micrograph}: {file}: no such file (paths are read from the RELION project folder, here {Directory.GetCurrentDirectory()})");
+            }
+            result[name] = Read(file).Values.SelectMany(p => p).ToList();
         }
         return result;
     }

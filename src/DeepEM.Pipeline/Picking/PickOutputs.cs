@@ -20,18 +20,23 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
 
     public bool IsDone(string name) => Done.Contains(name);
 
+    // Names may be paths (a RELION layout: Micrographs/x.star), so the listing goes into sub-folders, but not into
+    // hidden ones (.deepem, the embedded cluster's state).
     private HashSet<string> Done => _done ??= System.IO.Directory.Exists(Directory)
-        ? System.IO.Directory.EnumerateFiles(Directory, "*.star")
-            .Select(Path.GetFileNameWithoutExtension)
-            .Where(n => n is not null && n != "autopick")
-            .Select(n => n!)
+        ? System.IO.Directory.EnumerateFiles(Directory, "*.star", new EnumerationOptions { RecurseSubdirectories = true })
+            .Select(f => Path.GetRelativePath(Directory, f)[..^".star".Length].Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(n => n != "autopick")
             .ToHashSet(StringComparer.Ordinal)
         : new HashSet<string>(StringComparer.Ordinal);
 
-    /// <summary>Names must not leave the output folder: a name with a path separator or "..".</summary>
+    /// <summary>
+    /// Names must stay inside the output folder: a file name, or a relative path of file names (Micrographs/x), never
+    /// absolute, never with an empty, "." or ".." part, a backslash or a NUL.
+    /// </summary>
     public static void CheckName(string name)
     {
-        if (name.Length == 0 || name.Contains('/') || name.Contains('\\') || name is "." or ".." || name.Contains('\0'))
+        if (name.Length == 0 || name.Contains('\\') || name.Contains('\0')
+            || name.Split('/').Any(part => part is "" or "." or ".." || part.StartsWith('.')))
         {
             throw new ArgumentException($"micrograph name '{name}' cannot be used as a file name");
         }
@@ -48,7 +53,7 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
             files.Add((path, format switch
             {
                 CoordinateFormat.Box => EmanBox.ToText(picks, boxSize),
-                CoordinateFormat.Topaz => TopazCoordinates.ToText([new KeyValuePair<string, List<Pick>>(name, picks.ToList())]),
+                CoordinateFormat.Topaz => TopazCoordinates.ToText([new KeyValuePair<string, List<Pick>>(name[(name.LastIndexOf('/') + 1)..], picks.ToList())]),
                 CoordinateFormat.Csv => CsvCoordinates.ToText(picks),
                 _ => throw new ArgumentException($"picks cannot be written as {format}"),
             }));
@@ -60,9 +65,9 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
     }
 
     /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>
-    public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs) => WriteIndexOf(micrographs.Where(m => IsDone(m.Name)));
+    public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs) =>
+        WriteIndexOf(micrographs.Where(m => IsDone(m.Name)).Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name))));
 
-    /// <summary>Rewrites the RELION 4 index with exactly these micrographs, in this order (the caller knows their picks are there).</summary>
-    public void WriteIndexOf(IEnumerable<(string Name, string MicrographPath)> micrographs) =>
-        AutopickIndex.Write(Path.Combine(Directory, "autopick.star"), micrographs.Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name))));
+    /// <summary>Rewrites the RELION 4 index with exactly these rows, in this order (the caller knows their picks are there).</summary>
+    public void WriteIndexOf(IEnumerable<AutopickEntry> entries) => AutopickIndex.Write(Path.Combine(Directory, "autopick.star"), entries);
 }
