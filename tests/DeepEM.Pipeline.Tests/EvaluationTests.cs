@@ -67,10 +67,12 @@ public class EvaluationTests
     [Fact]
     public void Names_that_would_leave_the_output_folder_are_refused()
     {
-        foreach (var bad in new[] { "../evil", "a/b", "..", "" })
+        // Names may be relative paths inside the folder (a RELION layout), never anything that leads out of it or hides.
+        foreach (var bad in new[] { "../evil", "..", "", "/etc/passwd", "a//b", "a/../b", "a/./b", "a\\b", ".deepem/journal", "Micrographs/" })
         {
             Assert.Throws<ArgumentException>(() => PickOutputs.CheckName(bad));
         }
         PickOutputs.CheckName("Falcon_2012_06_12-14_33_35_0");
+        PickOutputs.CheckName("MotionCorr/job002/Movies/Falcon_2012_06_12-14_33_35_0");
     }
 }
