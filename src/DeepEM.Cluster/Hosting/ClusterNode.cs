@@ -164,6 +164,10 @@ public sealed class ClusterNode : IAsyncDisposable
             var cluster = Akka.Cluster.Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            // A client hosts nothing, so it may talk to the cluster as soon as it is WeaklyUp: a member that is unreachable
+            // but not yet downed (a node just killed) holds every joiner at Joining until the resolver decides, and a
+            // client must not wait out stable-after for that.
+            if (options.Roles.All(r => r == Roles.Client)) system.ActorOf(Props.Create(() => new SelfWeaklyUp(up)), "self-weakly-up");
 
             var coordinatorProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorName}",
                 ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{CoordinatorName}-proxy");
@@ -252,3 +256,27 @@ public sealed class ClusterNode : IAsyncDisposable
         _picking?.Dispose();
     }
 }
+
+/// <summary>Completes when this member becomes WeaklyUp (a client's "joined"; see where it is started).</summary>
+internal sealed class SelfWeaklyUp : ReceiveActor
+{
+    public SelfWeaklyUp(TaskCompletionSource joined)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        Receive<Akka.Cluster.ClusterEvent.MemberWeaklyUp>(m =>
+        {
+            if (m.Member.Address == cluster.SelfAddress)
+            {
+                joined.TrySetResult();
+                Context.Stop(Self);
+            }
+        });
+        Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
+    }
+
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(Akka.Cluster.ClusterEvent.MemberWeaklyUp));
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+}
+
