@@ -169,11 +169,15 @@ public sealed class RelionTests : IClassFixture<RelionTests.Project>
         Assert.Equal(3, empty.ExitCode);
         Assert.Contains("deepem: error: empty.star: the micrograph table is empty", empty.Stderr);
 
-        // One listed micrograph is missing: it gets its line, and the other is still picked.
-        WriteMicrographsStar(Path.Combine(dir, "unknown.star"), [$"{Path.Combine(_project.Dir, "Micrographs", Project.Micrographs[0])}.mrc", "Micrographs/not_there.mrc"]);
+        // One listed micrograph is missing, one lies outside the project folder (its files could not be named by its path):
+        // each gets its line, and the other is still picked.
+        WriteMicrographsStar(Path.Combine(dir, "unknown.star"),
+            [$"{Path.Combine(_project.Dir, "Micrographs", Project.Micrographs[0])}.mrc", "Micrographs/not_there.mrc", $"../Micrographs/{Project.Micrographs[1]}.mrc"]);
         var unknown = DeepemProcess.RunIn(dir, "pick", "--model", _project.Model, "--micrographs", "unknown.star", "--out", "p3", "--threshold", "0.2", "--no-std-filter");
         Assert.Equal(3, unknown.ExitCode);
         Assert.Contains("deepem: error: unknown.star: row 2: micrograph Micrographs/not_there.mrc: no such file", unknown.Stderr);
+        Assert.Contains($"deepem: error: ../Micrographs/{Project.Micrographs[1]}.mrc: a RELION layout names the output files by the micrograph's path, which must not contain '..'", unknown.Stderr);
+        Assert.Contains("2 failed", unknown.Stdout);
         Assert.Contains("picked 1 micrographs", unknown.Stdout);
         Assert.DoesNotContain("   at ", unknown.Stderr);
 

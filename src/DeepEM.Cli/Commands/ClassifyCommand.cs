@@ -25,7 +25,7 @@ public static class ClassifyCommand
     public static Command Create()
     {
         var defaults = new ClassificationOptions();
-        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders, glob patterns or a RELION micrographs.star", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var picks = new Option<string>("--picks") { Description = "folder (or file) of picks, matched to micrographs by name (deepem pick's output, or any coordinate format)", Required = true };
         var box = new Option<int>("--box") { Description = "box size in pixels of the micrographs as given", Required = true };
         var classes = new Option<int>("--classes") { Description = "number of classes", Required = true };

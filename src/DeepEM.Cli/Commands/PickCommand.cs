@@ -20,7 +20,7 @@ public static class PickCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "model file (.deepem)", Required = true };
-        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders, glob patterns or a RELION micrographs.star", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "output folder", Required = true };
         var threshold = new Option<string>("--threshold") { Description = "auto (the model's threshold, F2-best on its training micrographs) or a score in 0..1", DefaultValueFactory = _ => "auto" };
         var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
@@ -63,12 +63,31 @@ public static class PickCommand
             var trained = TrainedModel.Load(modelPath);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
+            var relionLayout = parse.GetValue(relion) || expansion.FromStarFile;
+            // In a RELION layout a micrograph's files are named by its path: one whose path leads out of the project folder
+            // ("..") cannot be, and is reported on its own line while the others are picked.
+            var refused = 0;
+            var files = expansion.Files.Where(f =>
+            {
+                if (!relionLayout) return true;
+                try
+                {
+                    CampaignSpecs.RelionName(f);
+                    return true;
+                }
+                catch (ArgumentException e)
+                {
+                    Terminal.Error(e.Message);
+                    refused++;
+                    return false;
+                }
+            }).ToList();
             var outDir = parse.GetValue(output)!;
             PickingCampaignResult result;
             using var interruption = new Interruption();
             try
             {
-                result = PickingCampaign.RunAsync(modelPath, trained, expansion.Files, outDir, options, parse.GetValue(relion) || expansion.FromStarFile,
+                result = PickingCampaign.RunAsync(modelPath, trained, files, outDir, options, relionLayout,
                         address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token)
                     .GetAwaiter().GetResult();
             }
@@ -90,7 +109,7 @@ public static class PickCommand
             }
             foreach (var f in result.Failures) Terminal.Error($"{f.Name}: {f.Error}");
             if (result.FailedCount > result.Failures.Count) Terminal.Error($"... and {result.FailedCount - result.Failures.Count} more failed micrographs (deepem status lists the campaign)");
-            var failedCount = result.FailedCount + expansion.Missing.Count;
+            var failedCount = result.FailedCount + expansion.Missing.Count + refused;
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
                 (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +

@@ -18,8 +18,8 @@ public static class TrainCommand
     public static Command Create()
     {
         var defaults = new TrainingOptions();
-        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders or glob patterns", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
-        var coords = new Option<string>("--coords") { Description = "folder (or file) of particle coordinates, matched to micrographs by name", Required = true };
+        var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders, glob patterns or a RELION micrographs.star", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var coords = new Option<string>("--coords") { Description = "folder (or file) of particle coordinates, matched to micrographs by name, or a RELION coordinate index (manualpick.star, autopick.star)", Required = true };
         var box = new Option<int?>("--box") { Description = "box size in pixels of the micrographs as given" };
         var output = new Option<string>("--out") { Description = "model file to write (.deepem)", Required = true };
         var bin = new Option<int?>("--bin") { Description = "binning factor (default: brings the box near the preset's size)" };

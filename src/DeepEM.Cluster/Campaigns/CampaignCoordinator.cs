@@ -235,7 +235,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         try
         {
             // Names come over the network and become file names in the output folder: none may lead out of it.
-            foreach (var m in spec.Micrographs) NetworkNames.CheckRelativePath("micrograph name", m.Name);
+            foreach (var m in spec.Micrographs) Pipeline.Picking.PickOutputs.CheckName(m.Name);
             var duplicate = spec.Micrographs.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
             {

@@ -35,7 +35,7 @@ public sealed class FolderPickWriter : IPickWriter
             if (_outputs.Count >= KeptOutputs) _outputs.Clear();
             outputs = _outputs.GetOrAdd(key, _ => new PickOutputs(task.OutDir, ParseFormats(task.Settings.Formats), outcome.BoxSize));
         }
-        // PickOutputs refuses names with separators or "..": names come over the network and must stay inside the folder.
+        // PickOutputs refuses names that would lead out of the folder: names come over the network.
         return Writers.Run(() => outputs.Write(task.Micrograph.Name, outcome.Picks.Picks));
     }
 

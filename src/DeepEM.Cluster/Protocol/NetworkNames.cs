@@ -17,19 +17,6 @@ public static class NetworkNames
         }
     }
 
-    /// <summary>
-    /// A relative path inside the output folder (a micrograph named by its path, Micrographs/x): parts separated by '/',
-    /// each a file name as <see cref="CheckFileName"/> has it and not hidden (a leading '.'), at most 1,000 characters.
-    /// </summary>
-    public static void CheckRelativePath(string what, string name)
-    {
-        var parts = name.Split('/');
-        if (name.Length > 1000 || parts.Any(p => p.Length is 0 or > 200 || p is "." or ".." || p.StartsWith('.') || p.Any(c => c == '\\' || char.IsControl(c))))
-        {
-            throw new ArgumentException($"{what} '{Printable(name)}' cannot be a path in the output folder (empty parts, '.', '..', a hidden part, a backslash, a control character, or too long)");
-        }
-    }
-
     private static string Printable(string name) =>
         new(name.Take(80).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 }

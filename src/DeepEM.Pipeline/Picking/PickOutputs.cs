@@ -31,14 +31,18 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
 
     /// <summary>
     /// Names must stay inside the output folder: a file name, or a relative path of file names (Micrographs/x), never
-    /// absolute, never with an empty, "." or ".." part, a backslash or a NUL.
+    /// absolute, never with an empty, "." or ".." part, a hidden part (a leading '.', which the listing skips), a
+    /// backslash or a control character, parts of at most 200 characters and 1,000 in all. The one rule for every name
+    /// that becomes a path in an output folder: the client's (CampaignSpecs), the coordinator's for names that arrive over
+    /// the network, and the writer's.
     /// </summary>
     public static void CheckName(string name)
     {
-        if (name.Length == 0 || name.Contains('\\') || name.Contains('\0')
-            || name.Split('/').Any(part => part is "" or "." or ".." || part.StartsWith('.')))
+        if (name.Length is 0 or > 1000
+            || name.Split('/').Any(part => part.Length is 0 or > 200 || part is "." or ".." || part.StartsWith('.') || part.Any(c => c == '\\' || char.IsControl(c))))
         {
-            throw new ArgumentException($"micrograph name '{name}' cannot be used as a file name");
+            var printable = new string(name.Take(80).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+            throw new ArgumentException($"micrograph name '{printable}' cannot be a path in the output folder (empty parts, '.', '..', a hidden part, a backslash, a control character, or too long)");
         }
     }
 
