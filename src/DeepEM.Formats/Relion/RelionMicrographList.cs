@@ -17,20 +17,6 @@ public static class RelionMicrographList
 {
     public const string NameColumn = "rlnMicrographName";
 
-    /// <summary>A STAR file that holds a micrograph list (rather than coordinates or particles).</summary>
-    public static bool IsList(string path)
-    {
-        if (!path.EndsWith(".star", StringComparison.OrdinalIgnoreCase)) return false;
-        try
-        {
-            return StarFile.Read(path).FindLoop(NameColumn) is { } loop && !loop.Has(Coordinates.AutopickIndex.CoordinatesColumn);
-        }
-        catch (BadInputException)
-        {
-            return false;
-        }
-    }
-
     /// <summary>Throws <see cref="BadInputException"/> naming the file and what is wrong.</summary>
     public static List<ListedMicrograph> Read(string path)
     {
