@@ -1,8 +1,10 @@
+using System.Runtime.CompilerServices;
 namespace DeepEM.Imaging;
 
 /// <summary>Summary statistics of pixel values, accumulated in float64 so that a 4096² image keeps full precision.</summary>
 public readonly record struct ImageStatistics(double Min, double Max, double Mean, double StdDev, long NonFinite)
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ImageStatistics Of(ReadOnlySpan<float> values)
     {
         double min = double.PositiveInfinity, max = double.NegativeInfinity;

@@ -39,7 +39,7 @@ public static class ClusterClassification
         var state = Path.Combine(Path.GetFullPath(outDir), ".deepem");
         var nodeOptions = client ?? new NodeOptions
         {
-            Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = DeviceChoice.Cpu,
+            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = DeviceChoice.Cpu,
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         var geometry = job.Settings.Geometry();

@@ -39,7 +39,7 @@ public static class ClusterTraining
 
         var node = client ?? new NodeOptions
         {
-            Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = job.Device,
+            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = job.Device,
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         var where = client is null ? "the embedded cluster (this process)" : $"the cluster at {client.SeedNodes[0]}";

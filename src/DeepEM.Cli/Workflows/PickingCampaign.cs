@@ -36,7 +36,7 @@ public static class PickingCampaign
         var state = Path.Combine(absoluteOut, ".deepem");
         var nodeOptions = client ?? new NodeOptions
         {
-            Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
+            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.

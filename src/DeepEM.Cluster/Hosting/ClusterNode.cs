@@ -78,6 +78,7 @@ public sealed class ClusterNode : IAsyncDisposable
             config = config.WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)));
         }
         if (options.ExtraConfig is { } extra) config = ConfigurationFactory.ParseString(extra).WithFallback(config);
+        if (options.Embedded) config = config.WithFallback(Embedded("hocon.embedded.conf"));
         foreach (var role in options.Roles.Where(r => r is Roles.Worker or Roles.Coordinator)) config = config.WithFallback(Embedded($"hocon.{role}.conf"));
         config = config.WithFallback(Embedded("hocon.base.conf")).WithFallback(Embedded("DeepEM.Cluster.reference.conf"))
             // The modules' own defaults are not loaded on their own when a system is built from a Config.
@@ -161,6 +162,15 @@ public sealed class ClusterNode : IAsyncDisposable
         NodeHttpEndpoint? endpoint = null;
         try
         {
+            if (options.Roles.Contains(Roles.Coordinator))
+            {
+                // The journal and snapshot store start on first use, and opening them (the database, its tables, the
+                // plugin's first queries) takes most of a second: start them now, while the cluster forms, rather than
+                // when the coordinator singletons first recover.
+                var persistence = Akka.Persistence.Persistence.Instance.Apply(system);
+                persistence.JournalFor(null);
+                persistence.SnapshotStoreFor(null);
+            }
             var cluster = Akka.Cluster.Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
@@ -213,7 +223,8 @@ public sealed class ClusterNode : IAsyncDisposable
             // Before joining, so that a readiness probe sees "joining" rather than nothing.
             endpoint = NodeHttpEndpoint.StartIfConfigured(system, options.BindHost ?? options.Host);
 
-            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator)
+            // The embedded node is the whole cluster: there is nobody it saw before to ask (its port is a new one each time).
+            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator && !options.Embedded)
             {
                 // A coordinator that would found the cluster first asks the members it last saw (KnownMembers says why).
                 var known = KnownMembers.Read(options.StateDir!);

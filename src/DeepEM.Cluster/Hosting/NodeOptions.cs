@@ -50,6 +50,12 @@ public sealed record NodeOptions
     /// </summary>
     public Func<Picking.IMicrographPicking, Picking.IMicrographPicking>? WrapPicking { get; init; }
 
+    /// <summary>
+    /// The embedded one-node cluster of a <c>pick</c>, <c>train</c> or <c>classify</c> without --join: hocon/embedded.conf
+    /// shortens the timers that only wait for other nodes.
+    /// </summary>
+    public bool Embedded { get; init; }
+
     /// <summary>A coordinator that only reads its journal (see <see cref="Campaigns.CoordinatorSettings.ReadOnly"/>).</summary>
     public bool ReadOnlyCoordinator { get; init; }
 

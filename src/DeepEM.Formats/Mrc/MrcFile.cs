@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using DeepEM.Imaging;
@@ -53,16 +54,28 @@ public sealed class MrcFile : IDisposable
     /// <summary>Reads section <paramref name="z"/> (image <paramref name="z"/> of a stack) as float32.</summary>
     public Image2D ReadSection(int z)
     {
+        var image = new Image2D(Header.Nx, Header.Ny);
+        ReadSectionRows(z, (y, row) => row.CopyTo(image.Row(y)));
+        return image;
+    }
+
+    /// <summary>What receives a section's rows, in order, as float32; the row is only valid during the call.</summary>
+    public delegate void RowSink(int y, ReadOnlySpan<float> row);
+
+    /// <summary>
+    /// Reads section <paramref name="z"/> row by row, through one row's buffers: a section's bytes can exceed the largest
+    /// byte array (a 30000² float32 image is 3.6 GB), and a reader that bins as it goes never holds the section whole.
+    /// </summary>
+    public void ReadSectionRows(int z, RowSink sink)
+    {
         if (z < 0 || z >= Header.Nz)
         {
             throw new ArgumentOutOfRangeException(nameof(z), $"section {z} of {Header.Nz}");
         }
         var h = Header;
-        var image = new Image2D(h.Nx, h.Ny);
-        // Row by row, through one row's buffer: a section's bytes can exceed the largest byte array
-        // (a 30000² float32 image is 3.6 GB) while its floats still fit one float array.
         var rowBytes = h.Nx * h.BytesPerVoxel;
         var raw = new byte[rowBytes];
+        var row = new float[h.Nx];
         _stream.Position = h.DataOffset + z * h.SectionBytes;
         for (var y = 0; y < h.Ny; y++)
         {
@@ -70,11 +83,12 @@ public sealed class MrcFile : IDisposable
             {
                 throw new BadInputException(Path, $"truncated while reading row {y} of section {z}");
             }
-            Decode(raw, h.Mode, h.BigEndian, image.Row(y));
+            Decode(raw, h.Mode, h.BigEndian, row);
+            sink(y, row);
         }
-        return image;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Decode(ReadOnlySpan<byte> raw, MrcMode mode, bool bigEndian, Span<float> dst)
     {
         switch (mode)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace DeepEM.Imaging.Preprocessing;
 
 /// <summary>
@@ -32,27 +33,71 @@ public static class Binning
         {
             Span<float> acc = w <= 4096 ? stackalloc float[w] : new float[w];
             acc.Clear();
-            for (var dy = 0; dy < factor; dy++)
-            {
-                var row = source.Row(y * factor + dy);
-                for (var x = 0; x < w; x++)
-                {
-                    var s = 0f;
-                    var block = row.Slice(x * factor, factor);
-                    foreach (var v in block)
-                    {
-                        s += v;
-                    }
-                    acc[x] += s;
-                }
-            }
-            var dst = result.Row(y);
-            for (var x = 0; x < w; x++)
-            {
-                dst[x] = acc[x] * scale;
-            }
+            for (var dy = 0; dy < factor; dy++) AddRow(source.Row(y * factor + dy), acc, factor);
+            Finish(acc, result.Row(y), scale);
         });
         return result;
+    }
+
+    /// <summary>Adds one source row's blocks of <paramref name="factor"/> pixels into the output row's sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddRow(ReadOnlySpan<float> row, Span<float> acc, int factor)
+    {
+        for (var x = 0; x < acc.Length; x++)
+        {
+            var s = 0f;
+            foreach (var v in row.Slice(x * factor, factor)) s += v;
+            acc[x] += s;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Finish(ReadOnlySpan<float> acc, Span<float> destination, float scale)
+    {
+        for (var x = 0; x < acc.Length; x++) destination[x] = acc[x] * scale;
+    }
+
+    /// <summary>
+    /// Binning row by row as the rows are read, so that a micrograph never has to be in memory whole: the same sums in
+    /// the same order as <see cref="BlockMean"/>, so the same result to the bit. Feed the source rows in order.
+    /// </summary>
+    public sealed class RowBinner
+    {
+        private readonly int _factor;
+        private readonly float[] _acc;
+        private readonly float _scale;
+
+        public RowBinner(int sourceWidth, int sourceHeight, int factor)
+        {
+            if (factor < 1) throw new ArgumentOutOfRangeException(nameof(factor), $"binning factor {factor} must be at least 1");
+            int w = sourceWidth / factor, h = sourceHeight / factor;
+            if (w == 0 || h == 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(factor), $"binning a {sourceWidth}x{sourceHeight} image by {factor} leaves nothing");
+            }
+            _factor = factor;
+            _acc = new float[w];
+            _scale = 1.0f / (factor * factor);
+            Result = new Image2D(w, h);
+        }
+
+        /// <summary>The binned image, complete once every source row was added.</summary>
+        public Image2D Result { get; }
+
+        /// <summary>Adds source row <paramref name="y"/> (rows past the last whole block are dropped).</summary>
+        public void Add(int y, ReadOnlySpan<float> row)
+        {
+            var output = y / _factor;
+            if (output >= Result.Height) return;
+            if (_factor == 1)
+            {
+                row[..Result.Width].CopyTo(Result.Row(output));
+                return;
+            }
+            if (y % _factor == 0) Array.Clear(_acc);
+            AddRow(row, _acc, _factor);
+            if (y % _factor == _factor - 1) Finish(_acc, Result.Row(output), _scale);
+        }
     }
 
     /// <summary>The original-pixel coordinate of the centre of binned pixel <paramref name="binned"/>.</summary>

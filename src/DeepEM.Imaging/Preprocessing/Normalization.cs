@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace DeepEM.Imaging.Preprocessing;
 
 /// <summary>
@@ -7,6 +8,7 @@ namespace DeepEM.Imaging.Preprocessing;
 public static class Normalization
 {
     /// <summary>Normalises in place and returns the statistics it removed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ImageStatistics ZeroMeanUnitVariance(Image2D image)
     {
         var stats = ImageStatistics.Of(image);

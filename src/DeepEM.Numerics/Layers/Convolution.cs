@@ -69,6 +69,7 @@ public static class Convolution
     /// <paramref name="output"/> holds PaddedOutputs(outChannels) planes of <paramref name="outPlane"/> floats;
     /// the padding maps receive garbage.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Forward(
         ReadOnlySpan<float> input, int inChannels, int inPlane, int stride,
         ReadOnlySpan<float> packedWeights, ReadOnlySpan<float> bias, int outChannels, int k,
@@ -168,7 +169,7 @@ public static class Convolution
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ActivateBlock(float* block, int outPlane, int act)
     {
         for (var lane = 0; lane < OutputBlock; lane++)

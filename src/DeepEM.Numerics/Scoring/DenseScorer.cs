@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using DeepEM.Numerics.Layers;
@@ -56,25 +57,21 @@ public sealed class DenseScorer
         }
         int outW = width - box + 1, outH = height - box + 1;
         var sum = new float[outW * outH];
-        var source = image.ToArray();
-        var rotated = new float[rotations][];
-        for (var r = 0; r < rotations; r++)
+        // The rotated images and their maps are kept for the next micrograph (of the same size, in a campaign): allocated
+        // anew they were tens of megabytes of large objects per micrograph for the collector to find.
+        var work = Interlocked.Exchange(ref _work, null) ?? new Workspace();
+        var rotated = work.Images(rotations, image.Length);
+        image.CopyTo(rotated[0]);
+        for (var r = 1; r < rotations; r++)
         {
-            if (r == 0)
-            {
-                rotated[r] = source;
-                continue;
-            }
-            rotated[r] = new float[source.Length];
-            Training.BoxRotation.RotateImage(source, rotated[r], width, height, r);
+            Training.BoxRotation.RotateImage(rotated[0].AsSpan(0, image.Length), rotated[r], width, height, r);
         }
         // Work items: (rotation, band); each writes its own rows of its own rotation's map.
-        var maps = new float[rotations][];
+        var maps = work.Maps(rotations, outW * outH);
         var items = new List<(int rotation, int y0, int rows, int w, int h)>();
         for (var r = 0; r < rotations; r++)
         {
             var (w, h) = r % 2 == 0 ? (width, height) : (height, width);
-            maps[r] = new float[(w - box + 1) * (h - box + 1)];
             var band = BandRows(w);
             for (var y0 = 0; y0 < h - box + 1; y0 += band)
             {
@@ -85,13 +82,19 @@ public sealed class DenseScorer
         {
             var (r, y0, rows, w, h) = item;
             var bandImage = rotated[r].AsSpan(y0 * w, (rows + box - 1) * w);
-            var bandScores = _bands.ScoreBand(bandImage, w, rows + box - 1);
             var mapW = w - box + 1;
-            for (var y = 0; y < rows; y++)
-            {
-                bandScores.AsSpan(y * w, mapW).CopyTo(maps[r].AsSpan((y0 + y) * mapW, mapW));
-            }
+            _bands.ScoreBand(bandImage, w, rows + box - 1, maps[r].AsSpan(y0 * mapW, rows * mapW), mapW);
         });
+        Recombine(maps, rotations, width, height, box, sum);
+        _work = work;
+        return new ScoreMap(outW, outH, box, sum);
+    }
+
+    /// <summary>Each rotation's map rotated back, and the four averaged in the per-box order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Recombine(float[][] maps, int rotations, int width, int height, int box, float[] sum)
+    {
+        int outW = width - box + 1, outH = height - box + 1;
         // Rotate each map back: the box at (x0, y0) of the original sits at T_r(x0, y0) in rotation r.
         for (var y0 = 0; y0 < outH; y0++)
         {
@@ -111,13 +114,36 @@ public sealed class DenseScorer
                 sum[y0 * outW + x0] = s;
             }
         }
-        return new ScoreMap(outW, outH, box, sum);
+    }
+
+    private Workspace? _work;
+
+    /// <summary>Per-rotation images and maps, at least as large as asked (their tails past what is asked are never read).</summary>
+    private sealed class Workspace
+    {
+        private float[][] _images = [];
+        private float[][] _maps = [];
+
+        public float[][] Images(int count, int length) => Ensure(ref _images, count, length);
+
+        public float[][] Maps(int count, int length) => Ensure(ref _maps, count, length);
+
+        private static float[][] Ensure(ref float[][] arrays, int count, int length)
+        {
+            if (arrays.Length < count) Array.Resize(ref arrays, count);
+            for (var i = 0; i < count; i++)
+            {
+                if (arrays[i] is null || arrays[i].Length < length) arrays[i] = new float[length];
+            }
+            return arrays;
+        }
     }
 
     /// <summary>Output rows per band so that one band's maps stay within the memory budget.</summary>
     private int BandRows(int width)
     {
-        var floatsPerRow = (long)width * (1 + _arch.Stages.Sum(s => 2 * Convolution.PaddedOutputs(s.OutChannels)) + 1);
+        // A band holds one stage's activations and the maps pooled before it at a time (ManagedBandScorer), and its scores.
+        var floatsPerRow = (long)width * (_arch.Stages.Max(s => Convolution.PaddedOutputs(s.OutChannels)) + _arch.Stages.Max(s => Math.Max(s.InChannels, s.OutChannels)) + 1);
         var rows = _bandBudgetBytes / 4 / Math.Max(1, floatsPerRow) - _arch.BoxSize;
         // Each band recomputes a box-high halo; at least two boxes of output rows keep that under half the
         // work even when the budget is small (a 272 px box on a 4096 px wide micrograph).

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using DeepEM.Numerics.Layers;
@@ -15,10 +16,11 @@ public interface IBandScorer
     int MaxParallelism { get; }
 
     /// <summary>
-    /// Scores of every box position of a band of <paramref name="height"/> rows of <paramref name="width"/>
-    /// pixels; the result has the band's stride: rows [0, height − box], columns [0, width − box] valid.
+    /// Scores of every box position of a band of <paramref name="height"/> rows of <paramref name="width"/> pixels,
+    /// written to <paramref name="scores"/>: row y (of height − box + 1) at y·<paramref name="scoresStride"/>, its
+    /// width − box + 1 columns and nothing else (the caller's map, so that no band allocates or copies its scores).
     /// </summary>
-    float[] ScoreBand(ReadOnlySpan<float> band, int width, int height);
+    void ScoreBand(ReadOnlySpan<float> band, int width, int height, Span<float> scores, int scoresStride);
 }
 
 /// <summary>The managed CPU band scorer: the AVX2/FMA convolution kernel with dilation, vectorised pooling and output unit.</summary>
@@ -74,16 +76,15 @@ public sealed class ManagedBandScorer : IBandScorer
         return buffers[slot];
     }
 
-    /// <summary>
-    /// Scores of every box position of one band (height rows, stride = width); the result has the band's
-    /// stride, rows [0, height − box], columns [0, width − box] valid.
-    /// </summary>
-    public float[] ScoreBand(ReadOnlySpan<float> band, int width, int height)
+    public void ScoreBand(ReadOnlySpan<float> band, int width, int height, Span<float> scores, int scoresStride)
     {
+        var box = _arch.BoxSize;
+        if (height < box || width < box) throw new ArgumentException($"band {width}x{height} is smaller than the {box} px box");
+        if (scores.Length < (long)(height - box) * scoresStride + width - box + 1) throw new ArgumentException("the scores do not fit their destination");
         var buffers = _bufferSets.TryTake(out var set) ? set : [];
         try
         {
-            return ScoreBand(band, width, height, buffers);
+            ScoreBand(band, width, height, buffers, scores, scoresStride);
         }
         finally
         {
@@ -91,7 +92,8 @@ public sealed class ManagedBandScorer : IBandScorer
         }
     }
 
-    private float[] ScoreBand(ReadOnlySpan<float> band, int width, int height, List<float[]> buffers)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ScoreBand(ReadOnlySpan<float> band, int width, int height, List<float[]> buffers, Span<float> scores, int scoresStride)
     {
         var layout = _arch.Layout;
         var stride = width;
@@ -99,10 +101,13 @@ public sealed class ManagedBandScorer : IBandScorer
         var slack = PlaneSlack(_arch);
         int Plane(int rows) => rows * stride + slack;
 
+        // Two buffers for all stages: a stage's convolution reads the maps pooled before it (buffer 0, which first holds
+        // the band itself) and writes its activations to buffer 1; its pooling reads those and writes buffer 0 again.
+        // Buffers per stage would hold three times the memory for nothing.
+        const int pooledSlot = 0, activationSlot = 1;
         var rowsIn = height;
         var inPlane = Plane(rowsIn);
-        var slot = 0;
-        var input = Buffer(buffers, slot++, inPlane);
+        var input = Buffer(buffers, pooledSlot, inPlane);
         band.CopyTo(input);
         float[] current = input;
         var channels = 1;
@@ -112,12 +117,12 @@ public sealed class ManagedBandScorer : IBandScorer
             var st = _arch.Stages[s];
             var convRows = rowsIn - d * (st.Kernel - 1);
             var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
-            var act = Buffer(buffers, slot++, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
+            var act = Buffer(buffers, activationSlot, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
             Convolution.Forward(current, channels, inPlane, stride, _packed[s],
                 _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d, _arch.Activation);
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
-            var pooled = Buffer(buffers, slot++, st.OutChannels * poolPlane);
+            var pooled = Buffer(buffers, pooledSlot, st.OutChannels * poolPlane);
             DilatedPool(act, st.OutChannels, convPlane, stride, st.Pool, d, poolRows, pooled, poolPlane);
             current = pooled;
             inPlane = poolPlane;
@@ -125,16 +130,16 @@ public sealed class ManagedBandScorer : IBandScorer
             channels = st.OutChannels;
             d *= st.Pool;
         }
-        var zRows = rowsIn - d * (finalSize - 1);
-        var scores = new float[Math.Max(zRows, 0) * stride + Convolution.PixelBlock];
-        DilatedDense(current, channels, inPlane, stride, finalSize, d, zRows,
-            _parameters.AsSpan(layout.DenseWeightOffset, _arch.DenseInputs), _parameters[layout.DenseBiasOffset], scores);
-        return scores;
+        // The dense maps run past the last whole box where a pooling drops a remainder: only box positions are written.
+        var zRows = Math.Min(rowsIn - d * (finalSize - 1), height - _arch.BoxSize + 1);
+        DilatedDense(current, channels, inPlane, stride, finalSize, d, zRows, width - _arch.BoxSize + 1,
+            _parameters.AsSpan(layout.DenseWeightOffset, _arch.DenseInputs), _parameters[layout.DenseBiasOffset], scores, scoresStride);
     }
 
     private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
     /// <summary>P[c][q] = (1/p²) Σ_dy Σ_dx A[c][q + d·(dy·stride + dx)], summed in the per-box order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DilatedPool(float[] act, int channels, int actPlane, int stride, int pool, int d, int rows, float[] pooled, int poolPlane)
     {
         var count = rows * stride;
@@ -178,51 +183,69 @@ public sealed class ManagedBandScorer : IBandScorer
         }
     }
 
-    /// <summary>score[q] = σ(b + Σ_c Σ_u Σ_v w[c][u][v]·P[c][q + d·(u·stride + v)]).</summary>
-    private static unsafe void DilatedDense(float[] maps, int channels, int plane, int stride, int size, int d, int rows,
-        ReadOnlySpan<float> weights, float bias, float[] scores)
+    /// <summary>
+    /// score[y·outStride + x] = σ(b + Σ_c Σ_u Σ_v w[c][u][v]·P[c][q + d·(u·stride + v)]), q = y·stride + x, for the
+    /// <paramref name="columns"/> valid columns of each row. Every position goes through the vector path when a row has
+    /// at least a vector's width (its last vector is moved back to end at the row's end), the scalar one otherwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DilatedDense(float[] maps, int channels, int plane, int stride, int size, int d, int rows, int columns,
+        ReadOnlySpan<float> weights, float bias, Span<float> scores, int outStride)
     {
-        var count = Math.Max(rows, 0) * stride;
         fixed (float* m = maps)
         fixed (float* w = weights)
         fixed (float* o = scores)
         {
-            var q = 0;
-            if (Fma.IsSupported)
+            for (var y = 0; y < rows; y++)
             {
-                for (; q + 8 <= count; q += 8)
-                {
-                    var z = Vector256.Create(bias);
-                    var wi = 0;
-                    for (var c = 0; c < channels; c++)
-                    {
-                        for (var u = 0; u < size; u++)
-                        {
-                            var row = m + c * plane + q + d * u * stride;
-                            var s = Vector256<float>.Zero;
-                            for (var v = 0; v < size; v++, wi++) s = Fma.MultiplyAdd(Avx.LoadVector256(row + d * v), Vector256.Create(w[wi]), s);
-                            z += s;
-                        }
-                    }
-                    var e = Vector256.Exp(-z);
-                    Avx.Store(o + q, Vector256<float>.One / (Vector256<float>.One + e));
-                }
+                DenseRow(m, channels, plane, stride, size, d, y * stride, columns, w, bias, o + (long)y * outStride);
             }
-            for (; q < count; q++)
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DenseRow(float* m, int channels, int plane, int stride, int size, int d, int rowStart, int columns,
+        float* w, float bias, float* o)
+    {
+        var x = 0;
+        if (Fma.IsSupported && columns >= 8)
+        {
+            for (var next = 0; next < columns; next += 8)
             {
-                var z = bias;
+                x = Math.Min(next, columns - 8);
+                var q = rowStart + x;
+                var z = Vector256.Create(bias);
                 var wi = 0;
                 for (var c = 0; c < channels; c++)
                 {
                     for (var u = 0; u < size; u++)
                     {
-                        var s = 0f;
-                        for (var v = 0; v < size; v++, wi++) s += m[c * plane + q + d * (u * stride + v)] * w[wi];
+                        var row = m + c * plane + q + d * u * stride;
+                        var s = Vector256<float>.Zero;
+                        for (var v = 0; v < size; v++, wi++) s = Fma.MultiplyAdd(Avx.LoadVector256(row + d * v), Vector256.Create(w[wi]), s);
                         z += s;
                     }
                 }
-                o[q] = Sigmoid.Forward(z);
+                var e = Vector256.Exp(-z);
+                Avx.Store(o + x, Vector256<float>.One / (Vector256<float>.One + e));
             }
+            return;
+        }
+        for (; x < columns; x++)
+        {
+            var q = rowStart + x;
+            var z = bias;
+            var wi = 0;
+            for (var c = 0; c < channels; c++)
+            {
+                for (var u = 0; u < size; u++)
+                {
+                    var s = 0f;
+                    for (var v = 0; v < size; v++, wi++) s += m[c * plane + q + d * (u * stride + v)] * w[wi];
+                    z += s;
+                }
+            }
+            o[x] = Sigmoid.Forward(z);
         }
     }
 }

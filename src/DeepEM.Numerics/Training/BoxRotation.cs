@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace DeepEM.Numerics.Training;
 
 /// <summary>
@@ -12,6 +13,7 @@ public static class BoxRotation
         RotateImage(source, destination, size, size, quarterTurns);
 
     /// <summary>Rotates a w×h image; after an odd number of turns the result is h wide and w high.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RotateImage(ReadOnlySpan<float> source, Span<float> destination, int w, int h, int quarterTurns)
     {
         switch (((quarterTurns % 4) + 4) % 4)

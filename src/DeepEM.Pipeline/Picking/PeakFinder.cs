@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace DeepEM.Pipeline.Picking;
 
 /// <summary>A peak of a score grid: grid column and row, and its score.</summary>
@@ -10,6 +11,7 @@ public readonly record struct Peak(int Column, int Row, float Score);
 /// </summary>
 public static class PeakFinder
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static List<Peak> Find(float[] grid, int columns, int rows, float threshold, double distance)
     {
         var candidates = new List<Peak>();

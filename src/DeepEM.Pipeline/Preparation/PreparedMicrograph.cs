@@ -18,14 +18,14 @@ public sealed record PreparedMicrograph(string Name, string Path, Image2D Image,
     /// <summary>Reads, checks, bins and normalises; a bad file raises <see cref="BadInputException"/> naming it.</summary>
     public static PreparedMicrograph Load(string path, int binning)
     {
-        var micrograph = MicrographReader.ReadChecked(path);
-        var image = binning == 1 ? micrograph.Image : Imaging.Preprocessing.Binning.BlockMean(micrograph.Image, binning);
+        var micrograph = MicrographReader.ReadBinnedChecked(path, binning);
+        var image = micrograph.Image;
         var stats = Normalization.ZeroMeanUnitVariance(image);
         if (stats.StdDev == 0)
         {
             throw new BadInputException(path, "every pixel has the same value: there is nothing to pick");
         }
-        return new PreparedMicrograph(micrograph.Name, path, image, binning, micrograph.Image.Width, micrograph.Image.Height, micrograph.PixelSizeAngstrom);
+        return new PreparedMicrograph(micrograph.Name, path, image, binning, micrograph.OriginalWidth, micrograph.OriginalHeight, micrograph.PixelSizeAngstrom);
     }
 
     /// <summary>Copies the box with top-left pixel (x0, y0) into <paramref name="destination"/>.</summary>

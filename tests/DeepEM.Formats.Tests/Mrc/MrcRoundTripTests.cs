@@ -42,6 +42,27 @@ public class MrcRoundTripTests
         Assert.Equal(1024 + 37 * 23 * MrcModes.BytesPerVoxel(mode), new FileInfo(path).Length);
     }
 
+    [Theory]
+    [InlineData(MrcMode.Float32, 4, 1030, 517)] // remainders at the right and bottom edges are dropped
+    [InlineData(MrcMode.Int16, 3, 301, 299)]
+    [InlineData(MrcMode.Float32, 1, 64, 33)]
+    public void Binning_while_reading_equals_binning_the_whole_image_to_the_bit(MrcMode mode, int factor, int w, int h)
+    {
+        using var temp = TestPaths.NewTemp();
+        var image = RandomImage(w, h, -500, 900, mode == MrcMode.Int16, 7);
+        var path = temp.File("m.mrc");
+        MrcWriter.Write(path, image, mode, pixelSizeAngstrom: 1.06);
+
+        var whole = MicrographReader.ReadChecked(path);
+        var expected = factor == 1 ? whole.Image : Imaging.Preprocessing.Binning.BlockMean(whole.Image, factor);
+        var binned = MicrographReader.ReadBinnedChecked(path, factor);
+        Assert.Equal((w / factor, h / factor), (binned.Image.Width, binned.Image.Height));
+        Assert.Equal(expected.Data, binned.Image.Data);
+        Assert.Equal((w, h, factor, "m"), (binned.OriginalWidth, binned.OriginalHeight, binned.Binning, binned.Name));
+        Assert.Equal(1.06, binned.PixelSizeAngstrom!.Value, 5);
+        Assert.Contains(binned.Image.Data, v => v != 0);
+    }
+
     [Fact]
     public void Integer_modes_round_and_saturate()
     {

@@ -98,5 +98,9 @@ public class MrcValidationTests
         MrcWriter.Write(path, image);
         var e = Assert.Throws<BadInputException>(() => MicrographReader.ReadChecked(path));
         Assert.Contains("2 of 16 pixels are NaN or infinite", e.Problem);
+        // Binned as it is read, the same micrograph is refused the same way.
+        var binned = Assert.Throws<BadInputException>(() => MicrographReader.ReadBinnedChecked(path, 2));
+        Assert.Equal(path, binned.Path);
+        Assert.Contains("2 of 16 pixels are NaN or infinite", binned.Problem);
     }
 }

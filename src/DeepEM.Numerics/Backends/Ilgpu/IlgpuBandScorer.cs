@@ -25,11 +25,17 @@ public sealed class IlgpuBandScorer : IBandScorer
 
     public int MaxParallelism => 1;
 
-    public float[] ScoreBand(ReadOnlySpan<float> band, int width, int height)
+    public void ScoreBand(ReadOnlySpan<float> band, int width, int height, Span<float> scores, int scoresStride)
     {
+        float[] result;
         lock (_gate)
         {
-            return Score(band.ToArray(), width, height);
+            result = Score(band.ToArray(), width, height);
+        }
+        var columns = width - _arch.BoxSize + 1;
+        for (var y = 0; y <= height - _arch.BoxSize; y++)
+        {
+            result.AsSpan(y * width, columns).CopyTo(scores.Slice(y * scoresStride, columns));
         }
     }
 
