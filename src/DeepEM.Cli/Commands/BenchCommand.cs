@@ -22,7 +22,7 @@ public static class BenchCommand
         var presets = new Option<string[]>("--preset") { Description = "presets to measure", DefaultValueFactory = _ => [Presets.Default, Presets.PaperKlh], AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "seconds per measurement", DefaultValueFactory = _ => 1.0 };
         var quick = new Option<bool>("--quick") { Description = "skip paper-klh on a 4096² micrograph (about a minute of scoring)" };
-        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training (the default), and cluster: the coordinator at scale", DefaultValueFactory = _ => "layers,scoring,picking,training" };
+        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training (the default); process: whole deepem pick processes (start-up, one micrograph, the marginal one, peak memory); cluster: the coordinator at scale", DefaultValueFactory = _ => "layers,scoring,picking,training" };
         var nodes = new Option<string>("--nodes") { Description = "cluster: worker nodes of each run", DefaultValueFactory = _ => "1,8,32,64" };
         var micrographs = new Option<int>("--micrographs") { Description = "cluster: micrographs of each run's campaign", DefaultValueFactory = _ => 100_000 };
         var journals = new Option<string>("--journal") { Description = "cluster: sqlite, postgresql (a throwaway server of this machine's PostgreSQL), or both", DefaultValueFactory = _ => "sqlite,postgresql" };
@@ -34,8 +34,8 @@ public static class BenchCommand
         command.SetAction(parse => Terminal.Run(() =>
         {
             var selected = parse.GetValue(parts)!.Split(',', StringSplitOptions.TrimEntries);
-            var unknown = selected.Where(p => p is not ("layers" or "scoring" or "picking" or "training" or "cluster")).ToList();
-            if (unknown.Count > 0) throw new UsageException($"--parts: unknown part '{unknown[0]}' (layers, scoring, picking, training, cluster)");
+            var unknown = selected.Where(p => p is not ("layers" or "scoring" or "picking" or "training" or "process" or "cluster")).ToList();
+            if (unknown.Count > 0) throw new UsageException($"--parts: unknown part '{unknown[0]}' (layers, scoring, picking, training, process, cluster)");
             if (selected.Contains("cluster"))
             {
                 ClusterScaleBench.Run(ClusterScaleBench.ParseNodes(parse.GetValue(nodes)!), parse.GetValue(micrographs), ClusterScaleBench.ParseJournals(parse.GetValue(journals)!),
@@ -46,6 +46,12 @@ public static class BenchCommand
             Console.Out.WriteLine(peak.ToString());
             // End-to-end picking first: after the 4096² paper-klh scoring the process holds gigabytes of
             // heap, and a run measured after it measures the garbage collector.
+            if (selected.Contains("process"))
+            {
+                Console.Out.WriteLine();
+                Console.Out.WriteLine("Whole `deepem pick` processes (embedded cluster, simulated 4096² MRC, deepem-48 at 45 px, bin 4; medians of 3 after one run):");
+                PickProcessBench.Print(PickProcessBench.Run(peak), Console.Out);
+            }
             if (selected.Contains("layers")) Layers(parse.GetValue(presets)!, parse.GetValue(seconds), peak);
             if (selected.Contains("picking")) Picking();
             if (selected.Contains("training")) Training(parse.GetValue(seconds));

@@ -91,7 +91,7 @@ public static class ClusterScaleBench
     }
 
     /// <summary>This program with other arguments: <c>dotnet deepem.dll ARGS</c>, or the published executable.</summary>
-    private static ProcessStartInfo Self(IReadOnlyList<string> args)
+    internal static ProcessStartInfo Self(IReadOnlyList<string> args)
     {
         var host = Environment.ProcessPath ?? "dotnet";
         var start = new ProcessStartInfo(host);

@@ -113,7 +113,7 @@ public static class PickCommand
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
                 (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +
-                (failedCount > 0 ? $", {failedCount} failed" : ""));
+                (failedCount > 0 ? $", {failedCount} failed" : "") + "; " + PeakMemory.Describe());
             Console.Out.WriteLine($"  coordinates: {outDir}");
             Console.Out.WriteLine($"  index: {Path.Combine(outDir, "autopick.star")}");
             Console.Out.WriteLine($"  campaign summary: {Path.Combine(outDir, "campaign.json")}");
