@@ -3,23 +3,10 @@ using System.CommandLine.Invocation;
 using DeepEM.Cli.Commands;
 using DeepEM.Cli.Infrastructure;
 
-// The deepem command line: every verb of CONTRACT.md, one file each under Commands/.
+// The deepem command line: every verb of docs/cli.md, one file each under Commands/.
 var verbose = new Option<bool>("--verbose") { Description = "show stack traces and details of errors", Recursive = true };
-var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle cryo-EM with the DeepEM network.")
-{
-    verbose,
-    DemoCommand.Create(),
-    SimulateCommand.Create(),
-    InfoCommand.Create(),
-    TrainCommand.Create(),
-    PickCommand.Create(),
-    EvaluateCommand.Create(),
-    BenchCommand.Create(),
-    NodeCommand.Create(),
-    StatusCommand.Create(),
-    ClassifyCommand.Create(),
-    SelectCommand.Create(),
-};
+var root = new RootCommand("DeepEM.Cluster: particle picking for single-particle cryo-EM with the DeepEM network.") { verbose };
+foreach (var verb in Verbs.All()) root.Subcommands.Add(verb);
 
 var parse = root.Parse(args);
 Terminal.Verbose = parse.GetValue(verbose);

@@ -1,6 +1,6 @@
 namespace DeepEM.Cluster;
 
-/// <summary>The cluster roles of CONTRACT.md's <c>deepem node --roles</c>, plus the one a client takes while it talks to the cluster.</summary>
+/// <summary>The cluster roles of docs/cli.md's <c>deepem node --roles</c>, plus the one a client takes while it talks to the cluster.</summary>
 public static class Roles
 {
     /// <summary>Hosts picking slots (sharded entities) and a compute backend.</summary>

@@ -3,7 +3,7 @@ namespace DeepEM.Imaging;
 /// <summary>
 /// A single-channel float32 image, row-major: pixel (x, y) is column x of row y, at <c>Data[y * Width + x]</c>.
 /// Row 0 is the first row of the source file, whatever that format calls "up", so that coordinates read
-/// from and written to files need no flipping (see CONTRACT.md, "Coordinates").
+/// from and written to files need no flipping (see docs/cli.md, "Coordinates").
 /// </summary>
 public sealed class Image2D
 {

@@ -7,7 +7,7 @@ namespace DeepEM.Cli.Tests;
 
 /// <summary>
 /// <c>deepem pick</c> and <c>deepem evaluate</c> as a user runs them: train on some simulated micrographs,
-/// pick others, check the files of CONTRACT.md, resuming, the naive path against the dense one, and accuracy.
+/// pick others, check the files of docs/cli.md, resuming, the naive path against the dense one, and accuracy.
 /// </summary>
 public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulation>
 {

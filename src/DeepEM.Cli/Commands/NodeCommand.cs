@@ -79,7 +79,7 @@ public static class NodeCommand
             }
             catch (PortInUseException e)
             {
-                // The machine, not the command line, is wrong: a fatal error in one line (CONTRACT.md's exit code 1).
+                // The machine, not the command line, is wrong: a fatal error in one line (docs/cli.md's exit code 1).
                 Terminal.Error(e.Message);
                 return ExitCodes.Fatal;
             }

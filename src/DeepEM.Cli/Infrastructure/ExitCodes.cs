@@ -1,6 +1,6 @@
 namespace DeepEM.Cli.Infrastructure;
 
-/// <summary>Exit codes of CONTRACT.md.</summary>
+/// <summary>Exit codes of docs/cli.md.</summary>
 public static class ExitCodes
 {
     public const int Success = 0;

@@ -4,7 +4,7 @@ using DeepEM.Formats.Relion;
 namespace DeepEM.Cli.Infrastructure;
 
 /// <summary>
-/// Expands the PATH... arguments of CONTRACT.md: files as given, folders to the micrograph (or other
+/// Expands the PATH... arguments of docs/cli.md: files as given, folders to the micrograph (or other
 /// matching) files inside them, and glob patterns (<c>*</c>, <c>?</c> in the file-name part) that the shell
 /// left unexpanded, and RELION micrograph lists (<c>micrographs.star</c>, <c>micrographs_ctf.star</c>). A path that
 /// matches nothing, or a listed micrograph that is not there, is reported as a failed input, not a crash.

@@ -6,7 +6,7 @@ using DeepEM.Simulation;
 namespace DeepEM.Cli.Workflows;
 
 /// <summary>
-/// Writes a simulated dataset in the layout of CONTRACT.md: <c>OUT/micrographs/NAME.mrc</c> (float32 counts,
+/// Writes a simulated dataset in the layout of docs/cli.md: <c>OUT/micrographs/NAME.mrc</c> (float32 counts,
 /// pixel size in the header) and <c>OUT/truth/NAME.star</c> (the particle centres).
 /// </summary>
 public static class SimulatedDataset

@@ -8,7 +8,7 @@ namespace DeepEM.Cluster.Diagnostics;
 
 /// <summary>
 /// The nodes' logger: one line per event to the file named by <c>deepem.log.file</c>, or to standard error
-/// (standard output is for results, CONTRACT.md). <c>deepem.log.format</c> chooses the line:
+/// (standard output is for results, docs/cli.md). <c>deepem.log.format</c> chooses the line:
 /// <list type="bullet">
 /// <item><c>text</c>: logfmt, <c>time level node= source= [campaign= micrograph= | training= step=] msg="…"</c>,
 /// readable in a terminal and parsed by Loki, Vector and friends.</item>

@@ -5,7 +5,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// <summary>
 /// Akka's fallback logger (<c>akka.stdout-logger-class</c>): what is logged before <see cref="NodeLogger"/> starts and
 /// after it stops (a node shutting down) goes to standard error. Akka's default writes to standard output, which
-/// CONTRACT.md keeps for results: a late "Remoting shut down" must not end up among a verb's output lines.
+/// docs/cli.md keeps for results: a late "Remoting shut down" must not end up among a verb's output lines.
 /// </summary>
 public sealed class StandardErrorLogger : MinimalLogger
 {

@@ -49,7 +49,7 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public Address Address => Cluster.SelfAddress;
 
-    /// <summary><c>host:port</c> of this node (CONTRACT.md's ADDR).</summary>
+    /// <summary><c>host:port</c> of this node (docs/cli.md's ADDR).</summary>
     public string HostPort => $"{Address.Host}:{Address.Port}";
 
     /// <summary>The proxy to the campaign coordinator singleton, wherever it runs.</summary>

@@ -67,7 +67,7 @@ public sealed record NodeOptions
     public static void CheckAddress(string address) =>
         ToAkkaAddress(address, address.StartsWith("akka.ssl.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp" : "akka.tcp");
 
-    /// <summary>A full address from <c>host:port</c> (CONTRACT.md's ADDR), or the full address as given.</summary>
+    /// <summary>A full address from <c>host:port</c> (docs/cli.md's ADDR), or the full address as given.</summary>
     /// <param name="protocol">akka.tcp, or akka.ssl.tcp for a cluster with TLS (<see cref="TlsSettings.Protocol"/>).</param>
     public static string ToAkkaAddress(string address, string protocol = "akka.tcp")
     {

@@ -2,7 +2,7 @@ namespace DeepEM.Formats.Coordinates;
 
 /// <summary>
 /// A particle centre in pixels of the micrograph as given: x the column, y the row of the pixel array in file
-/// order (CONTRACT.md). <see cref="Score"/> is the picker's figure of merit where the file has one.
+/// order (docs/cli.md). <see cref="Score"/> is the picker's figure of merit where the file has one.
 /// </summary>
 public readonly record struct Pick(double X, double Y, double? Score = null);
 

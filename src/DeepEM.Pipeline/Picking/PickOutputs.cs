@@ -4,7 +4,7 @@ using DeepEM.Formats.IO;
 namespace DeepEM.Pipeline.Picking;
 
 /// <summary>
-/// The files of CONTRACT.md for picked micrographs: <c>DIR/NAME.star</c> (RELION, with scores),
+/// The files of docs/cli.md for picked micrographs: <c>DIR/NAME.star</c> (RELION, with scores),
 /// <c>DIR/NAME.box</c> (EMAN2), <c>DIR/NAME.txt</c> (Topaz) on request, and <c>DIR/autopick.star</c>. Each
 /// file is written whole; the .star goes last, so its presence means the micrograph is done (resume).
 /// The folder is listed once; after that, what is done is kept in memory, so that a run over tens of
