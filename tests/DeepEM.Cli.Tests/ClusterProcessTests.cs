@@ -140,6 +140,24 @@ public sealed class ClusterProcessTests
     private static string Tail(string path) =>
         File.Exists(path) ? string.Join('\n', File.ReadLines(path).Where(l => !l.Contains("SingletonProxy failed")).TakeLast(40)) : "(none)";
 
+    /// <summary>Waits until a node's log holds a line with <paramref name="text"/>.</summary>
+    private static async Task WaitForLine(string log, string text, TimeSpan within)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!(File.Exists(log) && ReadShared(log).Contains(text, StringComparison.Ordinal)))
+        {
+            if (watch.Elapsed > within) Assert.Fail($"no line with '{text}' in {log} within {within.TotalSeconds:0} s:\n{Tail(log)}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The text of a file another process is writing.</summary>
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
 
     [Fact]
     public async Task Campaign_survives_a_killed_worker_and_a_coordinator_killed_and_restarted_in_the_middle()
@@ -266,7 +284,8 @@ public sealed class ClusterProcessTests
         var ports = cluster.Ports;
         var workers = cluster.Workers;
         await cluster.Start();
-        await Task.Delay(TimeSpan.FromSeconds(4)); // every gradient worker has announced itself
+        // Every gradient worker has registered with the training coordinator (its log says how many it knows).
+        await WaitForLine(cluster.CoordinatorLog, "joined: 3 workers", TimeSpan.FromMinutes(1));
 
         // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
         var train = new Node([.. Train("cluster/model.deepem"), "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config]);

@@ -114,6 +114,8 @@ public sealed class SerializationTests : IDisposable
         { "t-fin", new TrainingFinished("train-1", new BlobRef(new string('f', 64), "/state/training/train-1.parameters", 14_116), 3, 0.0129, 0.993,
             new Numerics.Training.ThresholdPoint(0.312, 0.938, 1.0, 0.968, 0.987), 768, 135, [Epoch, Epoch with { Epoch = 4, Best = false }], Traffic, 1_763_942_500_000) },
         { "t-reg", new RegisterTrainer("127.0.0.1:4002", "managed CPU, 2 threads, AVX2+FMA") },
+        { "t-who", GetTrainers.Instance },
+        { "t-wkr", new Trainers(["127.0.0.1:4002", "127.0.0.1:4003"]) },
         { "t-w", new WeightsPart("train-1", 17, 1024, 3529, [0.25f, -1.5f, 3e-7f, float.Epsilon]) },
         { "t-task", new GradientTask("train-1", 17, "deepem-48", 48, "squared-error", Training.TrainingSet, new string('a', 64), 0, 3, [0.1f, -0.2f, 0.3f], 1, [5, 900, 17], [0, 3, 2]) },
         { "t-g", new GradientPart("train-1", 17, 1, 2, 4096, 7058, [1.5f, -2.25f, 1e-20f], [0.75, 1.25], "127.0.0.1:4002", 0.0042) },
@@ -136,8 +138,8 @@ public sealed class SerializationTests : IDisposable
         Assert.IsType(message.GetType(), back);
         Assert.Equivalent(message, back, strict: true);
         Assert.Equal(bytes, serializer.ToBinary(back));
-        // Only the empty stop message may encode to nothing; everything else carries its fields.
-        Assert.True(bytes.Length > 0 || message is StopSlot, $"{label} encoded to no bytes");
+        // Only the empty messages (a slot's stop, the question for the trainers) may encode to nothing; the rest carry their fields.
+        Assert.True(bytes.Length > 0 || message is StopSlot or GetTrainers, $"{label} encoded to no bytes");
     }
 
     [Fact]

@@ -101,18 +101,21 @@ internal static class TestCluster
     public static async Task WaitForTrainers(ClusterNode node, int count)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var known = 0;
         while (DateTime.UtcNow < deadline)
         {
-            var up = node.Cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Worker));
-            if (up >= count)
+            try
             {
-                // Two announcement periods: every worker has registered with the coordinator.
-                await Task.Delay(TimeSpan.FromSeconds(4.5));
-                return;
+                known = (await node.Training.Ask<Trainers>(GetTrainers.Instance, TimeSpan.FromSeconds(5))).Nodes.Count;
+                if (known >= count) return;
             }
-            await Task.Delay(200);
+            catch (AskTimeoutException)
+            {
+                // The coordinator singleton is not there yet (or is recovering): ask again.
+            }
+            await Task.Delay(100);
         }
-        throw new TimeoutException($"{count} worker nodes were not up within 60 s");
+        throw new TimeoutException($"the training coordinator knew {known} of {count} gradient workers after 60 s");
     }
 
     /// <summary>Each micrograph has exactly one .star, byte for byte the reference run's, and nothing half-written is left.</summary>

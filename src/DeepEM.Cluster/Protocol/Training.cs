@@ -68,6 +68,15 @@ public sealed record TrainingFinished(
 /// <summary>A worker node's gradient worker announces itself every few seconds (a restarted coordinator learns of it again).</summary>
 public sealed record RegisterTrainer(string Node, string Device) : IClusterMessage;
 
+/// <summary>Asks the training coordinator which gradient workers it knows; it answers <see cref="Trainers"/>.</summary>
+public sealed record GetTrainers : IClusterMessage
+{
+    public static readonly GetTrainers Instance = new();
+}
+
+/// <summary>The nodes (<c>host:port</c>) whose gradient workers have registered with the training coordinator.</summary>
+public sealed record Trainers(IReadOnlyList<string> Nodes) : IClusterMessage;
+
 /// <summary>One part of a step's weights, for weights larger than one message; the task carries the last part.</summary>
 public sealed record WeightsPart(string JobId, long Step, int Offset, int Total, float[] Values) : IClusterMessage;
 

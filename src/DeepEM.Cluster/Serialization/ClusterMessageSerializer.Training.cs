@@ -17,6 +17,8 @@ public sealed partial class ClusterMessageSerializer
         TrainingProgress => "t-prog",
         TrainingFinished => "t-fin",
         RegisterTrainer => "t-reg",
+        GetTrainers => "t-who",
+        Trainers => "t-wkr",
         WeightsPart => "t-w",
         GradientTask => "t-task",
         GradientPart => "t-g",
@@ -36,6 +38,8 @@ public sealed partial class ClusterMessageSerializer
         "t-prog" => P.TrainingProgress.Parser.ParseFrom(bytes) is var g ? new TrainingProgress(g.JobId, FromProto(g.Epoch), FromProto(g.Traffic)) : null!,
         "t-fin" => FromProto(P.TrainingFinished.Parser.ParseFrom(bytes)),
         "t-reg" => P.RegisterTrainer.Parser.ParseFrom(bytes) is var t ? new RegisterTrainer(t.Node, t.Device) : null!,
+        "t-who" => GetTrainers.Instance,
+        "t-wkr" => new Trainers([.. P.Trainers.Parser.ParseFrom(bytes).Nodes]),
         "t-w" => P.WeightsPart.Parser.ParseFrom(bytes) is var w ? new WeightsPart(w.JobId, w.Step, w.Offset, w.Total, Floats(w.Values)) : null!,
         "t-task" => FromProto(P.GradientTask.Parser.ParseFrom(bytes)),
         "t-g" => FromProto(P.GradientPart.Parser.ParseFrom(bytes)),
@@ -62,6 +66,8 @@ public sealed partial class ClusterMessageSerializer
             FinishedUnixMs = m.FinishedUnixMs,
         },
         RegisterTrainer m => new P.RegisterTrainer { Node = m.Node, Device = m.Device },
+        GetTrainers => new P.GetTrainers(),
+        Trainers m => new P.Trainers { Nodes = { m.Nodes } },
         WeightsPart m => new P.WeightsPart { JobId = m.JobId, Step = m.Step, Offset = m.Offset, Total = m.Total, Values = Bytes(m.Values) },
         GradientTask m => new P.GradientTask
         {

@@ -138,6 +138,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         Command<SubmitTraining>(Submit);
         Command<FollowTraining>(Follow);
         Command<RegisterTrainer>(Register);
+        Command<GetTrainers>(_ => Sender.Tell(new Trainers([.. _workers.Values.Order(StringComparer.Ordinal)])));
         Command<GradientPart>(OnGradientPart);
         Command<GradientRefused>(OnRefused);
         Command<FetchModelChunk>(ServeBlob);
