@@ -235,12 +235,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         try
         {
             // Names come over the network and become file names in the output folder: none may lead out of it.
-            foreach (var m in spec.Micrographs) Pipeline.Picking.PickOutputs.CheckName(m.Name);
-            var duplicate = spec.Micrographs.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
-            if (duplicate is not null)
-            {
-                throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other");
-            }
+            Pipeline.Picking.PickOutputs.CheckNames(spec.Micrographs.Select(m => (m.Name, m.Path)));
             if (_campaigns.TryGetValue(spec.CampaignId, out var existing))
             {
                 if (existing.Spec.ModelSha256 != spec.ModelSha256)

@@ -25,13 +25,7 @@ public static class CampaignSpecs
                 Listed = Path.GetRelativePath(project, full) == given ? null : given,
             };
         }).ToList();
-        var duplicate = refs.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other" +
-                (relionLayout ? "" : " (--relion-layout names each by its path)"));
-        }
-        foreach (var r in refs) PickOutputs.CheckName(r.Name);
+        PickOutputs.CheckNames(refs.Select(r => (r.Name, r.Path)), relionLayout ? "" : " (--relion-layout names each by its path)");
         var modelBytes = File.ReadAllBytes(modelPath);
         return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, Path.GetFullPath(modelPath), ModelReplicas.Sha256Hex(modelBytes),
             modelBytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])

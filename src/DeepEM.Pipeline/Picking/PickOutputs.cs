@@ -46,6 +46,22 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
         }
     }
 
+    /// <summary>
+    /// <see cref="CheckName"/> for every micrograph of a run, and no two with one name (their picks would overwrite each
+    /// other): the client's check before it submits, the coordinator's for what arrives, and the one-process loop's.
+    /// </summary>
+    /// <param name="hint">Added to the message about a shared name (what the user can do about it).</param>
+    public static void CheckNames(IEnumerable<(string Name, string Path)> micrographs, string hint = "")
+    {
+        var list = micrographs.ToList();
+        foreach (var m in list) CheckName(m.Name);
+        var duplicate = list.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.Path))}); their picks would overwrite each other{hint}");
+        }
+    }
+
     /// <summary>The micrograph's files, made durable together; the .star is renamed into place last (it means done).</summary>
     public void Write(string name, IReadOnlyList<Pick> picks)
     {

@@ -21,11 +21,7 @@ public static class PickingWorkflow
         Directory.CreateDirectory(outDir);
         var outputs = new PickOutputs(outDir, options.Formats, model.Preprocessing.BoxSizeOriginal);
         var names = micrographs.Select(p => (Name: MicrographReader.NameOf(p), MicrographPath: p)).ToList();
-        var duplicate = names.GroupBy(n => n.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-        {
-            throw new ArgumentException($"two micrographs share the name '{duplicate.Key}' ({string.Join(", ", duplicate.Select(d => d.MicrographPath))}); their picks would overwrite each other");
-        }
+        PickOutputs.CheckNames(names);
         using var picker = new MicrographPicker(model, options);
         log?.Invoke($"device: {picker.Device}; threshold {picker.Threshold:0.###}; step {picker.StepBinned * model.Preprocessing.Binning} px; " +
                     $"suppression distance {picker.DistanceBinned * model.Preprocessing.Binning:0.#} px; " +
