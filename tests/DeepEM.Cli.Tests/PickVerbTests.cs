@@ -80,6 +80,10 @@ public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulat
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("picked 0 micrographs", again.Stdout);
         Assert.Contains("3 already done (skipped)", again.Stdout);
+        // The last line ends with the process's peak resident memory: an embedded cluster and a model take tens of megabytes.
+        var peak = Regex.Match(again.Stdout, @"; peak memory (\d+) MB\n");
+        Assert.True(peak.Success, again.Stdout);
+        Assert.InRange(int.Parse(peak.Groups[1].Value, CultureInfo.InvariantCulture), 30, 4000);
         foreach (var (file, time) in before.Where(kv => !kv.Key.EndsWith("autopick.star")))
         {
             Assert.Equal(time, File.GetLastWriteTimeUtc(file));
