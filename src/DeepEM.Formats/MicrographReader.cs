@@ -19,13 +19,9 @@ public static class MicrographReader
     public static Micrograph Read(string path)
     {
         var ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
-        if (ext is ".mrc" or ".mrcs")
+        if (IsMrc(path))
         {
-            using var mrc = MrcFile.Open(path);
-            if (mrc.Header.Nz > 1)
-            {
-                throw new BadInputException(path, $"holds {mrc.Header.Nz} sections; a micrograph is one image (use a particle-stack reader for .mrcs)");
-            }
+            using var mrc = OpenOneSection(path);
             var image = mrc.ReadSection(0);
             return new Micrograph(NameOf(path), path, image, mrc.Header.PixelSizeAngstrom, MrcModes.Describe(mrc.Header.Mode));
         }
@@ -44,18 +40,13 @@ public static class MicrographReader
     /// </summary>
     public static BinnedMicrograph ReadBinnedChecked(string path, int factor)
     {
-        if (!System.IO.Path.GetExtension(path).Equals(".mrc", StringComparison.OrdinalIgnoreCase) &&
-            !System.IO.Path.GetExtension(path).Equals(".mrcs", StringComparison.OrdinalIgnoreCase))
+        if (!IsMrc(path))
         {
             var whole = ReadChecked(path);
             return new BinnedMicrograph(whole.Name, path, factor == 1 ? whole.Image : Imaging.Preprocessing.Binning.BlockMean(whole.Image, factor), factor,
                 whole.Image.Width, whole.Image.Height, whole.PixelSizeAngstrom, whole.FormatDescription);
         }
-        using var mrc = MrcFile.Open(path);
-        if (mrc.Header.Nz > 1)
-        {
-            throw new BadInputException(path, $"holds {mrc.Header.Nz} sections; a micrograph is one image (use a particle-stack reader for .mrcs)");
-        }
+        using var mrc = OpenOneSection(path);
         var binner = new Imaging.Preprocessing.Binning.RowBinner(mrc.Header.Nx, mrc.Header.Ny, factor);
         long nonFinite = 0;
         mrc.ReadSectionRows(0, (y, row) =>
@@ -63,10 +54,7 @@ public static class MicrographReader
             nonFinite += CountNonFinite(row);
             binner.Add(y, row);
         });
-        if (nonFinite > 0)
-        {
-            throw new BadInputException(path, $"{nonFinite} of {(long)mrc.Header.Nx * mrc.Header.Ny} pixels are NaN or infinite (rejected: the micrograph is damaged)");
-        }
+        if (nonFinite > 0) throw NonFinite(path, nonFinite, (long)mrc.Header.Nx * mrc.Header.Ny);
         return new BinnedMicrograph(NameOf(path), path, binner.Result, factor, mrc.Header.Nx, mrc.Header.Ny, mrc.Header.PixelSizeAngstrom,
             MrcModes.Describe(mrc.Header.Mode));
     }
@@ -90,10 +78,24 @@ public static class MicrographReader
     {
         var micrograph = Read(path);
         var stats = ImageStatistics.Of(micrograph.Image);
-        if (stats.NonFinite > 0)
-        {
-            throw new BadInputException(path, $"{stats.NonFinite} of {micrograph.Image.Data.LongLength} pixels are NaN or infinite (rejected: the micrograph is damaged)");
-        }
+        if (stats.NonFinite > 0) throw NonFinite(path, stats.NonFinite, micrograph.Image.Data.LongLength);
         return micrograph;
     }
+
+    private static bool IsMrc(string path) => System.IO.Path.GetExtension(path).ToLowerInvariant() is ".mrc" or ".mrcs";
+
+    /// <summary>An MRC file that holds one image: a stack is not a micrograph.</summary>
+    private static MrcFile OpenOneSection(string path)
+    {
+        var mrc = MrcFile.Open(path);
+        if (mrc.Header.Nz > 1)
+        {
+            mrc.Dispose();
+            throw new BadInputException(path, $"holds {mrc.Header.Nz} sections; a micrograph is one image (use a particle-stack reader for .mrcs)");
+        }
+        return mrc;
+    }
+
+    private static BadInputException NonFinite(string path, long count, long pixels) =>
+        new(path, $"{count} of {pixels} pixels are NaN or infinite (rejected: the micrograph is damaged)");
 }

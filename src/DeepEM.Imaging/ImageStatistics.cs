@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace DeepEM.Imaging;
 
 /// <summary>Summary statistics of pixel values, accumulated in float64 so that a 4096² image keeps full precision.</summary>

@@ -297,4 +297,3 @@ internal sealed class SelfWeaklyUp : ReceiveActor
 
     protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 }
-

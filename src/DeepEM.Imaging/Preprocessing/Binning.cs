@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace DeepEM.Imaging.Preprocessing;
 
 /// <summary>
@@ -13,19 +14,10 @@ public static class Binning
 {
     public static Image2D BlockMean(Image2D source, int factor)
     {
-        if (factor < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(factor), $"binning factor {factor} must be at least 1");
-        }
+        var (w, h) = BinnedSize(source.Width, source.Height, factor);
         if (factor == 1)
         {
             return source.Clone();
-        }
-        var w = source.Width / factor;
-        var h = source.Height / factor;
-        if (w == 0 || h == 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(factor), $"binning a {source.Width}x{source.Height} image by {factor} leaves nothing");
         }
         var result = new Image2D(w, h);
         var scale = 1.0f / (factor * factor);
@@ -69,12 +61,7 @@ public static class Binning
 
         public RowBinner(int sourceWidth, int sourceHeight, int factor)
         {
-            if (factor < 1) throw new ArgumentOutOfRangeException(nameof(factor), $"binning factor {factor} must be at least 1");
-            int w = sourceWidth / factor, h = sourceHeight / factor;
-            if (w == 0 || h == 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(factor), $"binning a {sourceWidth}x{sourceHeight} image by {factor} leaves nothing");
-            }
+            var (w, h) = BinnedSize(sourceWidth, sourceHeight, factor);
             _factor = factor;
             _acc = new float[w];
             _scale = 1.0f / (factor * factor);
@@ -98,6 +85,20 @@ public static class Binning
             AddRow(row, _acc, _factor);
             if (y % _factor == _factor - 1) Finish(_acc, Result.Row(output), _scale);
         }
+    }
+
+    private static (int Width, int Height) BinnedSize(int width, int height, int factor)
+    {
+        if (factor < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(factor), $"binning factor {factor} must be at least 1");
+        }
+        int w = width / factor, h = height / factor;
+        if (w == 0 || h == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(factor), $"binning a {width}x{height} image by {factor} leaves nothing");
+        }
+        return (w, h);
     }
 
     /// <summary>The original-pixel coordinate of the centre of binned pixel <paramref name="binned"/>.</summary>

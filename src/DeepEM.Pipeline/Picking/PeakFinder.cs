@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace DeepEM.Pipeline.Picking;
 
 /// <summary>A peak of a score grid: grid column and row, and its score.</summary>

@@ -84,6 +84,7 @@ public class MrcValidationTests
         File.WriteAllBytes(path, [.. Header(2, 2, 3, 2), .. new byte[48]]);
         var e = Assert.Throws<BadInputException>(() => MicrographReader.Read(path));
         Assert.Contains("3 sections", e.Problem);
+        Assert.Contains("3 sections", Assert.Throws<BadInputException>(() => MicrographReader.ReadBinnedChecked(path, 2)).Problem);
     }
 
     [Fact]
