@@ -77,20 +77,32 @@ public class DenseScorerTests
     }
 }
 
-/// <summary>The ILGPU dense path (CPU accelerator here) against cut-out boxes on the managed backend.</summary>
+/// <summary>
+/// The GPU's dense path (tiled kernels, rotations stacked in one plane, recombined on the device), run on ILGPU's CPU
+/// accelerator, against cut-out boxes on the managed backend and the managed dense scorer. Shapes small enough for CI,
+/// chosen so that every case of the tiling happens: several tiles and phases per stage, maps not a multiple of six,
+/// a non-square micrograph (turned rotations narrower than the stride), several bands, pooling of 1.
+/// </summary>
 public class IlgpuDenseScorerTests
 {
-    [Fact]
-    public void Ilgpu_dense_scores_equal_the_scores_of_cut_out_boxes()
+    [Theory]
+    [InlineData("small", 60, 100, 0L)]
+    [InlineData("small", 70, 45, 60_000L)]
+    [InlineData("small-relu", 50, 50, 0L)]
+    [InlineData(Presets.Default, 60, 52, 0L)]
+    public void Tiled_dense_scores_equal_the_scores_of_cut_out_boxes_and_the_managed_dense_scorer(string name, int width, int height, long budget)
     {
-        var arch = TestData.Small();
+        var arch = ManagedBackendTests.Build(name);
         var parameters = TestData.Parameters(arch, 81);
         var rng = new DeterministicRandom(82);
-        const int width = 60, height = 100; // two bands
         var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
         using var ilgpu = Backends.Ilgpu.IlgpuBackend.CreateCpu(arch);
-        var map = new DenseScorer(arch, new Backends.Ilgpu.IlgpuBandScorer(ilgpu, parameters), threads: 1, bandBudgetBytes: 40_000).Score(image, width, height);
+        using var scorer = new Backends.Ilgpu.IlgpuDenseScorer(ilgpu, parameters, budget > 0 ? budget : null);
+        var map = scorer.Score(image, width, height);
+        var again = scorer.Score(image, width, height);
+        Assert.Equal(map.Data, again.Data); // buffers kept from the last micrograph change nothing
         var managedMap = new DenseScorer(arch, parameters).Score(image, width, height);
+        Assert.Equal((managedMap.Width, managedMap.Height), (map.Width, map.Height));
         using var backend = new ManagedBackend(arch);
         var b = arch.BoxSize;
         var box = new float[b * b];
@@ -104,9 +116,27 @@ public class IlgpuDenseScorerTests
             backend.Score(parameters, rotated, 4, scores);
             Assert.True(Math.Abs(map[x0, y0] - scores.Average()) <= 1e-5, $"({x0},{y0}): ILGPU dense {map[x0, y0]} vs cut-out {scores.Average()}");
         }
+        var spread = managedMap.Data.Max() - managedMap.Data.Min();
+        Assert.True(spread > 1e-3, $"scores spread {spread}: a flat map would prove nothing");
         for (var i = 0; i < map.Data.Length; i++)
         {
             Assert.True(Math.Abs(map.Data[i] - managedMap.Data[i]) <= 1e-5, $"position {i}: ILGPU {map.Data[i]} vs managed {managedMap.Data[i]}");
         }
+    }
+
+    [Fact]
+    public void One_rotation_scores_equal_the_managed_ones()
+    {
+        var arch = TestData.Small();
+        var parameters = TestData.Parameters(arch, 83);
+        var rng = new DeterministicRandom(84);
+        const int width = 41, height = 57;
+        var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        using var ilgpu = Backends.Ilgpu.IlgpuBackend.CreateCpu(arch);
+        using var scorer = ilgpu.CreateDenseScorer(parameters);
+        var map = scorer.Score(image, width, height, rotations: 1);
+        var managed = new DenseScorer(arch, parameters).Score(image, width, height, rotations: 1);
+        var err = map.Data.Zip(managed.Data, (a, c) => Math.Abs(a - c)).Max();
+        Assert.True(err <= 1e-5, $"largest difference {err:E2}");
     }
 }

@@ -1,3 +1,4 @@
+using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Backends.Ilgpu;
 using DeepEM.Numerics.Backends.Managed;
 using DeepEM.Numerics.Network;
@@ -60,5 +61,32 @@ public class IlgpuBackendTests
         Assert.True(dense < 1e-4, $"output unit: relative error {dense:E2}");
         var vsManaged = TestData.RelativeError(gradient, TestData.ToDouble(managedGradient));
         Assert.True(vsManaged < 1e-4, $"ILGPU vs managed gradient: relative error {vsManaged:E2}");
+    }
+
+    [Fact]
+    public void A_batch_of_several_chunks_in_one_pass_gives_each_chunk_the_managed_gradient()
+    {
+        var arch = TestData.Small();
+        var parameters = TestData.Parameters(arch, 53);
+        const int count = 2 * GradientChunks.Size + 5; // two whole chunks and a short one
+        var boxes = TestData.Boxes(count, arch.BoxSize, 54);
+        var targets = Enumerable.Range(0, count).Select(i => (float)(i % 3 == 0 ? 1 : 0)).ToArray();
+        var n = arch.ParameterCount;
+        var chunks = GradientChunks.Count(count);
+        using var ilgpu = IlgpuBackend.CreateCpu(arch);
+        using var managed = new ManagedBackend(arch);
+        var gpu = new float[chunks * n];
+        var gpuLosses = new double[chunks];
+        ilgpu.ChunkGradients(parameters, boxes, targets, count, LossKind.CrossEntropy, gpu, gpuLosses);
+        var cpu = new float[chunks * n];
+        var cpuLosses = new double[chunks];
+        managed.ChunkGradients(parameters, boxes, targets, count, LossKind.CrossEntropy, cpu, cpuLosses);
+        for (var c = 0; c < chunks; c++)
+        {
+            var err = TestData.RelativeError(gpu.AsSpan(c * n, n), TestData.ToDouble(cpu.AsSpan(c * n, n)));
+            Assert.True(err < 1e-4, $"chunk {c}: relative error {err:E2}");
+            Assert.True(Math.Abs(gpuLosses[c] - cpuLosses[c]) < 1e-4 * cpuLosses[c], $"chunk {c}: loss {gpuLosses[c]} vs {cpuLosses[c]}");
+            Assert.True(cpu.AsSpan(c * n, n).ToArray().Max(Math.Abs) > 1e-4f, $"chunk {c}: a gradient of zeros would prove nothing");
+        }
     }
 }

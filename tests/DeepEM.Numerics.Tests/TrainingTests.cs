@@ -134,6 +134,7 @@ public class TrainingTests
     {
         public NetworkArchitecture Architecture => inner.Architecture;
         public string Device => "test";
+        public Scoring.IDenseScorer CreateDenseScorer(float[] parameters) => inner.CreateDenseScorer(parameters);
         public void Score(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, int count, Span<float> scores) => inner.Score(parameters, boxes, count, scores);
         public double Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count, LossKind loss, Span<float> gradient, Span<float> scores) =>
             inner.Gradient(parameters, boxes, targets, count, loss, gradient, scores);

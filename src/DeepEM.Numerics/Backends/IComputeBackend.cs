@@ -1,4 +1,5 @@
 using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Scoring;
 
 namespace DeepEM.Numerics.Backends;
 
@@ -13,6 +14,9 @@ public interface IComputeBackend : IDisposable
 
     /// <summary>The device, in words, for logs: "managed CPU, 2 threads, AVX2+FMA", "CUDA: NVIDIA H100", ….</summary>
     string Device { get; }
+
+    /// <summary>The dense scorer of whole micrographs on this device, for these parameters (kept on the device while it lives).</summary>
+    IDenseScorer CreateDenseScorer(float[] parameters);
 
     /// <summary>Network output (0..1) for each box.</summary>
     void Score(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, int count, Span<float> scores);

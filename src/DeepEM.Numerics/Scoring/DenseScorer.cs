@@ -21,7 +21,7 @@ namespace DeepEM.Numerics.Scoring;
 /// rotated (not the boxes re-cut), scored, and the maps rotated back and averaged. Memory stays bounded:
 /// the image is scored in bands of output rows, each with its box-sized halo.
 /// </summary>
-public sealed class DenseScorer
+public sealed class DenseScorer : IDenseScorer
 {
     private readonly NetworkArchitecture _arch;
     private readonly IBandScorer _bands;
@@ -34,7 +34,7 @@ public sealed class DenseScorer
     {
     }
 
-    /// <summary>Scores with the given band scorer (the ILGPU one runs bands one after another on its device).</summary>
+    /// <summary>Scores with the given band scorer.</summary>
     public DenseScorer(NetworkArchitecture architecture, IBandScorer bands, int threads, long bandBudgetBytes = 256L << 20)
     {
         _arch = architecture;
@@ -117,6 +117,11 @@ public sealed class DenseScorer
     }
 
     private Workspace? _work;
+
+    /// <summary>Nothing to free: the buffers are managed memory.</summary>
+    public void Dispose()
+    {
+    }
 
     /// <summary>Per-rotation images and maps, at least as large as asked (their tails past what is asked are never read).</summary>
     private sealed class Workspace

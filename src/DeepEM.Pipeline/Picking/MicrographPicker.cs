@@ -2,7 +2,6 @@ using System.Diagnostics;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Imaging;
 using DeepEM.Numerics.Backends;
-using DeepEM.Numerics.Backends.Ilgpu;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Numerics.Scoring;
 using DeepEM.Numerics.Training;
@@ -25,16 +24,14 @@ public sealed class MicrographPicker : IDisposable
     private readonly TrainedModel _model;
     private readonly PickingOptions _options;
     private readonly IComputeBackend _backend;
-    private readonly DenseScorer _dense;
+    private readonly IDenseScorer _dense;
 
     public MicrographPicker(TrainedModel model, PickingOptions options)
     {
         _model = model;
         _options = options;
         _backend = BackendFactory.Create(model.Architecture, options.Device);
-        _dense = _backend is IlgpuBackend gpu
-            ? new DenseScorer(model.Architecture, new IlgpuBandScorer(gpu, model.Parameters), threads: 1)
-            : new DenseScorer(model.Architecture, model.Parameters);
+        _dense = _backend.CreateDenseScorer(model.Parameters);
     }
 
     public string Device => _backend.Device;
@@ -140,5 +137,9 @@ public sealed class MicrographPicker : IDisposable
         return padded;
     }
 
-    public void Dispose() => _backend.Dispose();
+    public void Dispose()
+    {
+        _dense.Dispose();
+        _backend.Dispose();
+    }
 }

@@ -1,5 +1,6 @@
 using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Scoring;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -22,16 +23,17 @@ public sealed class IlgpuBackend : IComputeBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape> _convForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ConvShape> _poolForward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _denseForward;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _denseBackwardWeights;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape, int> _denseBackwardWeights;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _denseBackwardData;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape> _poolSigmoidBackward;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape> _convBackwardWeights;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ConvShape> _convBackwardBias;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape> _convBackwardData;
 
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _denseConv;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, DenseShape> _densePool;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _convTiled;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _denseOutput;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, RotationShape> _placeRotations;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, RotationShape> _recombine;
 
     private Buffers? _buffers;
 
@@ -43,26 +45,44 @@ public sealed class IlgpuBackend : IComputeBackend
         _convForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvForwardSigmoid);
         _poolForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.PoolForward);
         _denseForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.DenseForward);
-        _denseBackwardWeights = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(IlgpuKernels.DenseBackwardWeights);
+        _denseBackwardWeights = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape, int>(IlgpuKernels.DenseBackwardWeights);
         _denseBackwardData = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.DenseBackwardData);
         _poolSigmoidBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.PoolSigmoidBackward);
         _convBackwardWeights = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardWeights);
         _convBackwardBias = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardBias);
         _convBackwardData = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvShape>(IlgpuKernels.ConvBackwardData);
-        _denseConv = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.ConvSigmoid);
-        _densePool = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.Pool);
+        _convTiled = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.ConvTiled);
+        _placeRotations = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, RotationShape>(IlgpuDenseKernels.PlaceRotations);
+        _recombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, RotationShape>(IlgpuDenseKernels.Recombine);
         _denseOutput = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.Output);
     }
 
     internal Accelerator Accelerator => _accelerator;
 
-    internal void DenseConv(int n, ArrayView<float> input, ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> output, DenseShape shape) =>
-        _denseConv(n, input, weights, bias, output, shape);
+    /// <summary>One dense stage: a group per 16×16 tile of one dilation phase and block of six maps (<see cref="IlgpuDenseKernels.ConvTiled"/>).</summary>
+    internal void ConvTiled(DenseShape shape, ArrayView<float> input, ArrayView<float> weights, ArrayView<float> bias, ArrayView<float> output)
+    {
+        int d = shape.Dilation, tile = IlgpuDenseKernels.TileSize;
+        var columnTiles = ((shape.Stride + d - 1) / d + tile - 1) / tile;
+        var rowTiles = ((shape.OutRows + d - 1) / d + tile - 1) / tile;
+        var mapBlocks = (shape.OutChannels + IlgpuDenseKernels.MapsPerThread - 1) / IlgpuDenseKernels.MapsPerThread;
+        var side = tile + shape.Kernel - 1;
+        var config = new KernelConfig(new Index3D(columnTiles * d, rowTiles * d, mapBlocks),
+            new Index3D(IlgpuDenseKernels.GroupWidth, IlgpuDenseKernels.GroupRows, 1), SharedMemoryConfig.RequestDynamic<float>(side * side));
+        _convTiled(config, input, weights, bias, output, shape);
+    }
 
-    internal void DensePool(int n, ArrayView<float> act, ArrayView<float> pooled, DenseShape shape) => _densePool(n, act, pooled, shape);
+    internal void DenseOutput(int n, ArrayView<float> act, ArrayView<float> weights, ArrayView<float> scores, DenseShape shape) =>
+        _denseOutput(n, act, weights, scores, shape);
 
-    internal void DenseOutput(int n, ArrayView<float> maps, ArrayView<float> weights, ArrayView<float> scores, DenseShape shape) =>
-        _denseOutput(n, maps, weights, scores, shape);
+    internal void PlaceRotations(int n, ArrayView<float> image, ArrayView<float> tall, RotationShape shape) => _placeRotations(n, image, tall, shape);
+
+    internal void Recombine(int n, ArrayView<float> tallScores, ArrayView<float> scores, RotationShape shape) => _recombine(n, tallScores, scores, shape);
+
+    /// <summary>The view from <paramref name="offset"/> to its end.</summary>
+    internal static ArrayView<float> From(ArrayView<float> view, long offset) => view.SubView(offset, view.Length - offset);
+
+    public IDenseScorer CreateDenseScorer(float[] parameters) => new IlgpuDenseScorer(this, parameters);
 
     public NetworkArchitecture Architecture { get; }
 
@@ -97,7 +117,9 @@ public sealed class IlgpuBackend : IComputeBackend
     /// <summary>ILGPU's CPU accelerator: the GPU kernels run on the host's threads (for tests and checks).</summary>
     public static IlgpuBackend CreateCpu(NetworkArchitecture architecture)
     {
-        var context = Context.Create(builder => builder.CPU().EnableAlgorithms());
+        // Laid out like an NVIDIA device (warps of 32, groups up to 1024), so that the tiled kernels run with the
+        // group shape they have on a GPU; the default CPU device allows groups of 16 threads only.
+        var context = Context.Create(builder => builder.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
         var device = context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
         return new IlgpuBackend(architecture, context, device.CreateAccelerator(context));
     }
@@ -116,8 +138,35 @@ public sealed class IlgpuBackend : IComputeBackend
     public double Gradient(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
         LossKind loss, Span<float> gradient, Span<float> scores)
     {
+        // The chunks' gradients added in chunk order, as the managed backend adds them.
+        var n = Architecture.ParameterCount;
+        var chunks = GradientChunks.Count(count);
+        var perChunk = new float[chunks * n];
+        var losses = new double[chunks];
+        var y = Backward(parameters, boxes, targets, count, loss, perChunk, losses);
+        gradient[..n].Clear();
+        double total = 0;
+        for (var c = 0; c < chunks; c++)
+        {
+            var g = perChunk.AsSpan(c * n, n);
+            for (var i = 0; i < n; i++) gradient[i] += g[i];
+            total += losses[c];
+        }
+        if (scores.Length >= count) y.CopyTo(scores);
+        return total;
+    }
+
+    /// <summary>The whole batch in one pass (one launch per layer, hundreds of boxes at once), each chunk's weight gradient summed on its own.</summary>
+    public void ChunkGradients(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
+        LossKind loss, Span<float> gradients, Span<double> losses) =>
+        Backward(parameters, boxes, targets, count, loss, gradients, losses);
+
+    private float[] Backward(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, ReadOnlySpan<float> targets, int count,
+        LossKind loss, Span<float> gradients, Span<double> losses)
+    {
         var arch = Architecture;
         var layout = arch.Layout;
+        var chunks = GradientChunks.Count(count);
         var buffers = Prepare(count);
         buffers.Parameters.View.SubView(0, parameters.Length).CopyFromCPU(parameters.ToArray());
         buffers.Boxes.View.SubView(0, boxes.Length).CopyFromCPU(boxes.ToArray());
@@ -126,11 +175,15 @@ public sealed class IlgpuBackend : IComputeBackend
         buffers.Scores.View.SubView(0, count).CopyToCPU(y);
         // The loss and its derivative at the output unit are a few floats per box: done on the host.
         var dz = new float[count];
-        double total = 0;
-        for (var b = 0; b < count; b++)
+        for (var c = 0; c < chunks; c++)
         {
-            total += Loss.Value(loss, y[b], targets[b]);
-            dz[b] = Loss.GradientAtPreActivation(loss, y[b], targets[b]);
+            double l = 0;
+            for (var b = c * GradientChunks.Size; b < Math.Min(count, (c + 1) * GradientChunks.Size); b++)
+            {
+                l += Loss.Value(loss, y[b], targets[b]);
+                dz[b] = Loss.GradientAtPreActivation(loss, y[b], targets[b]);
+            }
+            losses[c] = l;
         }
         buffers.Dz.View.SubView(0, count).CopyFromCPU(dz);
 
@@ -139,7 +192,7 @@ public sealed class IlgpuBackend : IComputeBackend
         var n = arch.DenseInputs;
         var last = arch.Stages.Count - 1;
         var dense = p.SubView(layout.DenseWeightOffset, n + 1);
-        _denseBackwardWeights(n + 1, buffers.Pooled[last].View, buffers.Dz.View, g.SubView(layout.DenseWeightOffset, n + 1), n, count);
+        _denseBackwardWeights(chunks * (n + 1), buffers.Pooled[last].View, buffers.Dz.View, From(g, layout.DenseWeightOffset), Shape(last, count), n);
         _denseBackwardData(count * n, buffers.Dz.View, dense, buffers.DPooled[last].View, n);
         for (var s = last; s >= 0; s--)
         {
@@ -149,19 +202,18 @@ public sealed class IlgpuBackend : IComputeBackend
             var dConv = buffers.DConv[s].View;
             _poolSigmoidBackward(count * st.OutChannels * st.ConvHeight * st.ConvWidth, buffers.DPooled[s].View, act, dConv, shape);
             var input = s == 0 ? buffers.Boxes.View : buffers.Pooled[s - 1].View;
-            _convBackwardWeights(st.WeightCount, input, dConv, g.SubView(layout.WeightOffset(s), st.WeightCount), shape);
-            _convBackwardBias(st.OutChannels, dConv, g.SubView(layout.BiasOffset(s), st.OutChannels), shape);
+            _convBackwardWeights(chunks * st.WeightCount, input, dConv, From(g, layout.WeightOffset(s)), shape);
+            _convBackwardBias(chunks * st.OutChannels, dConv, From(g, layout.BiasOffset(s)), shape);
             if (s > 0)
             {
                 _convBackwardData(count * st.InChannels * st.InHeight * st.InWidth, dConv, p.SubView(layout.WeightOffset(s), st.WeightCount),
                     buffers.DPooled[s - 1].View, shape);
             }
         }
-        var result = new float[arch.ParameterCount];
-        g.SubView(0, arch.ParameterCount).CopyToCPU(result);
-        result.CopyTo(gradient);
-        if (scores.Length >= count) y.CopyTo(scores);
-        return total;
+        var result = new float[chunks * arch.ParameterCount];
+        g.SubView(0, result.Length).CopyToCPU(result);
+        result.CopyTo(gradients);
+        return y;
     }
 
     private void Forward(Buffers buffers, int count)
@@ -201,6 +253,8 @@ public sealed class IlgpuBackend : IComputeBackend
             PooledHeight = st.OutHeight,
             PooledWidth = st.OutWidth,
             Activation = (int)Architecture.Activation,
+            ChunkSize = GradientChunks.Size,
+            GradientStride = Architecture.ParameterCount,
         };
     }
 
@@ -226,7 +280,7 @@ public sealed class IlgpuBackend : IComputeBackend
         {
             Capacity = capacity;
             Parameters = accelerator.Allocate1D<float>(arch.ParameterCount);
-            Gradient = accelerator.Allocate1D<float>(arch.ParameterCount);
+            Gradient = accelerator.Allocate1D<float>((long)GradientChunks.Count(capacity) * arch.ParameterCount);
             Boxes = accelerator.Allocate1D<float>((long)capacity * arch.BoxSize * arch.BoxSize);
             Scores = accelerator.Allocate1D<float>(capacity);
             Dz = accelerator.Allocate1D<float>(capacity);

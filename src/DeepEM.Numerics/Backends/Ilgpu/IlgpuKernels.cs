@@ -20,6 +20,12 @@ public struct ConvShape
 
     /// <summary>Hidden activation: 0 sigmoid, 1 rectifier (<see cref="Network.Activation"/>).</summary>
     public int Activation;
+
+    /// <summary>Boxes per gradient chunk (<see cref="GradientChunks.Size"/>): each chunk's weight gradient is summed on its own.</summary>
+    public int ChunkSize;
+
+    /// <summary>Floats between one chunk's gradient and the next's (the parameter count).</summary>
+    public int GradientStride;
 }
 
 /// <summary>
@@ -94,15 +100,18 @@ public static class IlgpuKernels
         scores[b] = Sigmoid(z);
     }
 
-    /// <summary>dW[j] = Σ_b dz[b]·a[b][j]; the bias (j = n) gets Σ_b dz[b].</summary>
-    public static void DenseBackwardWeights(Index1D j, ArrayView<float> input, ArrayView<float> dz, ArrayView<float> dWeightsAndBias, int n, int batch)
+    /// <summary>Chunk c's dW[j] = Σ_b dz[b]·a[b][j] over its boxes; the bias (j = n) gets Σ_b dz[b]. One thread per (chunk, j).</summary>
+    public static void DenseBackwardWeights(Index1D index, ArrayView<float> input, ArrayView<float> dz, ArrayView<float> dWeightsAndBias, ConvShape s, int n)
     {
+        var chunk = index / (n + 1);
+        var j = index - chunk * (n + 1);
+        var end = XMath.Min(s.Batch, (chunk + 1) * s.ChunkSize);
         var sum = 0f;
-        for (var b = 0; b < batch; b++)
+        for (var b = chunk * s.ChunkSize; b < end; b++)
         {
             sum += j == n ? dz[b] : dz[b] * input[b * n + j];
         }
-        dWeightsAndBias[j] = sum;
+        dWeightsAndBias[chunk * s.GradientStride + j] = sum;
     }
 
     /// <summary>dA[b][j] = dz[b]·w[j].</summary>
@@ -132,16 +141,20 @@ public static class IlgpuKernels
         dConv[index] = d * Derivative(a, s.Activation);
     }
 
-    /// <summary>dW[o][i][ky][kx] = Σ_b Σ_y Σ_x dConv[b][o][y][x]·in[b][i][y+ky][x+kx].</summary>
+    /// <summary>Chunk c's dW[o][i][ky][kx] = Σ_b Σ_y Σ_x dConv[b][o][y][x]·in[b][i][y+ky][x+kx] over its boxes; one thread per (chunk, weight).</summary>
     public static void ConvBackwardWeights(Index1D index, ArrayView<float> input, ArrayView<float> dConv, ArrayView<float> dWeights, ConvShape s)
     {
-        int i = index;
+        var weights = s.OutChannels * s.InChannels * s.Kernel * s.Kernel;
+        var chunk = index / weights;
+        int i = index - chunk * weights;
+        var w = i;
         var kx = i % s.Kernel; i /= s.Kernel;
         var ky = i % s.Kernel; i /= s.Kernel;
         var c = i % s.InChannels;
         var o = i / s.InChannels;
+        var end = XMath.Min(s.Batch, (chunk + 1) * s.ChunkSize);
         var sum = 0f;
-        for (var b = 0; b < s.Batch; b++)
+        for (var b = chunk * s.ChunkSize; b < end; b++)
         {
             var dBase = (b * s.OutChannels + o) * s.OutHeight * s.OutWidth;
             var inBase = (b * s.InChannels + c) * s.InHeight * s.InWidth;
@@ -153,15 +166,18 @@ public static class IlgpuKernels
                 }
             }
         }
-        dWeights[index] = sum;
+        dWeights[chunk * s.GradientStride + w] = sum;
     }
 
-    /// <summary>dBias[o] = Σ_b Σ_y Σ_x dConv[b][o][y][x].</summary>
-    public static void ConvBackwardBias(Index1D o, ArrayView<float> dConv, ArrayView<float> dBias, ConvShape s)
+    /// <summary>Chunk c's dBias[o] = Σ_b Σ_y Σ_x dConv[b][o][y][x] over its boxes; one thread per (chunk, map).</summary>
+    public static void ConvBackwardBias(Index1D index, ArrayView<float> dConv, ArrayView<float> dBias, ConvShape s)
     {
+        var chunk = index / s.OutChannels;
+        var o = index - chunk * s.OutChannels;
+        var end = XMath.Min(s.Batch, (chunk + 1) * s.ChunkSize);
         var sum = 0f;
         var plane = s.OutHeight * s.OutWidth;
-        for (var b = 0; b < s.Batch; b++)
+        for (var b = chunk * s.ChunkSize; b < end; b++)
         {
             var baseIndex = (b * s.OutChannels + o) * plane;
             for (var p = 0; p < plane; p++)
@@ -169,7 +185,7 @@ public static class IlgpuKernels
                 sum += dConv[baseIndex + p];
             }
         }
-        dBias[o] = sum;
+        dBias[chunk * s.GradientStride + o] = sum;
     }
 
     /// <summary>dIn[b][i][y][x] = Σ_o Σ_ky Σ_kx dConv[b][o][y−ky][x−kx]·w[o][i][ky][kx] over the taps inside the output.</summary>

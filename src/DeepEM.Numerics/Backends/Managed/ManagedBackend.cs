@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.Intrinsics.X86;
 using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Scoring;
 
 namespace DeepEM.Numerics.Backends.Managed;
 
@@ -26,6 +27,8 @@ public sealed class ManagedBackend : IComputeBackend
     }
 
     public NetworkArchitecture Architecture { get; }
+
+    public IDenseScorer CreateDenseScorer(float[] parameters) => new DenseScorer(Architecture, parameters, _threads);
 
     public StageShapes Shapes { get; }
 

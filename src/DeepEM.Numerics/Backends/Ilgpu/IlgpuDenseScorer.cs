@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using DeepEM.Numerics.Network;
+using DeepEM.Numerics.Scoring;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace DeepEM.Numerics.Backends.Ilgpu;
+
+/// <summary>
+/// Dense scoring of whole micrographs on an ILGPU device. The weights go up once (per model, when the scorer is made);
+/// a micrograph goes up once through a page-locked buffer, is turned into its four rotations on the device, stacked
+/// in one tall plane, and scored stage by stage, one launch per stage for all orientations (<see cref="IlgpuDenseKernels"/>);
+/// the four maps are averaged on the device and one map comes back, which the caller's peak finding reads as it
+/// reads the CPU's. Device buffers are kept for the next micrograph of the same size. Where the maps of the whole
+/// tall plane would not fit the device budget, it is scored in bands of rows, each with its box-high halo.
+/// One micrograph at a time per scorer (the device is one queue).
+/// </summary>
+public sealed class IlgpuDenseScorer : IDenseScorer
+{
+    private readonly IlgpuBackend _backend;
+    private readonly NetworkArchitecture _arch;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _parameters;
+    private readonly long _budgetBytes;
+    private readonly object _gate = new();
+    private Workspace? _work;
+
+    /// <param name="deviceBudgetBytes">Device memory for one band's maps; by default an eighth of the device's memory, 256 MB to 4 GB.</param>
+    public IlgpuDenseScorer(IlgpuBackend backend, float[] parameters, long? deviceBudgetBytes = null)
+    {
+        _backend = backend;
+        _arch = backend.Architecture;
+        if (parameters.Length != _arch.ParameterCount) throw new ArgumentException($"{parameters.Length} parameters for a network of {_arch.ParameterCount}");
+        _parameters = backend.Accelerator.Allocate1D(parameters);
+        _budgetBytes = deviceBudgetBytes ?? Math.Clamp(backend.Accelerator.MemorySize / 8, 256L << 20, 4L << 30);
+    }
+
+    /// <summary>When set, each step is waited for and timed (<see cref="LastSteps"/>); for benchmarks, it costs the overlap of steps.</summary>
+    public bool Profile { get; set; }
+
+    /// <summary>Milliseconds of each step of the last micrograph, when <see cref="Profile"/> is set.</summary>
+    public IReadOnlyList<(string Step, double Milliseconds)> LastSteps { get; private set; } = [];
+
+    public ScoreMap Score(ReadOnlySpan<float> image, int width, int height, int rotations = 4)
+    {
+        var box = _arch.BoxSize;
+        if (width < box || height < box) throw new ArgumentException($"image {width}x{height} is smaller than the {box} px box");
+        if (rotations is not (1 or 4)) throw new ArgumentOutOfRangeException(nameof(rotations), "1 or 4 rotations");
+        if (image.Length < width * height) throw new ArgumentException($"{image.Length} pixels for a {width}x{height} image");
+        lock (_gate)
+        {
+            return ScoreLocked(image[..(width * height)], width, height, rotations);
+        }
+    }
+
+    private ScoreMap ScoreLocked(ReadOnlySpan<float> image, int width, int height, int rotations)
+    {
+        var accelerator = _backend.Accelerator;
+        var stream = accelerator.DefaultStream;
+        var box = _arch.BoxSize;
+        var work = Prepare(width, height, rotations);
+        var steps = new List<(string, double)>();
+        var watch = Stopwatch.StartNew();
+        void Step(string name)
+        {
+            if (!Profile) return;
+            accelerator.Synchronize();
+            steps.Add((name, watch.Elapsed.TotalMilliseconds));
+            watch.Restart();
+        }
+
+        image.CopyTo(work.Staging.Span);
+        work.Image.View.CopyFromPageLockedAsync(stream, work.Staging);
+        Step("upload");
+        var t = new RotationShape { Width = width, Height = height, Stride = work.Stride, Rotations = rotations, Box = box };
+        _backend.PlaceRotations(work.TallRows * work.Stride, work.Image.View, work.Tall.View, t);
+        Step("rotations");
+        var outputRows = work.TallRows - box + 1;
+        for (var y0 = 0; y0 < outputRows; y0 += work.BandRows)
+        {
+            ScoreBand(work, y0, Math.Min(work.BandRows, outputRows - y0), Profile ? steps : null, watch);
+        }
+        int outW = width - box + 1, outH = height - box + 1;
+        _backend.Recombine(outW * outH, work.TallScores.View, work.Scores.View, t);
+        Step("recombine");
+        work.Scores.View.CopyToPageLockedAsync(stream, work.Download);
+        stream.Synchronize();
+        var data = work.Download.Span.ToArray();
+        Step("download");
+        if (Profile) LastSteps = steps;
+        return new ScoreMap(outW, outH, box, data);
+    }
+
+    /// <summary>Output rows [y0, y0 + rows) of the tall plane: the stages over rows + box − 1 input rows.</summary>
+    private void ScoreBand(Workspace work, int y0, int rows, List<(string, double)>? steps, Stopwatch watch)
+    {
+        var layout = _arch.Layout;
+        var stride = work.Stride;
+        var slack = work.Slack;
+        int Plane(int r) => r * stride + slack;
+        var p = _parameters.View;
+
+        var input = IlgpuBackend.From(work.Tall.View, (long)y0 * stride);
+        var inRows = rows + _arch.BoxSize - 1;
+        var inPlane = Plane(inRows);
+        int inPool = 1, inPoolDilation = 1, channels = 1, d = 1;
+        var buffers = new[] { work.ActA, work.ActB };
+        for (var s = 0; s < _arch.Stages.Count; s++)
+        {
+            var st = _arch.Stages[s];
+            var pooledRows = inRows - inPoolDilation * (inPool - 1);
+            var convRows = pooledRows - d * (st.Kernel - 1);
+            var output = buffers[s % 2];
+            var shape = new DenseShape
+            {
+                InChannels = channels, OutChannels = st.OutChannels, Kernel = st.Kernel, Stride = stride, Dilation = d,
+                InPlane = inPlane, InPool = inPool, InPoolDilation = inPoolDilation, InReach = inPoolDilation * ((inPool - 1) * stride + inPool - 1),
+                OutPlane = Plane(convRows), OutRows = convRows, Activation = (int)_arch.Activation,
+            };
+            _backend.ConvTiled(shape, input, p.SubView(layout.WeightOffset(s), st.WeightCount), p.SubView(layout.BiasOffset(s), st.OutChannels), output.View);
+            if (steps is not null)
+            {
+                _backend.Accelerator.Synchronize();
+                steps.Add(($"stage {s + 1} (convolution, pooling read by the next)", watch.Elapsed.TotalMilliseconds));
+                watch.Restart();
+            }
+            input = output.View;
+            inPlane = shape.OutPlane;
+            inRows = convRows;
+            inPool = st.Pool;
+            inPoolDilation = d;
+            channels = st.OutChannels;
+            d *= st.Pool;
+        }
+        var finalSize = _arch.Stages[^1].OutHeight;
+        var outShape = new DenseShape
+        {
+            InChannels = channels, Kernel = finalSize, Stride = stride, Dilation = d, InPlane = inPlane,
+            InPool = inPool, InPoolDilation = inPoolDilation, OutRows = rows,
+        };
+        _backend.DenseOutput(rows * stride, input, p.SubView(layout.DenseWeightOffset, _arch.DenseInputs + 1),
+            work.TallScores.View.SubView((long)y0 * stride, (long)rows * stride), outShape);
+        if (steps is not null)
+        {
+            _backend.Accelerator.Synchronize();
+            steps.Add(("output unit", watch.Elapsed.TotalMilliseconds));
+            watch.Restart();
+        }
+    }
+
+    /// <summary>Buffers for micrographs of this size, kept from the last one when it was the same.</summary>
+    private Workspace Prepare(int width, int height, int rotations)
+    {
+        if (_work is { } w && w.Width == width && w.Height == height && w.Rotations == rotations) return w;
+        _work?.Dispose();
+        _work = null;
+        var accelerator = _backend.Accelerator;
+        var box = _arch.BoxSize;
+        // A common stride for all rotations: the turned ones are as wide as the micrograph is high.
+        var stride = rotations == 4 ? Math.Max(width, height) : width;
+        var tallRows = rotations == 4 ? 2 * (width + height) : height;
+        var slack = ManagedBandScorer.PlaneSlack(_arch) + IlgpuDenseKernels.TileSize * 8;
+        var maxChannels = _arch.Stages.Max(s => s.OutChannels);
+        var bytesPerRow = 2L * maxChannels * stride * sizeof(float);
+        var bandRows = (int)Math.Min(Math.Max(_budgetBytes / bytesPerRow - box, 2L * box), tallRows - box + 1);
+        var actFloats = (long)maxChannels * ((long)(bandRows + box) * stride + slack);
+        if (actFloats > int.MaxValue) throw new ArgumentException($"a {width}x{height} micrograph does not fit the device scorer's 32-bit planes");
+        _work = new Workspace(accelerator, width, height, rotations, stride, tallRows, bandRows, slack, actFloats, box);
+        return _work;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _work?.Dispose();
+            _parameters.Dispose();
+        }
+    }
+
+    private sealed class Workspace : IDisposable
+    {
+        public Workspace(Accelerator accelerator, int width, int height, int rotations, int stride, int tallRows, int bandRows, int slack, long actFloats, int box)
+        {
+            (Width, Height, Rotations, Stride, TallRows, BandRows, Slack) = (width, height, rotations, stride, tallRows, bandRows, slack);
+            Staging = accelerator.AllocatePageLocked1D<float>((long)width * height);
+            Download = accelerator.AllocatePageLocked1D<float>((long)(width - box + 1) * (height - box + 1));
+            Image = accelerator.Allocate1D<float>((long)width * height);
+            Tall = accelerator.Allocate1D<float>((long)tallRows * stride + slack);
+            Tall.MemSetToZero();
+            TallScores = accelerator.Allocate1D<float>((long)tallRows * stride + slack);
+            Scores = accelerator.Allocate1D<float>(Download.Length);
+            // Stale values past what a band writes are only read by positions that are never kept; zeroed once so that
+            // they are finite.
+            ActA = accelerator.Allocate1D<float>(actFloats);
+            ActA.MemSetToZero();
+            ActB = accelerator.Allocate1D<float>(actFloats);
+            ActB.MemSetToZero();
+        }
+
+        public int Width { get; }
+        public int Height { get; }
+        public int Rotations { get; }
+        public int Stride { get; }
+        public int TallRows { get; }
+        public int BandRows { get; }
+        public int Slack { get; }
+        public PageLockedArray1D<float> Staging { get; }
+        public PageLockedArray1D<float> Download { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> Image { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> Tall { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> TallScores { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> Scores { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> ActA { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> ActB { get; }
+
+        public void Dispose()
+        {
+            foreach (var b in new IDisposable[] { Staging, Download, Image, Tall, TallScores, Scores, ActA, ActB }) b.Dispose();
+        }
+    }
+}
