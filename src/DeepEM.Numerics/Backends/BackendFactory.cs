@@ -28,12 +28,13 @@ public static class BackendFactory
         _ => throw new ArgumentException($"unknown device '{text}' (auto, cpu, gpu, ilgpu-cpu)"),
     };
 
-    public static IComputeBackend Create(NetworkArchitecture architecture, DeviceChoice choice) => choice switch
+    /// <param name="gpu">Which GPU (<see cref="IlgpuBackend.GpuNames"/>) for <see cref="DeviceChoice.Gpu"/> and <see cref="DeviceChoice.Auto"/>; the first when null.</param>
+    public static IComputeBackend Create(NetworkArchitecture architecture, DeviceChoice choice, int? gpu = null) => choice switch
     {
         DeviceChoice.Cpu => new ManagedBackend(architecture),
         DeviceChoice.IlgpuCpu => IlgpuBackend.CreateCpu(architecture),
-        DeviceChoice.Gpu => IlgpuBackend.TryCreateGpu(architecture)
-                            ?? throw new InvalidOperationException("--device gpu: no CUDA or OpenCL device was found"),
-        _ => (IComputeBackend?)IlgpuBackend.TryCreateGpu(architecture) ?? new ManagedBackend(architecture),
+        DeviceChoice.Gpu => IlgpuBackend.TryCreateGpu(architecture, gpu)
+                            ?? throw new InvalidOperationException(gpu is { } i ? $"--device gpu: there is no GPU {i} (GPUs: {IlgpuBackend.GpuNames().Count})" : "--device gpu: no CUDA or OpenCL device was found"),
+        _ => (IComputeBackend?)IlgpuBackend.TryCreateGpu(architecture, gpu) ?? new ManagedBackend(architecture),
     };
 }

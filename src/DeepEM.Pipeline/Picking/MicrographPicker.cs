@@ -30,7 +30,7 @@ public sealed class MicrographPicker : IDisposable
     {
         _model = model;
         _options = options;
-        _backend = BackendFactory.Create(model.Architecture, options.Device);
+        _backend = BackendFactory.Create(model.Architecture, options.Device, options.Gpu);
         _dense = _backend.CreateDenseScorer(model.Parameters);
     }
 

@@ -37,4 +37,7 @@ public sealed record PickingOptions
     public IReadOnlyList<CoordinateFormat> Formats { get; init; } = [CoordinateFormat.Star, CoordinateFormat.Box];
 
     public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
+
+    /// <summary>Which GPU when the device is one (a node with several runs a picker per GPU); the first when null.</summary>
+    public int? Gpu { get; init; }
 }

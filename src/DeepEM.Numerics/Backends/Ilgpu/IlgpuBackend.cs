@@ -90,27 +90,68 @@ public sealed class IlgpuBackend : IComputeBackend
 
     public AcceleratorType AcceleratorType => _accelerator.AcceleratorType;
 
-    /// <summary>The first CUDA device, else the first OpenCL GPU; null when the machine has neither.</summary>
-    public static IlgpuBackend? TryCreateGpu(NetworkArchitecture architecture)
+    /// <summary>The machine's GPUs in the order <c>--gpus</c> numbers them: the CUDA devices, else the OpenCL GPUs.</summary>
+    public static IReadOnlyList<string> GpuNames()
+    {
+        try
+        {
+            using var context = Context.Create(builder => builder.Cuda().OpenCL());
+            return Gpus(context).Select(d => d.Name).ToList();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return [];
+        }
+    }
+
+    private static List<Device> Gpus(Context context)
+    {
+        var cuda = context.Devices.Where(d => d.AcceleratorType == AcceleratorType.Cuda).ToList();
+        return cuda.Count > 0 ? cuda : context.Devices.Where(d => d.AcceleratorType == AcceleratorType.OpenCL).ToList();
+    }
+
+    /// <summary>GPU number <paramref name="index"/> (<see cref="GpuNames"/>), the first when null; null when there is no such GPU.</summary>
+    public static IlgpuBackend? TryCreateGpu(NetworkArchitecture architecture, int? index = null)
     {
         Context? context = null;
         try
         {
             context = Context.Create(builder => builder.Cuda().OpenCL().EnableAlgorithms());
-            var device = context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.Cuda)
-                         ?? context.Devices.FirstOrDefault(d => d.AcceleratorType == AcceleratorType.OpenCL);
-            if (device is null)
+            var gpus = Gpus(context);
+            var i = index ?? 0;
+            if (i < 0 || i >= gpus.Count)
             {
                 context.Dispose();
                 return null;
             }
-            return new IlgpuBackend(architecture, context, device.CreateAccelerator(context));
+            return new IlgpuBackend(architecture, context, gpus[i].CreateAccelerator(context));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // No driver, no runtime library, or a device that refuses: there is no GPU to use.
             context?.Dispose();
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The device's float32 peak without tensor cores (multiprocessors × float32 lanes each × 2 × clock), for CUDA devices;
+    /// null for others. The lanes per multiprocessor follow NVIDIA's tables by compute capability.
+    /// </summary>
+    public double? Float32PeakGFlops
+    {
+        get
+        {
+            if (_accelerator is not CudaAccelerator cuda) return null;
+            var a = cuda.Architecture;
+            var lanes = a.Major switch
+            {
+                6 => a.Minor == 0 ? 64 : 128,
+                7 => 64,
+                8 => a.Minor == 0 ? 64 : 128,
+                _ => 128,
+            };
+            return cuda.NumMultiprocessors * lanes * 2.0 * cuda.ClockRate / 1e6;
         }
     }
 
