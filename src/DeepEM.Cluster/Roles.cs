@@ -11,4 +11,21 @@ public static class Roles
 
     /// <summary><c>deepem pick --join</c> and <c>deepem status</c>: a member for as long as the command runs, hosting nothing.</summary>
     public const string Client = "client";
+
+    private const string LanesPrefix = "lanes-";
+
+    /// <summary>
+    /// The role a worker with several picking lanes (one per GPU) also takes, so that the coordinator opens slots in
+    /// proportion and the slots' allocation weighs nodes by it. A worker without it has one lane.
+    /// </summary>
+    public static string Lanes(int lanes) => LanesPrefix + lanes;
+
+    public static int LanesOf(IEnumerable<string> roles)
+    {
+        foreach (var role in roles)
+        {
+            if (role.StartsWith(LanesPrefix, StringComparison.Ordinal) && int.TryParse(role.AsSpan(LanesPrefix.Length), out var n) && n > 0) return n;
+        }
+        return 1;
+    }
 }

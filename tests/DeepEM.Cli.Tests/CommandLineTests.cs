@@ -39,6 +39,8 @@ public class CommandLineTests
     [InlineData("pick", "--join", "127.0.0.1", "--model", "m.deepem", "--micrographs", "x.mrc", "--out", "o")]
     [InlineData("pick", "--join", "127.0.0.1:2552", "--config", "/nonexistent/site.conf", "--model", "m.deepem", "--micrographs", "x.mrc", "--out", "o")]
     [InlineData("status", "--config", "/nonexistent/site.conf")]
+    [InlineData("node", "--device", "cpu", "--gpus", "0")]
+    [InlineData("node", "--gpus", "0,x")]
     public void Cluster_flags_that_cannot_work_are_usage_errors(params string[] args)
     {
         var r = DeepemProcess.Run(args);

@@ -57,6 +57,27 @@ public sealed class ClusterTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_worker_with_two_gpus_picks_on_a_lane_each_with_twice_the_slots()
+    {
+        using var temp = TestPaths.NewTemp();
+        GatedPicking? gate = null;
+        // Two lanes numbered as GPUs 0 and 1 (on the CPU device: two managed pickers): 2 lanes × 2 slots per lane.
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => gate = new GatedPicking(p, 4), gpus: [0, 1]);
+        try
+        {
+            var final = await TestCluster.Pick(n1, data, temp.File("picks"));
+            Assert.True(final.Complete);
+            Assert.Equal((40, 0), (final.Done, final.Failed));
+            Assert.Equal(4, gate!.MostAtOnce);
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            await Stop(n1);
+        }
+    }
+
+    [Fact]
     public async Task A_node_that_leaves_mid_campaign_finishes_or_hands_back_its_work()
     {
         using var temp = TestPaths.NewTemp();

@@ -75,7 +75,7 @@ internal static class TestCluster
         """;
 
     public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "",
-        string? log = null) =>
+        string? log = null, IReadOnlyList<int>? gpus = null) =>
         ClusterNode.StartAsync(new NodeOptions
         {
             Roles = roles,
@@ -83,6 +83,8 @@ internal static class TestCluster
             SeedNodes = seed is null ? [] : [seed.Address.ToString()],
             ExtraConfig = Config(extra),
             Device = Numerics.Backends.DeviceChoice.Cpu,
+            // Lanes numbered as GPUs; on the CPU device each lane is a managed backend of its own.
+            Gpus = gpus,
             WrapPicking = wrap,
             LogFile = log ?? (Environment.GetEnvironmentVariable("DEEPEM_TEST_LOGS") is { Length: > 0 } logs
                 ? Path.Combine(logs, $"node-{Interlocked.Increment(ref _nodes)}.log")
@@ -145,6 +147,38 @@ internal sealed class SlowPicking(IMicrographPicking inner, TimeSpan delay) : IM
         var result = await inner.PickAsync(task, node, cancel);
         while (started.Elapsed < delay) await Task.Delay(delay - started.Elapsed + TimeSpan.FromMilliseconds(1), cancel);
         return result;
+    }
+}
+
+/// <summary>
+/// Holds every pick until <paramref name="expected"/> are in hand at once (or a minute has passed, and the count says
+/// so): how many micrographs a node works on at the same time, which is how many slots it was given.
+/// </summary>
+internal sealed class GatedPicking(IMicrographPicking inner, int expected) : IMicrographPicking
+{
+    private readonly TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _inFlight;
+    private int _most;
+
+    public int MostAtOnce => Volatile.Read(ref _most);
+
+    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
+    {
+        var now = Interlocked.Increment(ref _inFlight);
+        int most;
+        while (now > (most = Volatile.Read(ref _most)) && Interlocked.CompareExchange(ref _most, now, most) != most)
+        {
+        }
+        if (now >= expected) _all.TrySetResult();
+        try
+        {
+            await _all.Task.WaitAsync(TimeSpan.FromMinutes(1), cancel).ContinueWith(_ => { }, TaskContinuationOptions.ExecuteSynchronously);
+            return await inner.PickAsync(task, node, cancel);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 }
 

@@ -3,6 +3,8 @@ using System.Runtime.InteropServices;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cluster;
 using DeepEM.Cluster.Hosting;
+using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.Backends.Ilgpu;
 
 namespace DeepEM.Cli.Commands;
 
@@ -21,7 +23,8 @@ public static class NodeCommand
         var roles = new Option<string>("--roles") { Description = "worker, coordinator or both", DefaultValueFactory = _ => "worker,coordinator" };
         var config = new Option<string[]>("--config") { Description = "HOCON files over the built-in configuration", AllowMultipleArgumentsPerToken = false };
         var state = new Option<string?>("--state") { Description = "coordinator state folder: journal and model copies (default ~/.local/state/deepem)" };
-        var device = new Option<string>("--device") { Description = "worker compute device: auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "worker compute device: auto (the first GPU, else the CPU), cpu, gpu (every GPU, a picking lane each) or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var gpus = new Option<string?>("--gpus") { Description = "the GPUs a worker picks on, numbered as the CUDA driver numbers them (0,2); default with --device gpu: all" };
         var log = new Option<string?>("--log") { Description = "write the node's log to this file (default: standard error)" };
         var logFormat = new Option<string?>("--log-format") { Description = "text (logfmt, the default) or json: one object per line" };
         logFormat.AcceptOnlyFromAmong("text", "json");
@@ -29,7 +32,7 @@ public static class NodeCommand
         var metricsPort = new Option<int?>("--metrics-port") { Description = "serve /metrics (Prometheus) and /health/live, /health/ready on this port (default: off)" };
         var command = new Command("node", "Run one cluster node until stopped (SIGTERM leaves the cluster gracefully).")
         {
-            seeds, host, port, roles, config, state, device, log, logFormat, bindHost, metricsPort,
+            seeds, host, port, roles, config, state, device, gpus, log, logFormat, bindHost, metricsPort,
         };
         command.SetAction(parse => Terminal.Run(() =>
         {
@@ -53,6 +56,7 @@ public static class NodeCommand
                     throw new UsageException($"--seed-nodes: {e.Message}");
                 }
             }
+            var deviceChoice = PickCommand.ParseDevice(parse.GetValue(device)!);
             var options = new NodeOptions
             {
                 Host = parse.GetValue(host)!,
@@ -61,7 +65,8 @@ public static class NodeCommand
                 Roles = roleList,
                 ConfigFiles = parse.GetValue(config) ?? [],
                 StateDir = parse.GetValue(state) ?? DefaultStateDir(),
-                Device = PickCommand.ParseDevice(parse.GetValue(device)!),
+                Device = deviceChoice,
+                Gpus = ResolveGpus(deviceChoice, parse.GetValue(gpus)),
                 LogFile = parse.GetValue(log),
                 LogFormat = parse.GetValue(logFormat),
                 BindHost = parse.GetValue(bindHost),
@@ -112,5 +117,28 @@ public static class NodeCommand
         var xdg = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
         var root = string.IsNullOrEmpty(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state") : xdg;
         return Path.Combine(root, "deepem");
+    }
+
+    /// <summary><c>--device gpu</c> and <c>--gpus</c> into the GPUs the worker picks on, one lane each (a usage error names what is missing).</summary>
+    internal static IReadOnlyList<int>? ResolveGpus(DeviceChoice device, string? gpus)
+    {
+        List<int>? requested = null;
+        if (!string.IsNullOrWhiteSpace(gpus))
+        {
+            requested = [];
+            foreach (var part in gpus.Split(',', StringSplitOptions.TrimEntries))
+            {
+                if (!int.TryParse(part, out var g) || g < 0) throw new UsageException($"--gpus {gpus}: GPU numbers, comma-separated (0,2)");
+                requested.Add(g);
+            }
+        }
+        try
+        {
+            return NodeOptions.ResolveGpus(device, requested, () => IlgpuBackend.GpuNames().Count);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
     }
 }

@@ -31,7 +31,7 @@ public static class PickCommand
         var edge = new Option<string>("--edge") { Description = "drop: score only boxes inside the micrograph; keep: pad so particles at the edge are scored", DefaultValueFactory = _ => "drop" };
         var stdRange = new Option<string?>("--std-range") { Description = "MIN,MAX pixel standard deviation of particles (default: the model's range)" };
         var noStd = new Option<bool>("--no-std-filter") { Description = "keep picks whatever their standard deviation" };
-        var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "auto (the first GPU, else the CPU), cpu, gpu (every GPU, a picking lane each) or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var relion = new Option<bool>("--relion-layout") { Description = "name each micrograph's files by its path as given (OUT/Micrographs/x.star for Micrographs/x.mrc), where RELION 3.1 looks for them; the default when --micrographs is a RELION micrographs.star" };
         var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
         {

@@ -37,6 +37,8 @@ public static class PickingCampaign
         var nodeOptions = client ?? new NodeOptions
         {
             Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
+            // --device gpu picks on every GPU of the machine, a lane each.
+            Gpus = Commands.NodeCommand.ResolveGpus(options.Device, null),
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.

@@ -44,7 +44,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly List<CampaignState> _byAge = [];
     private readonly Dictionary<string, ICampaignOutput> _openOutputs = new(StringComparer.Ordinal);
     private readonly SlotBook _book;
-    private readonly HashSet<Address> _workers = [];
+    /// <summary>Worker nodes and their picking lanes (GPUs): each lane gets <see cref="CoordinatorSettings.SlotsPerWorker"/> slots.</summary>
+    private readonly Dictionary<Address, int> _workers = [];
+
+    private int SlotCount => _workers.Values.Sum() * _settings.SlotsPerWorker;
     private readonly Dictionary<string, HashSet<IActorRef>> _followers = new(StringComparer.Ordinal);
     // Results waiting for the next journal write, per campaign.
     private readonly Dictionary<string, List<TaskPicked>> _toRecord = new(StringComparer.Ordinal);
@@ -323,8 +326,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     private void WorkerUp(Member member)
     {
-        if (_settings.ReadOnly || !member.HasRole(Roles.Worker) || !_workers.Add(member.Address)) return;
-        _log.Info(default, $"worker node {member.Address} is up: {_workers.Count} worker nodes, {_workers.Count * _settings.SlotsPerWorker} slots");
+        if (_settings.ReadOnly || !member.HasRole(Roles.Worker) || !_workers.TryAdd(member.Address, Roles.LanesOf(member.Roles))) return;
+        var lanes = _workers[member.Address];
+        _log.Info(default, $"worker node {member.Address} is up{(lanes > 1 ? $" with {lanes} lanes" : "")}: {_workers.Count} worker nodes, {SlotCount} slots");
         Dispatch();
     }
 
@@ -353,7 +357,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Fills every slot that has room, as far as there is work.</summary>
     private void Dispatch()
     {
-        var target = _workers.Count * _settings.SlotsPerWorker;
+        var target = SlotCount;
         for (var slot = 0; slot < target; slot++)
         {
             if (!Refill(slot)) return;
@@ -363,7 +367,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Fills one slot up to its window; false when there is no more work.</summary>
     private bool Refill(int slot)
     {
-        if (_settings.ReadOnly || _stopping || slot >= _workers.Count * _settings.SlotsPerWorker) return true;
+        if (_settings.ReadOnly || _stopping || slot >= SlotCount) return true;
         for (var room = _book.Room(slot); room > 0; room--)
         {
             if (NextWork() is not { } next) return false;

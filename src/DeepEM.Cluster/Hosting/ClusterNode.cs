@@ -87,7 +87,9 @@ public sealed class ClusterNode : IAsyncDisposable
             .WithFallback(ClusterSingleton.DefaultConfig())
             .WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration);
 
-        var roles = string.Join(", ", options.Roles.Select(r => $"\"{r}\""));
+        // A worker with several lanes (GPUs) says so in a role of its own: the coordinator opens slots in proportion.
+        var lanes = options.Roles.Contains(Roles.Worker) && options.Lanes > 1 ? [Roles.Lanes(options.Lanes)] : Array.Empty<string>();
+        var roles = string.Join(", ", options.Roles.Concat(lanes).Select(r => $"\"{r}\""));
         var flags = $$"""
             akka.remote.dot-netty.tcp.hostname = "{{options.Host}}"
             akka.remote.dot-netty.tcp.port = {{options.Port}}
@@ -197,12 +199,11 @@ public sealed class ClusterNode : IAsyncDisposable
             if (options.Roles.Contains(Roles.Worker))
             {
                 replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
-                picking = new PipelineMicrographPicking(replicas, options.Device);
+                picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
-                var writer = new FolderPickWriter(settings.SlotsPerWorker);
+                var writer = new FolderPickWriter(settings.SlotsPerWorker * options.Lanes);
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),
-                    ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(),
-                    ClusterSharding.Get(system).DefaultShardAllocationStrategy(ClusterShardingSettings.Create(system)), StopSlot.Instance);
+                    ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(), new LaneWeightedAllocation(), StopSlot.Instance);
                 var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
                 system.ActorOf(GradientWorker.Props(training, new ModelReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
                     $"{address.Host}:{address.Port}", trainingSettings), GradientWorkerName);

@@ -32,6 +32,38 @@ public sealed record NodeOptions
     /// <summary>The compute device of a worker node.</summary>
     public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
 
+    /// <summary>
+    /// The GPUs a worker node picks on, one picking lane each (<see cref="ResolveGpus"/>); null: one lane on
+    /// <see cref="Device"/> (the first GPU, or the CPU).
+    /// </summary>
+    public IReadOnlyList<int>? Gpus { get; init; }
+
+    /// <summary>Picking lanes of a worker: one per GPU, else one (the managed backend already uses every core).</summary>
+    public int Lanes => Gpus is { Count: > 0 } g ? g.Count : 1;
+
+    /// <summary>
+    /// <c>--device gpu</c> picks on every GPU of the machine, <c>--gpus 0,2</c> on those; other devices on one lane. Errors
+    /// (as <see cref="ArgumentException"/>) name what is missing: no GPU, a number the machine does not have, --gpus with
+    /// a CPU device. The machine's GPUs are listed only when a GPU was asked for (the listing opens the drivers).
+    /// </summary>
+    public static IReadOnlyList<int>? ResolveGpus(DeviceChoice device, IReadOnlyList<int>? requested, Func<int> gpuCount)
+    {
+        if (requested is { Count: > 0 } && device is not (DeviceChoice.Gpu or DeviceChoice.Auto))
+        {
+            throw new ArgumentException($"--gpus picks on GPUs; --device {device.ToString().ToLowerInvariant()} does not use them");
+        }
+        if (requested is null or { Count: 0 } && device != DeviceChoice.Gpu) return null;
+        var count = gpuCount();
+        if (count == 0) throw new ArgumentException("--device gpu: no CUDA or OpenCL device was found");
+        if (requested is not { Count: > 0 }) return Enumerable.Range(0, count).ToList();
+        foreach (var g in requested)
+        {
+            if (g < 0 || g >= count) throw new ArgumentException($"--gpus: there is no GPU {g} (this machine has {count}: 0..{count - 1})");
+        }
+        if (requested.Distinct().Count() != requested.Count) throw new ArgumentException("--gpus: a GPU is listed twice");
+        return requested;
+    }
+
     /// <summary>Where the node's log goes; null: standard error.</summary>
     public string? LogFile { get; init; }
 

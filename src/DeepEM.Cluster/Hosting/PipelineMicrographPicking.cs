@@ -11,20 +11,41 @@ using DeepEM.Pipeline.Preparation;
 namespace DeepEM.Cluster.Hosting;
 
 /// <summary>
-/// A worker node's picking engine: the pipeline's <see cref="MicrographPicker"/> on this node's device. Reading
-/// and binning a micrograph happen outside the device lock, so with two slots a node reads the next micrograph
-/// while it computes the current one; the computing itself is one at a time (the picker already uses every core,
-/// or the GPU).
+/// A worker node's picking engine: the pipeline's <see cref="MicrographPicker"/> on this node's device, one picker per
+/// lane (per GPU, when the node has several; else one). Reading and binning a micrograph happen outside the lanes, so
+/// with two slots per lane a node reads the next micrograph while it computes the current one; each lane computes one
+/// micrograph at a time (the picker already uses every core, or its GPU), and a micrograph takes whichever lane is free.
 /// </summary>
-public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoice device) : IMicrographPicking, IDisposable
+public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
 {
-    private readonly SemaphoreSlim _device = new(1, 1);
+    private readonly ModelReplicas _replicas;
+    private readonly DeviceChoice _device;
+    private readonly SemaphoreSlim _free;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Lane> _freeLanes;
+    private readonly Lane[] _lanes;
     private readonly Dictionary<string, TrainedModel> _models = new(StringComparer.Ordinal);
-    private (string Key, MicrographPicker Picker)? _picker;
+
+    /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device.</param>
+    public PipelineMicrographPicking(ModelReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null)
+    {
+        _replicas = replicas;
+        _device = device;
+        _lanes = gpus is { Count: > 0 } ? gpus.Select(g => new Lane(g)).ToArray() : [new Lane(null)];
+        _free = new SemaphoreSlim(_lanes.Length, _lanes.Length);
+        _freeLanes = new(_lanes);
+    }
+
+    public int Lanes => _lanes.Length;
+
+    private sealed class Lane(int? gpu)
+    {
+        public int? Gpu { get; } = gpu;
+        public (string Key, MicrographPicker Picker)? Picker { get; set; }
+    }
 
     public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
     {
-        var bytes = await replicas.GetAsync(task.ModelSha256, task.ModelPath, task.ModelLength);
+        var bytes = await _replicas.GetAsync(task.ModelSha256, task.ModelPath, task.ModelLength);
         var model = Model(task.ModelSha256, bytes);
         PreparedMicrograph micrograph;
         try
@@ -35,16 +56,18 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         {
             throw new BadMicrographException(e.Problem, e);
         }
-        await _device.WaitAsync(cancel);
+        await _free.WaitAsync(cancel);
+        _freeLanes.TryDequeue(out var lane);
         try
         {
-            var picker = Picker(task, model);
+            var picker = Picker(lane!, task, model);
             var result = await Task.Run(() => picker.Pick(micrograph), cancel);
             return new PickOutcome(result, model.Preprocessing.BoxSizeOriginal);
         }
         finally
         {
-            _device.Release();
+            _freeLanes.Enqueue(lane!);
+            _free.Release();
         }
     }
 
@@ -60,14 +83,14 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         }
     }
 
-    /// <summary>The picker for this model and these settings (called under the device lock); built once per campaign.</summary>
-    private MicrographPicker Picker(PickTask task, TrainedModel model)
+    /// <summary>The lane's picker for this model and these settings (the lane is held); built once per campaign.</summary>
+    private MicrographPicker Picker(Lane lane, PickTask task, TrainedModel model)
     {
         var key = task.ModelSha256 + "|" + Describe(task.Settings);
-        if (_picker is { } current && current.Key == key) return current.Picker;
-        _picker?.Picker.Dispose();
-        var picker = new MicrographPicker(model, ToOptions(task.Settings, device));
-        _picker = (key, picker);
+        if (lane.Picker is { } current && current.Key == key) return current.Picker;
+        lane.Picker?.Picker.Dispose();
+        var picker = new MicrographPicker(model, ToOptions(task.Settings, _device) with { Gpu = lane.Gpu });
+        lane.Picker = (key, picker);
         return picker;
     }
 
@@ -100,9 +123,16 @@ public sealed class PipelineMicrographPicking(ModelReplicas replicas, DeviceChoi
         Formats = o.Formats.Select(f => f.ToString().ToLowerInvariant()).ToList(),
     };
 
-    /// <summary>Waits (a while) for a pick still running, so its backend is not freed under it; the lock stays taken.</summary>
+    /// <summary>Waits (a while) for picks still running, so that no backend is freed under one; the lanes stay taken.</summary>
     public void Dispose()
     {
-        if (_device.Wait(TimeSpan.FromMinutes(1))) _picker?.Picker.Dispose();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        for (var i = 0; i < _lanes.Length; i++)
+        {
+            if (!_free.Wait(Max(deadline - DateTime.UtcNow, TimeSpan.Zero))) return;
+        }
+        foreach (var lane in _lanes) lane.Picker?.Picker.Dispose();
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }
