@@ -139,4 +139,29 @@ public class IlgpuDenseScorerTests
         var err = map.Data.Zip(managed.Data, (a, c) => Math.Abs(a - c)).Max();
         Assert.True(err <= 1e-5, $"largest difference {err:E2}");
     }
+
+    [Fact]
+    public void Local_maxima_found_on_the_device_are_the_cpu_ones_ties_included()
+    {
+        var arch = TestData.Small();
+        var parameters = TestData.Parameters(arch, 85);
+        var rng = new DeterministicRandom(86);
+        const int width = 64, height = 50;
+        var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        using var ilgpu = Backends.Ilgpu.IlgpuBackend.CreateCpu(arch);
+        using var scorer = ilgpu.CreateDenseScorer(parameters);
+        var cpu = new DenseScorer(arch, parameters);
+        var map = cpu.Score(image, width, height);
+        var median = map.Data.OrderBy(v => v).ElementAt(map.Data.Length / 2);
+        var expected = LocalMaxima.Find(map.Data, map.Width, map.Height, median);
+        Assert.True(expected.Count > 10, $"{expected.Count} maxima: too few to compare");
+        var found = scorer.Maxima(image, width, height, median);
+        Assert.Equal(expected.Select(m => (m.X, m.Y)), found.Select(m => (m.X, m.Y)));
+        Assert.True(expected.Zip(found).All(p => Math.Abs(p.First.Score - p.Second.Score) <= 1e-5), "scores of the maxima differ");
+
+        // A flat micrograph scores the same everywhere: one plateau, whose first position in raster order is the peak.
+        var flat = Enumerable.Repeat(0.5f, width * height).ToArray();
+        Assert.Equal([(0, 0)], scorer.Maxima(flat, width, height, 0f).Select(m => (m.X, m.Y)));
+        Assert.Equal([(0, 0)], ((IDenseScorer)cpu).Maxima(flat, width, height, 0f).Select(m => (m.X, m.Y)));
+    }
 }

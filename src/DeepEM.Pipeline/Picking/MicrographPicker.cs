@@ -57,9 +57,23 @@ public sealed class MicrographPicker : IDisposable
         }
         var step = StepBinned;
         var watch = Stopwatch.StartNew();
-        var (grid, columns, rows) = _options.Naive ? ScoreNaive(image, step) : ScoreDense(image, step);
-        var scoring = watch.Elapsed;
-        var peaks = PeakFinder.Find(grid, columns, rows, Threshold, DistanceBinned / step);
+        List<Peak> peaks;
+        int columns, rows;
+        TimeSpan scoring;
+        if (!_options.Naive && step == 1)
+        {
+            // Every position: the device finds the local maxima itself (a GPU sends back only those), the suppression is the same.
+            var maxima = _dense.Maxima(image.Data, image.Width, image.Height, Threshold);
+            (columns, rows) = (image.Width - box + 1, image.Height - box + 1);
+            scoring = watch.Elapsed;
+            peaks = PeakFinder.Suppress(PeakFinder.FromMaxima(maxima), DistanceBinned);
+        }
+        else
+        {
+            (var grid, columns, rows) = _options.Naive ? ScoreNaive(image, step) : ScoreDense(image, step);
+            scoring = watch.Elapsed;
+            peaks = PeakFinder.Find(grid, columns, rows, Threshold, DistanceBinned / step);
+        }
         var picks = new List<Pick>();
         var rejected = 0;
         var (stdMin, stdMax) = StdRange;
@@ -84,10 +98,10 @@ public sealed class MicrographPicker : IDisposable
         return new MicrographPicks(micrograph.Name, picks, peaks.Count, rejected, columns * rows, scoring);
     }
 
+    /// <summary>Every <paramref name="step"/>-th position of the dense map (a coarser raster, as the paper's step).</summary>
     private (float[] grid, int columns, int rows) ScoreDense(Image2D image, int step)
     {
         var map = _dense.Score(image.Data, image.Width, image.Height);
-        if (step == 1) return (map.Data, map.Width, map.Height);
         int columns = (map.Width - 1) / step + 1, rows = (map.Height - 1) / step + 1;
         var grid = new float[columns * rows];
         for (var r = 0; r < rows; r++)

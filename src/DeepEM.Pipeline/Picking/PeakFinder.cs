@@ -1,4 +1,4 @@
-using System.Runtime.CompilerServices;
+using DeepEM.Numerics.Scoring;
 
 namespace DeepEM.Pipeline.Picking;
 
@@ -12,38 +12,11 @@ public readonly record struct Peak(int Column, int Row, float Score);
 /// </summary>
 public static class PeakFinder
 {
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static List<Peak> Find(float[] grid, int columns, int rows, float threshold, double distance)
-    {
-        var candidates = new List<Peak>();
-        for (var r = 0; r < rows; r++)
-        {
-            for (var c = 0; c < columns; c++)
-            {
-                var v = grid[r * columns + c];
-                if (v < threshold || !float.IsFinite(v)) continue;
-                var isMax = true;
-                for (var dr = -1; dr <= 1 && isMax; dr++)
-                {
-                    for (var dc = -1; dc <= 1; dc++)
-                    {
-                        if (dr == 0 && dc == 0) continue;
-                        int rr = r + dr, cc = c + dc;
-                        if (rr < 0 || cc < 0 || rr >= rows || cc >= columns) continue;
-                        var n = grid[rr * columns + cc];
-                        // Ties: the first in raster order wins, so a flat plateau gives one peak.
-                        if (n > v || (n == v && (dr < 0 || (dr == 0 && dc < 0))))
-                        {
-                            isMax = false;
-                            break;
-                        }
-                    }
-                }
-                if (isMax) candidates.Add(new Peak(c, r, v));
-            }
-        }
-        return Suppress(candidates, distance);
-    }
+    public static List<Peak> Find(float[] grid, int columns, int rows, float threshold, double distance) =>
+        Suppress(FromMaxima(LocalMaxima.Find(grid.AsSpan(0, columns * rows), columns, rows, threshold)), distance);
+
+    /// <summary>Local maxima of a map (found on whichever device scored it) as candidate peaks.</summary>
+    public static List<Peak> FromMaxima(IReadOnlyList<MapPeak> maxima) => maxima.Select(m => new Peak(m.X, m.Y, m.Score)).ToList();
 
     /// <summary>Greedy non-maximum suppression in grid units, with a bucket grid so that it stays linear.</summary>
     public static List<Peak> Suppress(List<Peak> candidates, double distance)

@@ -34,6 +34,7 @@ public sealed class IlgpuBackend : IComputeBackend
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape> _denseOutput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, RotationShape> _placeRotations;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, RotationShape> _recombine;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, float> _maxima;
 
     private Buffers? _buffers;
 
@@ -54,6 +55,7 @@ public sealed class IlgpuBackend : IComputeBackend
         _convTiled = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.ConvTiled);
         _placeRotations = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, RotationShape>(IlgpuDenseKernels.PlaceRotations);
         _recombine = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, RotationShape>(IlgpuDenseKernels.Recombine);
+        _maxima = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int, int, float>(IlgpuDenseKernels.Maxima);
         _denseOutput = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, DenseShape>(IlgpuDenseKernels.Output);
     }
 
@@ -81,6 +83,9 @@ public sealed class IlgpuBackend : IComputeBackend
 
     /// <summary>The view from <paramref name="offset"/> to its end.</summary>
     internal static ArrayView<float> From(ArrayView<float> view, long offset) => view.SubView(offset, view.Length - offset);
+
+    internal void Maxima(ArrayView<float> scores, ArrayView<int> found, ArrayView<int> positions, ArrayView<float> values, int columns, int rows, float threshold) =>
+        _maxima(columns * rows, scores, found, positions, values, columns, rows, threshold);
 
     public IDenseScorer CreateDenseScorer(float[] parameters) => new IlgpuDenseScorer(this, parameters);
 

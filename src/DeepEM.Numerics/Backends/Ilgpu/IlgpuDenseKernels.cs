@@ -221,4 +221,35 @@ public static class IlgpuDenseKernels
         }
         scores[index] = s;
     }
+
+    /// <summary>
+    /// The test of <see cref="Scoring.LocalMaxima.IsMaximum"/> at every position; the maxima are appended (in no
+    /// particular order: the host sorts them) to <paramref name="positions"/> and <paramref name="values"/>, their
+    /// number counted in <paramref name="found"/>[0].
+    /// </summary>
+    public static void Maxima(Index1D index, ArrayView<float> scores, ArrayView<int> found, ArrayView<int> positions, ArrayView<float> values,
+        int columns, int rows, float threshold)
+    {
+        var v = scores[index];
+        if (v < threshold || !XMath.IsFinite(v)) return;
+        var r = index / columns;
+        var c = index - r * columns;
+        for (var dr = -1; dr <= 1; dr++)
+        {
+            for (var dc = -1; dc <= 1; dc++)
+            {
+                if (dr == 0 && dc == 0) continue;
+                int rr = r + dr, cc = c + dc;
+                if (rr < 0 || cc < 0 || rr >= rows || cc >= columns) continue;
+                var n = scores[rr * columns + cc];
+                if (n > v || (n == v && (dr < 0 || (dr == 0 && dc < 0)))) return;
+            }
+        }
+        var slot = Atomic.Add(ref found[0], 1);
+        if (slot < positions.Length)
+        {
+            positions[slot] = index;
+            values[slot] = v;
+        }
+    }
 }

@@ -42,31 +42,82 @@ public sealed class IlgpuDenseScorer : IDenseScorer
 
     public ScoreMap Score(ReadOnlySpan<float> image, int width, int height, int rotations = 4)
     {
-        var box = _arch.BoxSize;
-        if (width < box || height < box) throw new ArgumentException($"image {width}x{height} is smaller than the {box} px box");
         if (rotations is not (1 or 4)) throw new ArgumentOutOfRangeException(nameof(rotations), "1 or 4 rotations");
-        if (image.Length < width * height) throw new ArgumentException($"{image.Length} pixels for a {width}x{height} image");
+        var box = Check(image, width, height);
         lock (_gate)
         {
-            return ScoreLocked(image[..(width * height)], width, height, rotations);
+            var steps = new List<(string, double)>();
+            var watch = Stopwatch.StartNew();
+            var work = ScoreOnDevice(image[..(width * height)], width, height, rotations, steps, watch);
+            var stream = _backend.Accelerator.DefaultStream;
+            work.Scores.View.CopyToPageLockedAsync(stream, work.Download);
+            stream.Synchronize();
+            var data = work.Download.Span.ToArray();
+            Step("download", steps, watch);
+            if (Profile) LastSteps = steps;
+            return new ScoreMap(width - box + 1, height - box + 1, box, data);
         }
     }
 
-    private ScoreMap ScoreLocked(ReadOnlySpan<float> image, int width, int height, int rotations)
+    /// <summary>
+    /// The local maxima found on the device (<see cref="IlgpuDenseKernels.Maxima"/>): only they come back, sorted into
+    /// raster order, so that the list is the CPU's to the last tie.
+    /// </summary>
+    public IReadOnlyList<MapPeak> Maxima(ReadOnlySpan<float> image, int width, int height, float threshold)
+    {
+        var box = Check(image, width, height);
+        lock (_gate)
+        {
+            var steps = new List<(string, double)>();
+            var watch = Stopwatch.StartNew();
+            var work = ScoreOnDevice(image[..(width * height)], width, height, 4, steps, watch);
+            int columns = width - box + 1, rows = height - box + 1;
+            work.Found.MemSetToZero();
+            _backend.Maxima(work.Scores.View, work.Found.View, work.Positions.View, work.Values.View, columns, rows, threshold);
+            var count = new int[1];
+            work.Found.View.CopyToCPU(count);
+            var n = (int)Math.Min(count[0], work.Positions.Length);
+            var positions = new int[n];
+            var values = new float[n];
+            if (n > 0)
+            {
+                work.Positions.View.SubView(0, n).CopyToCPU(positions);
+                work.Values.View.SubView(0, n).CopyToCPU(values);
+            }
+            Array.Sort(positions, values);
+            var maxima = new List<MapPeak>(n);
+            for (var i = 0; i < n; i++) maxima.Add(new MapPeak(positions[i] % columns, positions[i] / columns, values[i]));
+            Step("maxima", steps, watch);
+            if (Profile) LastSteps = steps;
+            return maxima;
+        }
+    }
+
+    /// <summary>The box size, when the image is large enough to hold one box and has the pixels it says.</summary>
+    private int Check(ReadOnlySpan<float> image, int width, int height)
+    {
+        var box = _arch.BoxSize;
+        if (width < box || height < box) throw new ArgumentException($"image {width}x{height} is smaller than the {box} px box");
+        if (image.Length < width * height) throw new ArgumentException($"{image.Length} pixels for a {width}x{height} image");
+        return box;
+    }
+
+    private void Step(string name, List<(string, double)> steps, Stopwatch watch)
+    {
+        if (!Profile) return;
+        _backend.Accelerator.Synchronize();
+        steps.Add((name, watch.Elapsed.TotalMilliseconds));
+        watch.Restart();
+    }
+
+    /// <summary>Up, turned, scored and recombined: the averaged map is left in the workspace's <c>Scores</c>.</summary>
+    private Workspace ScoreOnDevice(ReadOnlySpan<float> image, int width, int height, int rotations, List<(string, double)> steps, Stopwatch watch)
     {
         var accelerator = _backend.Accelerator;
         var stream = accelerator.DefaultStream;
         var box = _arch.BoxSize;
         var work = Prepare(width, height, rotations);
-        var steps = new List<(string, double)>();
-        var watch = Stopwatch.StartNew();
-        void Step(string name)
-        {
-            if (!Profile) return;
-            accelerator.Synchronize();
-            steps.Add((name, watch.Elapsed.TotalMilliseconds));
-            watch.Restart();
-        }
+        void Step(string name) => this.Step(name, steps, watch);
 
         image.CopyTo(work.Staging.Span);
         work.Image.View.CopyFromPageLockedAsync(stream, work.Staging);
@@ -82,12 +133,7 @@ public sealed class IlgpuDenseScorer : IDenseScorer
         int outW = width - box + 1, outH = height - box + 1;
         _backend.Recombine(outW * outH, work.TallScores.View, work.Scores.View, t);
         Step("recombine");
-        work.Scores.View.CopyToPageLockedAsync(stream, work.Download);
-        stream.Synchronize();
-        var data = work.Download.Span.ToArray();
-        Step("download");
-        if (Profile) LastSteps = steps;
-        return new ScoreMap(outW, outH, box, data);
+        return work;
     }
 
     /// <summary>Output rows [y0, y0 + rows) of the tall plane: the stages over rows + box − 1 input rows.</summary>
@@ -189,6 +235,10 @@ public sealed class IlgpuDenseScorer : IDenseScorer
             Tall.MemSetToZero();
             TallScores = accelerator.Allocate1D<float>((long)tallRows * stride + slack);
             Scores = accelerator.Allocate1D<float>(Download.Length);
+            Found = accelerator.Allocate1D<int>(1);
+            var most = LocalMaxima.MaxCount(width - box + 1, height - box + 1);
+            Positions = accelerator.Allocate1D<int>(most);
+            Values = accelerator.Allocate1D<float>(most);
             // Stale values past what a band writes are only read by positions that are never kept; zeroed once so that
             // they are finite.
             ActA = accelerator.Allocate1D<float>(actFloats);
@@ -210,12 +260,15 @@ public sealed class IlgpuDenseScorer : IDenseScorer
         public MemoryBuffer1D<float, Stride1D.Dense> Tall { get; }
         public MemoryBuffer1D<float, Stride1D.Dense> TallScores { get; }
         public MemoryBuffer1D<float, Stride1D.Dense> Scores { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Found { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Positions { get; }
+        public MemoryBuffer1D<float, Stride1D.Dense> Values { get; }
         public MemoryBuffer1D<float, Stride1D.Dense> ActA { get; }
         public MemoryBuffer1D<float, Stride1D.Dense> ActB { get; }
 
         public void Dispose()
         {
-            foreach (var b in new IDisposable[] { Staging, Download, Image, Tall, TallScores, Scores, ActA, ActB }) b.Dispose();
+            foreach (var b in new IDisposable[] { Staging, Download, Image, Tall, TallScores, Scores, Found, Positions, Values, ActA, ActB }) b.Dispose();
         }
     }
 }
