@@ -90,6 +90,7 @@ public class IlgpuDenseScorerTests
     [InlineData("small", 70, 45, 60_000L)]
     [InlineData("small-relu", 50, 50, 0L)]
     [InlineData(Presets.Default, 60, 52, 0L)]
+    [InlineData("large-kernel", 66, 50, 0L)]
     public void Tiled_dense_scores_equal_the_scores_of_cut_out_boxes_and_the_managed_dense_scorer(string name, int width, int height, long budget)
     {
         var arch = ManagedBackendTests.Build(name);

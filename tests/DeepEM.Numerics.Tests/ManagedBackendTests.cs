@@ -13,6 +13,8 @@ public class ManagedBackendTests
         "small" => TestData.Small(),
         "small-relu" => TestData.Small(Activation.Relu),
         "deepem-48@64" => Presets.Create(Presets.Default, 64),
+        // paper-klh's features in a box small enough for the CPU accelerator: a wide first kernel, pooling of 3, six maps.
+        "large-kernel" => new NetworkArchitecture("test-large-kernel", 40, [new(6, 15, 3), new(12, 3, 2), new(6, 2, 1)]),
         _ => Presets.Create(name),
     };
 
