@@ -35,4 +35,21 @@ public readonly record struct ImageStatistics(double Min, double Max, double Mea
     }
 
     public static ImageStatistics Of(Image2D image) => Of(image.Data);
+
+    /// <summary>
+    /// A box's pixel standard deviation, the statistic of the paper's filter: training records the particles' range of
+    /// it in the model and picking keeps the boxes inside that range, so both use this one function. (Squares are taken
+    /// in float32 and summed in float64, as the models' recorded ranges were computed.)
+    /// </summary>
+    public static float BoxStdDev(ReadOnlySpan<float> box)
+    {
+        double s = 0, s2 = 0;
+        foreach (var v in box)
+        {
+            s += v;
+            s2 += v * v;
+        }
+        var mean = s / box.Length;
+        return (float)Math.Sqrt(Math.Max(0, s2 / box.Length - mean * mean));
+    }
 }

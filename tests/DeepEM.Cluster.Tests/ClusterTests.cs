@@ -185,7 +185,7 @@ public sealed class ClusterTests(ClusterData data)
             // Submitting the campaign gives the coordinator its copy of the model.
             await TestCluster.Pick(node, data, temp.File("picks"));
             var bytes = File.ReadAllBytes(data.Model);
-            var sha = Models.ModelReplicas.Sha256Hex(bytes);
+            var sha = Models.HashedFiles.Sha256Hex(bytes);
             var replicas = new Models.ModelReplicas(node.Coordinator, TimeSpan.FromSeconds(10));
             var fetched = await replicas.GetAsync(sha, temp.File("not-on-this-node.deepem"), bytes.Length);
             Assert.Equal(bytes, fetched);

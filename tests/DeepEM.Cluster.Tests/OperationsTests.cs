@@ -144,7 +144,7 @@ public sealed class OperationsTests(ClusterData data)
         var boxes = DeepEM.Numerics.Training.BoxSetFile.ToBytes(data.TrainingBoxes);
         File.WriteAllBytes(temp.File("boxes.set"), boxes);
         var training = new TrainingSpec("../../escaped", Presets.Default, data.TrainingBoxes.BoxSize,
-            new BlobRef(ModelReplicas.Sha256Hex(boxes), temp.File("boxes.set"), boxes.Length), null, 1, 48, 0.05f, 0.9f, "squared-error", 0.1, 1, 0);
+            new BlobRef(HashedFiles.Sha256Hex(boxes), temp.File("boxes.set"), boxes.Length), null, 1, 48, 0.05f, 0.9f, "squared-error", 0.1, 1, 0);
         using var trainingTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var refused = await Assert.ThrowsAsync<CampaignRejectedException>(() => new TrainingClient(node).RunAsync(training, _ => { }, _ => { }, trainingTimeout.Token));
         Assert.Contains("training id '../../escaped' cannot be a file name", refused.Message);

@@ -26,7 +26,7 @@ public sealed class TrainingTests(ClusterData data)
         var bytes = BoxSetFile.ToBytes(boxes);
         var path = temp.File("boxes.set");
         File.WriteAllBytes(path, bytes);
-        return new TrainingSpec(jobId, Presets.Default, boxes.BoxSize, new BlobRef(ModelReplicas.Sha256Hex(bytes), path, bytes.Length), null,
+        return new TrainingSpec(jobId, Presets.Default, boxes.BoxSize, new BlobRef(HashedFiles.Sha256Hex(bytes), path, bytes.Length), null,
             options.Epochs, options.BatchSize, options.LearningRate, options.Momentum, "squared-error", options.ValidationFraction, options.Seed, 0);
     }
 

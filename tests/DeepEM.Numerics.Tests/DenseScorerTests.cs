@@ -109,6 +109,7 @@ public class IlgpuDenseScorerTests
         var box = new float[b * b];
         var rotated = new float[4 * b * b];
         var scores = new float[4];
+        var p64 = TestData.ToDouble(parameters);
         for (var i = 0; i < 30; i++)
         {
             var (x0, y0) = (rng.NextInt(map.Width), rng.NextInt(map.Height));
@@ -116,6 +117,9 @@ public class IlgpuDenseScorerTests
             for (var r = 0; r < 4; r++) BoxRotation.Rotate(box, rotated.AsSpan(r * b * b, b * b), b, r);
             backend.Score(parameters, rotated, 4, scores);
             Assert.True(Math.Abs(map[x0, y0] - scores.Average()) <= 1e-5, $"({x0},{y0}): ILGPU dense {map[x0, y0]} vs cut-out {scores.Average()}");
+            // And the float64 reference network on the same four boxes.
+            var reference = Enumerable.Range(0, 4).Average(r => ReferenceNetwork.Forward(arch, p64, TestData.ToDouble(rotated.AsSpan(r * b * b, b * b))).Y);
+            Assert.True(Math.Abs(map[x0, y0] - reference) <= 1e-5, $"({x0},{y0}): ILGPU dense {map[x0, y0]} vs float64 reference {reference}");
         }
         var spread = managedMap.Data.Max() - managedMap.Data.Min();
         Assert.True(spread > 1e-3, $"scores spread {spread}: a flat map would prove nothing");

@@ -3,6 +3,7 @@ using System.Globalization;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
 using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Models;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
@@ -60,7 +61,8 @@ public static class PickCommand
             var address = cluster.JoinAddress(parse);
             cluster.RefuseWithoutJoin(parse);
             var modelPath = parse.GetValue(model)!;
-            var trained = TrainedModel.Load(modelPath);
+            // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
+            var (trained, _) = ParsedModels.Load(modelPath);
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var relionLayout = parse.GetValue(relion) || expansion.FromStarFile;

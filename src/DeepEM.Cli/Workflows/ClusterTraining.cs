@@ -82,7 +82,7 @@ public static class ClusterTraining
 
     private static BlobRef Blob(string folder, string kind, byte[] bytes)
     {
-        var sha = ModelReplicas.Sha256Hex(bytes);
+        var sha = HashedFiles.Sha256Hex(bytes);
         var path = Path.Combine(folder, $"{sha}.{kind}");
         if (!File.Exists(path)) AtomicFile.WriteAllBytes(path, bytes);
         return new BlobRef(sha, path, bytes.Length);

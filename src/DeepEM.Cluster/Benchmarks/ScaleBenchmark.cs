@@ -326,7 +326,7 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
         var outDir = Path.Combine(root, "picks");
         var refs = Enumerable.Range(0, micrographs)
             .Select(i => new MicrographRef($"FoilHole_{i:D8}_Data_fractions", $"/data/session/Micrographs/FoilHole_{i:D8}_Data_fractions.mrc")).ToList();
-        return new CampaignSpec(CampaignClient.CampaignIdOf(outDir), outDir, model.Path, ModelReplicas.Sha256Hex(model.Bytes), model.Bytes.LongLength, refs,
+        return new CampaignSpec(CampaignClient.CampaignIdOf(outDir), outDir, model.Path, HashedFiles.Sha256Hex(model.Bytes), model.Bytes.LongLength, refs,
             new PickSettings(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), []);
     }
 

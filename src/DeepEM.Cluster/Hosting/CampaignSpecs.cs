@@ -26,9 +26,9 @@ public static class CampaignSpecs
             };
         }).ToList();
         PickOutputs.CheckNames(refs.Select(r => (r.Name, r.Path)), relionLayout ? "" : " (--relion-layout names each by its path)");
-        var modelBytes = File.ReadAllBytes(modelPath);
-        return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, Path.GetFullPath(modelPath), ModelReplicas.Sha256Hex(modelBytes),
-            modelBytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])
+        var model = HashedFiles.Read(modelPath);
+        return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, model.Path, model.Sha256,
+            model.Bytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])
         {
             ProjectDir = project,
         };

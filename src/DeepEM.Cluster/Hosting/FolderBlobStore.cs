@@ -9,9 +9,10 @@ namespace DeepEM.Cluster.Hosting;
 /// (<see cref="FolderModelStore"/>) and training inputs and results (training sets, starting and trained parameters).
 /// A file is copied in when it is submitted, so workers that cannot read the submitter's path fetch it from the
 /// coordinator in chunks, and a restarted coordinator still has it. <paramref name="check"/> may refuse bytes that
-/// are not what the store holds (with an <see cref="ArgumentException"/>) before anything is written.
+/// are not what the store holds (with an <see cref="ArgumentException"/>; it is given the bytes, their SHA-256 and the
+/// path) before anything is written.
 /// </summary>
-public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string>? check = null) : IModelStore
+public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string, string>? check = null) : IModelStore
 {
     private string PathOf(string sha256) => Path.Combine(folder, sha256 + extension);
 
@@ -19,20 +20,19 @@ public sealed class FolderBlobStore(string folder, string extension = "", Action
     {
         if (sha256.Length != 64 || !sha256.All(char.IsAsciiHexDigitLower)) throw new ArgumentException($"{path}: '{sha256}' is not a SHA-256");
         if (File.Exists(PathOf(sha256))) return;
-        byte[] bytes;
+        HashedFile file;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            file = HashedFiles.Read(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ArgumentException($"{path}: the coordinator cannot read it ({e.Message}); put it where every node can read it");
         }
-        var actual = ModelReplicas.Sha256Hex(bytes);
-        if (actual != sha256) throw new ArgumentException($"{path}: the file changed since it was submitted (SHA-256 {actual[..12]}, expected {sha256[..12]})");
-        check?.Invoke(bytes, path);
+        if (file.Sha256 != sha256) throw new ArgumentException($"{path}: the file changed since it was submitted (SHA-256 {file.Sha256[..12]}, expected {sha256[..12]})");
+        check?.Invoke(file.Bytes, sha256, path);
         Directory.CreateDirectory(folder);
-        AtomicFile.WriteAllBytes(PathOf(sha256), bytes);
+        AtomicFile.WriteAllBytes(PathOf(sha256), file.Bytes);
     }
 
     public (byte[] Data, long Length)? Read(string sha256, long offset, int count)

@@ -1,4 +1,5 @@
 using DeepEM.Cluster.Campaigns;
+using DeepEM.Cluster.Models;
 using DeepEM.Numerics.ModelFile;
 
 namespace DeepEM.Cluster.Hosting;
@@ -13,11 +14,11 @@ public sealed class FolderModelStore : IModelStore
 
     public FolderModelStore(string folder)
     {
-        _files = new FolderBlobStore(folder, ".deepem", (bytes, path) =>
+        _files = new FolderBlobStore(folder, ".deepem", (bytes, sha256, path) =>
         {
             try
             {
-                TrainedModel.FromBytes(bytes, path);
+                ParsedModels.Get(sha256, bytes, path);
             }
             catch (InvalidModelException e)
             {

@@ -23,7 +23,6 @@ public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
     private readonly SemaphoreSlim _free;
     private readonly System.Collections.Concurrent.ConcurrentQueue<Lane> _freeLanes;
     private readonly Lane[] _lanes;
-    private readonly Dictionary<string, TrainedModel> _models = new(StringComparer.Ordinal);
 
     /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device.</param>
     public PipelineMicrographPicking(ModelReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null)
@@ -46,7 +45,7 @@ public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
     public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
     {
         var bytes = await _replicas.GetAsync(task.ModelSha256, task.ModelPath, task.ModelLength);
-        var model = Model(task.ModelSha256, bytes);
+        var model = ParsedModels.Get(task.ModelSha256, bytes, $"model {task.ModelSha256[..12]}");
         PreparedMicrograph micrograph;
         try
         {
@@ -68,18 +67,6 @@ public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
         {
             _freeLanes.Enqueue(lane!);
             _free.Release();
-        }
-    }
-
-    private TrainedModel Model(string sha256, byte[] bytes)
-    {
-        lock (_models)
-        {
-            if (!_models.TryGetValue(sha256, out var model))
-            {
-                _models[sha256] = model = TrainedModel.FromBytes(bytes, $"model {sha256[..12]}");
-            }
-            return model;
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Akka.Actor;
 using DeepEM.Cluster.Protocol;
 
@@ -33,11 +32,12 @@ public sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
         {
             if (File.Exists(path))
             {
-                var bytes = await File.ReadAllBytesAsync(path);
-                if (Sha256Hex(bytes) == sha256)
+                // In the process that submitted the campaign (the embedded pick) this is the read the spec already made.
+                var file = await Task.Run(() => HashedFiles.Read(path));
+                if (file.Sha256 == sha256)
                 {
                     Sources[sha256] = "path";
-                    return bytes;
+                    return file.Bytes;
                 }
             }
         }
@@ -60,10 +60,9 @@ public sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
             length = chunk.TotalLength;
         }
         var model = buffer.ToArray();
-        if (Sha256Hex(model) != sha256) throw new InvalidOperationException($"model {sha256}: the fetched bytes hash to {Sha256Hex(model)}");
+        var actual = HashedFiles.Sha256Hex(model);
+        if (actual != sha256) throw new InvalidOperationException($"model {sha256}: the fetched bytes hash to {actual}");
         Sources[sha256] = $"{chunks} chunks";
         return model;
     }
-
-    public static string Sha256Hex(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }

@@ -534,7 +534,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         Directory.CreateDirectory(_checkpoints);
         DeepEM.Formats.IO.AtomicFile.WriteAllBytes(path, bytes);
         var previous = _lastCheckpoint.GetValueOrDefault(jobId);
-        Persist(new TrainingCheckpointed(jobId, step, new BlobRef(ModelReplicas.Sha256Hex(bytes), path, bytes.Length)), e =>
+        Persist(new TrainingCheckpointed(jobId, step, new BlobRef(HashedFiles.Sha256Hex(bytes), path, bytes.Length)), e =>
         {
             _lastCheckpoint[jobId] = e;
             if (previous is not null && previous.Checkpoint.Path != path) TryDelete(previous.Checkpoint.Path);
@@ -560,7 +560,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         var path = Path.Combine(_checkpoints, $"{a.Spec.JobId}.parameters");
         Directory.CreateDirectory(_checkpoints);
         DeepEM.Formats.IO.AtomicFile.WriteAllBytes(path, bytes);
-        var sha = ModelReplicas.Sha256Hex(bytes);
+        var sha = HashedFiles.Sha256Hex(bytes);
         try
         {
             _blobs.Register(path, sha);

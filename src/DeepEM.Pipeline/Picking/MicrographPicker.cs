@@ -6,7 +6,6 @@ using DeepEM.Numerics.ModelFile;
 using DeepEM.Numerics.Scoring;
 using DeepEM.Numerics.Training;
 using DeepEM.Pipeline.Preparation;
-using DeepEM.Pipeline.Training;
 
 namespace DeepEM.Pipeline.Picking;
 
@@ -84,7 +83,7 @@ public sealed class MicrographPicker : IDisposable
             if (_options.StdFilter)
             {
                 for (var y = 0; y < box; y++) image.Data.AsSpan((y0 + y) * image.Width + x0, box).CopyTo(buffer.AsSpan(y * box, box));
-                var std = TrainingDataBuilder.StdDev(buffer);
+                var std = ImageStatistics.BoxStdDev(buffer);
                 if (std < stdMin || std > stdMax)
                 {
                     rejected++;

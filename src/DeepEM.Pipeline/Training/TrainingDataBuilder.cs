@@ -1,5 +1,6 @@
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
+using DeepEM.Imaging;
 using DeepEM.Imaging.Randomness;
 using DeepEM.Numerics.Training;
 using DeepEM.Pipeline.Preparation;
@@ -74,7 +75,7 @@ public static class TrainingDataBuilder
                 if (TryCut(mic, x, y, size, buffer))
                 {
                     boxes.Add(buffer, 1f);
-                    stds.Add(StdDev(buffer));
+                    stds.Add(ImageStatistics.BoxStdDev(buffer));
                     micPositives++;
                 }
             }
@@ -120,18 +121,6 @@ public static class TrainingDataBuilder
         if (!BoxGeometry.Fits(x0, y0, size, mic.Image.Width, mic.Image.Height)) return false;
         mic.CopyBox(x0, y0, size, buffer);
         return true;
-    }
-
-    public static float StdDev(ReadOnlySpan<float> box)
-    {
-        double s = 0, s2 = 0;
-        foreach (var v in box)
-        {
-            s += v;
-            s2 += v * v;
-        }
-        var mean = s / box.Length;
-        return (float)Math.Sqrt(Math.Max(0, s2 / box.Length - mean * mean));
     }
 
     /// <summary>The central 99% of the particles' standard deviations: the paper's "narrow range typical of true particles".</summary>

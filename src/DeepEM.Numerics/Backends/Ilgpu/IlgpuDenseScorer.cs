@@ -10,8 +10,8 @@ namespace DeepEM.Numerics.Backends.Ilgpu;
 /// Dense scoring of whole micrographs on an ILGPU device. The weights go up once (per model, when the scorer is made);
 /// a micrograph goes up once through a page-locked buffer, is turned into its four rotations on the device, stacked
 /// in one tall plane, and scored stage by stage, one launch per stage for all orientations (<see cref="IlgpuDenseKernels"/>);
-/// the four maps are averaged on the device and one map comes back, which the caller's peak finding reads as it
-/// reads the CPU's. Device buffers are kept for the next micrograph of the same size. Where the maps of the whole
+/// the four maps are averaged on the device, and either that map comes back (<see cref="Score"/>) or only its local
+/// maxima (<see cref="Maxima"/>, what picking needs: kilobytes instead of megabytes). Device buffers are kept for the next micrograph of the same size. Where the maps of the whole
 /// tall plane would not fit the device budget, it is scored in bands of rows, each with its box-high halo.
 /// One micrograph at a time per scorer (the device is one queue).
 /// </summary>
@@ -128,7 +128,7 @@ public sealed class IlgpuDenseScorer : IDenseScorer
         var outputRows = work.TallRows - box + 1;
         for (var y0 = 0; y0 < outputRows; y0 += work.BandRows)
         {
-            ScoreBand(work, y0, Math.Min(work.BandRows, outputRows - y0), Profile ? steps : null, watch);
+            ScoreBand(work, y0, Math.Min(work.BandRows, outputRows - y0), Step);
         }
         int outW = width - box + 1, outH = height - box + 1;
         _backend.Recombine(outW * outH, work.TallScores.View, work.Scores.View, t);
@@ -137,7 +137,7 @@ public sealed class IlgpuDenseScorer : IDenseScorer
     }
 
     /// <summary>Output rows [y0, y0 + rows) of the tall plane: the stages over rows + box − 1 input rows.</summary>
-    private void ScoreBand(Workspace work, int y0, int rows, List<(string, double)>? steps, Stopwatch watch)
+    private void ScoreBand(Workspace work, int y0, int rows, Action<string> step)
     {
         var layout = _arch.Layout;
         var stride = work.Stride;
@@ -163,12 +163,7 @@ public sealed class IlgpuDenseScorer : IDenseScorer
                 OutPlane = Plane(convRows), OutRows = convRows, Activation = (int)_arch.Activation,
             };
             _backend.ConvTiled(shape, input, p.SubView(layout.WeightOffset(s), st.WeightCount), p.SubView(layout.BiasOffset(s), st.OutChannels), output.View);
-            if (steps is not null)
-            {
-                _backend.Accelerator.Synchronize();
-                steps.Add(($"stage {s + 1} (convolution, pooling read by the next)", watch.Elapsed.TotalMilliseconds));
-                watch.Restart();
-            }
+            step($"stage {s + 1} (convolution; its pooling is read by the next)");
             input = output.View;
             inPlane = shape.OutPlane;
             inRows = convRows;
@@ -185,12 +180,7 @@ public sealed class IlgpuDenseScorer : IDenseScorer
         };
         _backend.DenseOutput(rows * stride, input, p.SubView(layout.DenseWeightOffset, _arch.DenseInputs + 1),
             work.TallScores.View.SubView((long)y0 * stride, (long)rows * stride), outShape);
-        if (steps is not null)
-        {
-            _backend.Accelerator.Synchronize();
-            steps.Add(("output unit", watch.Elapsed.TotalMilliseconds));
-            watch.Restart();
-        }
+        step("output unit");
     }
 
     /// <summary>Buffers for micrographs of this size, kept from the last one when it was the same.</summary>
