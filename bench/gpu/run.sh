@@ -5,7 +5,7 @@
 # of simulated 4096² MRC files, and the device's picks against the CPU's. Exit 0 when every check passed.
 #
 #   bench/gpu/run.sh build                    here, with the .NET SDK: the self-contained, trimmed program into
-#                                             bench/gpu/out (about 36 MB; carried to a machine that has no SDK)
+#                                             bench/gpu/out (about 34 MB; carried to a machine that has no SDK)
 #   bench/gpu/run.sh [OPTIONS]                on the GPU machine: runs bench/gpu/out/deepem-gpu-check --device gpu,
 #                                             stopped after 8 minutes (DEEPEM_GPU_CHECK_LIMIT seconds)
 #   bench/gpu/run.sh --device ilgpu-cpu       without a GPU: the same kernels on ILGPU's CPU accelerator, tiny sizes

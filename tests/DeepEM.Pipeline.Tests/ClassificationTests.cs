@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DeepEM.Classification;
+using DeepEM.Figures;
 using DeepEM.Pipeline.Classification;
 using DeepEM.TestSupport;
 using SkiaSharp;
@@ -50,7 +51,8 @@ public sealed class ClassificationTests(ITestOutputHelper output)
 
         // The gallery: one tile per class, drawn (the tiles are not blank), largest class first.
         var outDir = Environment.GetEnvironmentVariable("DEEPEM_KEEP_GALLERY") ?? temp.File("out");
-        ClassificationOutputs.Write(outDir, result, shards, settings, 4.0, "simulated: two kinds and junk");
+        ClassificationOutputs.Write(outDir, result, shards, settings, 4.0);
+        ClassGallery.Write(Path.Combine(outDir, ClassificationOutputs.GalleryName), result, "simulated: two kinds and junk");
         using var gallery = SKBitmap.Decode(Path.Combine(outDir, ClassificationOutputs.GalleryName));
         Assert.True(gallery.Width >= 4 * 150 && gallery.Height >= 2 * 150, $"gallery {gallery.Width}x{gallery.Height}");
         var tile = Enumerable.Range(0, 150).SelectMany(y => Enumerable.Range(0, 150).Select(x => gallery.GetPixel(8 + x, 34 + y).Red)).ToList();

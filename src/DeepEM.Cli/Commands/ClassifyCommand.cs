@@ -5,6 +5,7 @@ using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
 using DeepEM.Cluster.Classification;
 using DeepEM.Cluster.Hosting;
+using DeepEM.Figures;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Pipeline.Classification;
@@ -104,7 +105,8 @@ public static class ClassifyCommand
             }
             foreach (var failure in outcome.Failures) Terminal.Error(failure);
             var result = outcome.Result;
-            ClassificationOutputs.Write(outDir, result, shards, settings, PixelSize(inputs[0].Path),
+            ClassificationOutputs.Write(outDir, result, shards, settings, PixelSize(inputs[0].Path));
+            ClassGallery.Write(Path.Combine(outDir, ClassificationOutputs.GalleryName), result,
                 $"{result.Particles} particles, {result.Classes.Count} classes ({Path.GetFileName(Path.GetFullPath(picksPath))})");
             var percent = 100.0 / Math.Max(1, result.Particles);
             Console.Out.WriteLine(FormattableString.Invariant(

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
+using DeepEM.Figures;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Formats.IO;
 using DeepEM.Numerics.Training;

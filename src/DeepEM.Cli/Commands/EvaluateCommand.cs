@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using DeepEM.Cli.Infrastructure;
+using DeepEM.Figures;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Formats.IO;

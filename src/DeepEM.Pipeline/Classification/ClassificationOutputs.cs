@@ -10,7 +10,8 @@ namespace DeepEM.Pipeline.Classification;
 /// <summary>
 /// Writes a classification: <c>classes.star</c> (a <c>data_classes</c> table, and <c>data_particles</c> with every
 /// classified pick and its class), <c>classes.mrcs</c> (the class averages as an MRC stack, RELION's
-/// <c>_rlnReferenceImage</c> points into it) and <c>classes.png</c> (the gallery). Each file is written whole.
+/// <c>_rlnReferenceImage</c> points into it); the gallery <c>classes.png</c> beside them is a figure (DeepEM.Figures'
+/// ClassGallery, which the command line draws). Each file is written whole.
 /// </summary>
 public static class ClassificationOutputs
 {
@@ -27,14 +28,13 @@ public static class ClassificationOutputs
     public const string ScoreLabel = "deepemAlignScore";
 
     public static void Write(string folder, ClassificationResult result, IReadOnlyList<ParticleShardSpec> shards, ExtractionSettings settings,
-        double? pixelSizeAngstrom, string title)
+        double? pixelSizeAngstrom)
     {
         Directory.CreateDirectory(folder);
         var size = result.Geometry.Size;
         var binnedPixel = pixelSizeAngstrom * settings.Binning;
         MrcWriter.WriteStack(Path.Combine(folder, StackName), result.Classes.Select(c => new Image2D(size, size, c.Image)).ToList(), MrcMode.Float32, binnedPixel);
         AtomicFile.WriteAllText(Path.Combine(folder, StarName), StarText(result, shards, settings));
-        ClassGallery.Write(Path.Combine(folder, GalleryName), result, title);
     }
 
     private static string StarText(ClassificationResult result, IReadOnlyList<ParticleShardSpec> shards, ExtractionSettings settings)

@@ -1,10 +1,11 @@
 using DeepEM.Formats.Coordinates;
 using DeepEM.Formats.IO;
 using DeepEM.Imaging;
+using DeepEM.Pipeline.Evaluation;
 using ScottPlot;
 using SkiaSharp;
 
-namespace DeepEM.Pipeline.Evaluation;
+namespace DeepEM.Figures;
 
 /// <summary>
 /// Pictures of an evaluation: the precision-recall curve beside the F-scores against the threshold (one

@@ -2,7 +2,7 @@ using DeepEM.Classification;
 using DeepEM.Formats.IO;
 using SkiaSharp;
 
-namespace DeepEM.Pipeline.Classification;
+namespace DeepEM.Figures;
 
 /// <summary>
 /// The gallery: every class average as a grey tile (largest class first, as RELION's selection shows them), under
