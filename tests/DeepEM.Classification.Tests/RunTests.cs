@@ -1,5 +1,4 @@
 using DeepEM.Classification.Internal;
-using DeepEM.Classification.Steps;
 using DeepEM.Imaging.Randomness;
 
 namespace DeepEM.Classification.Tests;

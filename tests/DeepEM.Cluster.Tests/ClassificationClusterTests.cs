@@ -1,6 +1,7 @@
 using DeepEM.Classification;
 using DeepEM.Cluster.Classification;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Pipeline.Classification;
 using DeepEM.TestSupport;
 using Xunit.Abstractions;

@@ -1,10 +1,10 @@
-using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Remote;
 using Akka.Remote.Transport;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
+using DeepEM.Cluster.Nodes;
 using DeepEM.TestSupport;
 
 namespace DeepEM.Cluster.Tests;

@@ -1,4 +1,4 @@
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Picking;
 using DeepEM.Numerics.Backends;
 

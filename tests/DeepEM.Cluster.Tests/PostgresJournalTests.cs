@@ -1,5 +1,5 @@
 using DeepEM.Cluster.Benchmarks;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Nodes;
 using DeepEM.TestSupport;
 
 namespace DeepEM.Cluster.Tests;

@@ -1,7 +1,6 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Serialization;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Cluster.Serialization;
 

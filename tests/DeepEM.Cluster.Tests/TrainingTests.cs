@@ -1,5 +1,6 @@
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Backends.Managed;
 using DeepEM.Numerics.Network;

@@ -4,7 +4,7 @@ using DeepEM.Classification;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
 using DeepEM.Cluster.Classification;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
 using DeepEM.Figures;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using DeepEM.Cli.Infrastructure;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster;
-using DeepEM.Cluster.Hosting;
 using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Backends.Ilgpu;
 

@@ -2,12 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Models;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
-using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cli.Commands;

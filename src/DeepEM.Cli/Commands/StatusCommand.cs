@@ -2,8 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
+using DeepEM.Cluster.Clients;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster;
-using DeepEM.Cluster.Hosting;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cli.Commands;

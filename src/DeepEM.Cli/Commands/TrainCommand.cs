@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cli.Workflows;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
 using DeepEM.Formats;
 using DeepEM.Formats.IO;
 using DeepEM.Numerics.Backends;

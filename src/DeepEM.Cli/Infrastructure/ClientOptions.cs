@@ -1,6 +1,6 @@
 using System.CommandLine;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster;
-using DeepEM.Cluster.Hosting;
 
 namespace DeepEM.Cli.Infrastructure;
 

@@ -3,9 +3,9 @@ using System.Security.Cryptography;
 using System.Text;
 using DeepEM.Cli.Infrastructure;
 using DeepEM.Cluster.Classification;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Numerics.Backends;
-using DeepEM.Pipeline.Classification;
 
 namespace DeepEM.Cli.Workflows;
 

@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Formats.IO;
 using DeepEM.Numerics.Network;

@@ -1,5 +1,6 @@
 using DeepEM.Cli.Infrastructure;
-using DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Clients;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Picking;

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Persistence;
 using DeepEM.Cluster.Diagnostics;
+using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Campaigns;
@@ -37,7 +38,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly CoordinatorSettings _settings;
     private readonly IActorRef _slots;
     private readonly ICampaignOutputFactory _outputs;
-    private readonly IModelStore _models;
+    private readonly IBlobStore _models;
     private readonly NodeLog _log = new(Context);
     private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly Dictionary<string, CampaignState> _campaigns = new(StringComparer.Ordinal);
@@ -103,10 +104,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId => Id;
 
-    public static Props Props(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IModelStore models) =>
+    public static Props Props(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models) =>
         Akka.Actor.Props.Create(() => new CampaignCoordinator(settings, slots, outputs, models));
 
-    public CampaignCoordinator(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IModelStore models)
+    public CampaignCoordinator(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models)
     {
         _settings = settings;
         _slots = slots;

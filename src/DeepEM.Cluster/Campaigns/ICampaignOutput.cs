@@ -24,16 +24,3 @@ public interface ICampaignOutputFactory
 {
     ICampaignOutput Open(CampaignSpec spec);
 }
-
-/// <summary>
-/// The coordinator's copies of campaign models, by SHA-256, so that a worker that cannot read the model's path
-/// can fetch it in chunks, and a restarted coordinator still has it.
-/// </summary>
-public interface IModelStore
-{
-    /// <summary>Keeps a copy of the model at <paramref name="path"/>; throws <see cref="ArgumentException"/> when it is unreadable or its hash differs.</summary>
-    void Register(string path, string sha256);
-
-    /// <summary>Up to <paramref name="count"/> bytes from <paramref name="offset"/>, and the model's length; null when this store does not hold it.</summary>
-    (byte[] Data, long Length)? Read(string sha256, long offset, int count);
-}

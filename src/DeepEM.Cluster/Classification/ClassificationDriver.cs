@@ -3,7 +3,6 @@ using Akka.Cluster;
 using DeepEM.Classification;
 using DeepEM.Classification.Steps;
 using DeepEM.Cluster.Diagnostics;
-using DeepEM.Cluster.Hosting;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Pipeline.Classification;
 
@@ -134,7 +133,7 @@ public sealed class ClassificationDriver : ReceiveActor, IWithTimers
     {
         if (!member.HasRole(Roles.Worker)) return;
         _upWorkerMembers.Add(member.Address);
-        Context.ActorSelection(new RootActorPath(member.Address) / "user" / ClusterNode.ClassificationWorkerName).Tell(new Identify(member.Address));
+        Context.ActorSelection(new RootActorPath(member.Address) / "user" / ActorNames.ClassificationWorker).Tell(new Identify(member.Address));
     }
 
     private void Identified(ActorIdentity identity)

@@ -1,4 +1,3 @@
-using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Models;
@@ -7,7 +6,7 @@ namespace DeepEM.Cluster.Models;
 public static class BlobChunks
 {
     /// <summary>At most <paramref name="chunkBytes"/> of the file from the requested offset, or the reason there is none.</summary>
-    public static ModelChunk Answer(IModelStore store, FetchModelChunk request, int chunkBytes)
+    public static ModelChunk Answer(IBlobStore store, FetchModelChunk request, int chunkBytes)
     {
         try
         {

@@ -5,7 +5,7 @@ namespace DeepEM.Cluster.Picking;
 
 /// <summary>
 /// What a worker node does with one task: get the model replica, read the micrograph, pick it. Implemented over the
-/// pipeline (Hosting/PipelineMicrographPicking); the slot actors only see this.
+/// pipeline (Nodes/PipelineMicrographPicking); the slot actors only see this.
 /// </summary>
 public interface IMicrographPicking
 {
@@ -23,7 +23,7 @@ public sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
 
 /// <summary>
 /// Writes a picked micrograph's coordinate files into its campaign's output folder, on the worker node that picked it
-/// (Hosting/FolderPickWriter). Whole or not at all, and on disk (flushed) when the task completes; fails with
+/// (Storage/FolderPickWriter). Whole or not at all, and on disk (flushed) when the task completes; fails with
 /// <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> when the folder cannot be written from this node.
 /// </summary>
 public interface IPickWriter

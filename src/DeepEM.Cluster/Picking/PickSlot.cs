@@ -1,7 +1,6 @@
 using Akka.Actor;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
-using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Picking;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Event;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Event;
 using Akka.Persistence;
-using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
@@ -94,7 +92,7 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
     private readonly NodeLog _log = new(Context);
     private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly TrainingSettings _settings;
-    private readonly IModelStore _blobs;
+    private readonly IBlobStore _blobs;
     private readonly string _checkpoints;
     private readonly DeviceChoice _validationDevice;
     private readonly List<TrainingSpec> _jobs = [];
@@ -115,10 +113,10 @@ public sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId => PersistenceIdValue;
 
-    public static Props Props(TrainingSettings settings, IModelStore blobs, string checkpointFolder, DeviceChoice validationDevice) =>
+    public static Props Props(TrainingSettings settings, IBlobStore blobs, string checkpointFolder, DeviceChoice validationDevice) =>
         Akka.Actor.Props.Create(() => new TrainingCoordinator(settings, blobs, checkpointFolder, validationDevice));
 
-    public TrainingCoordinator(TrainingSettings settings, IModelStore blobs, string checkpointFolder, DeviceChoice validationDevice)
+    public TrainingCoordinator(TrainingSettings settings, IBlobStore blobs, string checkpointFolder, DeviceChoice validationDevice)
     {
         _settings = settings;
         _blobs = blobs;

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using DeepEM.Numerics.Network;
 
 namespace DeepEM.Numerics.Layers;

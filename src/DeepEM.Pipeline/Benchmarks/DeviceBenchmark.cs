@@ -9,7 +9,6 @@ using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Backends.Ilgpu;
 using DeepEM.Numerics.Backends.Managed;
 using DeepEM.Numerics.Benchmarks;
-using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Numerics.ModelFile.Proto;
 using DeepEM.Numerics.Network;

@@ -2,7 +2,6 @@ using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
 using DeepEM.Numerics.Scoring;
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;

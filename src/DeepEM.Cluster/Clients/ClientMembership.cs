@@ -1,4 +1,5 @@
-namespace DeepEM.Cluster.Hosting;
+using DeepEM.Cluster.Nodes;
+namespace DeepEM.Cluster.Clients;
 
 /// <summary>
 /// A client (pick/train --join, or the embedded default) as a member of the cluster for as long as it follows its

@@ -1,9 +1,10 @@
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Formats;
 using DeepEM.Pipeline.Picking;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Clients;
 
 /// <summary>Builds the spec of a picking campaign from what the user gave: absolute paths, names, the model's hash.</summary>
 public static class CampaignSpecs

@@ -5,7 +5,7 @@ using DeepEM.Cluster.Protocol;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Pipeline.Picking;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Storage;
 
 /// <summary>
 /// A worker node's writer of picks: NAME.star (last, so its presence means done), NAME.box and the other requested

@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Akka.Configuration;
 using Akka.Remote.Transport.DotNetty;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>
 /// TLS for remoting (<c>deepem.tls</c> in reference.conf): every connection between nodes, and between a client

@@ -1,6 +1,6 @@
 using DeepEM.Numerics.Backends;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>How to start one node: the <c>deepem node</c> flags, which override the HOCON files.</summary>
 public sealed record NodeOptions

@@ -1,9 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Clients;
 
 /// <summary>The campaign was refused by the coordinator (one line saying why).</summary>
 public class CampaignRejectedException(string reason) : Exception(reason);

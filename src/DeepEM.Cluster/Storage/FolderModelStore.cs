@@ -1,14 +1,13 @@
-using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Models;
 using DeepEM.Numerics.ModelFile;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Storage;
 
 /// <summary>
 /// The campaign coordinator's model copies, <c>STATE/models/SHA256.deepem</c>: a <see cref="FolderBlobStore"/> that
 /// takes only files that parse as models.
 /// </summary>
-public sealed class FolderModelStore : IModelStore
+public sealed class FolderModelStore : IBlobStore
 {
     private readonly FolderBlobStore _files;
 

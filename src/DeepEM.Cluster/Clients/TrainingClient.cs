@@ -1,9 +1,10 @@
 using Akka.Actor;
 using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Training;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Clients;
 
 /// <summary>A training the cluster finished: its report and the best epoch's parameters.</summary>
 public sealed record TrainedOnCluster(TrainingAccepted Accepted, TrainingFinished Finished, float[] Parameters);

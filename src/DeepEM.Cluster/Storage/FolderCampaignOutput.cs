@@ -5,7 +5,7 @@ using DeepEM.Cluster.Protocol;
 using DeepEM.Formats.IO;
 using DeepEM.Pipeline.Picking;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Storage;
 
 /// <summary>
 /// A campaign's output folder as the coordinator sees it (through the pipeline's <see cref="PickOutputs"/>): which

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
@@ -9,9 +8,10 @@ using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Cluster.Storage;
 using DeepEM.Cluster.Training;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>
 /// One node of the picking cluster, built from hocon/ (embedded in this assembly), the site's --config files and
@@ -23,11 +23,6 @@ namespace DeepEM.Cluster.Hosting;
 /// </summary>
 public sealed class ClusterNode : IAsyncDisposable
 {
-    public const string CoordinatorName = "campaign-coordinator";
-    public const string TrainingCoordinatorName = "training-coordinator";
-    public const string GradientWorkerName = "gradient-worker";
-    public const string ClassificationWorkerName = "classification-worker";
-
     private readonly PipelineMicrographPicking? _picking;
 
     private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef training, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking,
@@ -185,11 +180,11 @@ public sealed class ClusterNode : IAsyncDisposable
             // workers start while it does (they wait for the member to be Up in any case). Half a second sooner.
             if (options.Embedded) cluster.Join(cluster.SelfAddress);
 
-            var coordinatorProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorName}",
-                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{CoordinatorName}-proxy");
+            var coordinatorProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{ActorNames.CampaignCoordinator}",
+                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{ActorNames.CampaignCoordinator}-proxy");
 
-            var training = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingCoordinatorName}",
-                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{TrainingCoordinatorName}-proxy");
+            var training = system.ActorOf(ClusterSingletonProxy.Props($"/user/{ActorNames.TrainingCoordinator}",
+                ClusterSingletonProxySettings.Create(system).WithRole(Roles.Coordinator)), $"{ActorNames.TrainingCoordinator}-proxy");
             var trainingSettings = TrainingSettings.From(config);
 
             IActorRef? slots = null;
@@ -206,8 +201,8 @@ public sealed class ClusterNode : IAsyncDisposable
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(), new LaneWeightedAllocation(), StopSlot.Instance);
                 var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
                 system.ActorOf(GradientWorker.Props(training, new ModelReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
-                    $"{address.Host}:{address.Port}", trainingSettings), GradientWorkerName);
-                system.ActorOf(Classification.ClassificationWorker.Props($"{address.Host}:{address.Port}"), ClassificationWorkerName);
+                    $"{address.Host}:{address.Port}", trainingSettings), ActorNames.GradientWorker);
+                system.ActorOf(Classification.ClassificationWorker.Props($"{address.Host}:{address.Port}"), ActorNames.ClassificationWorker);
             }
             if (options.Roles.Contains(Roles.Coordinator))
             {
@@ -215,13 +210,13 @@ public sealed class ClusterNode : IAsyncDisposable
                 var models = new FolderModelStore(Path.Combine(options.StateDir!, "models"));
                 var outputs = new FolderCampaignOutputFactory();
                 system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), CampaignCoordinator.Stop.Instance,
-                    ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), CoordinatorName);
+                    ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), ActorNames.CampaignCoordinator);
                 if (!options.ReadOnlyCoordinator)
                 {
                     var trainingState = Path.Combine(options.StateDir!, "training");
                     system.ActorOf(ClusterSingletonManager.Props(
                         TrainingCoordinator.Props(trainingSettings, new FolderBlobStore(Path.Combine(trainingState, "blobs")), trainingState, options.Device),
-                        TrainingCoordinator.Stop.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), TrainingCoordinatorName);
+                        TrainingCoordinator.Stop.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), ActorNames.TrainingCoordinator);
                 }
             }
 

@@ -1,14 +1,14 @@
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Cluster.Storage;
 using DeepEM.Formats;
-using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Picking;
 using DeepEM.Pipeline.Preparation;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>
 /// A worker node's picking engine: the pipeline's <see cref="MicrographPicker"/> on this node's device, one picker per

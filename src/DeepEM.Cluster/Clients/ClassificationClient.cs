@@ -1,7 +1,7 @@
-using Akka.Actor;
 using DeepEM.Cluster.Classification;
+using DeepEM.Cluster.Nodes;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Clients;
 
 /// <summary>
 /// Runs a classification from a node (the embedded one, or a client member of a remote cluster): the driver actor

@@ -1,8 +1,7 @@
-using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Models;
 using DeepEM.Formats.IO;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Storage;
 
 /// <summary>
 /// Copies of files by content in a coordinator's state folder, <c>FOLDER/SHA256EXTENSION</c>: campaign models
@@ -12,7 +11,7 @@ namespace DeepEM.Cluster.Hosting;
 /// are not what the store holds (with an <see cref="ArgumentException"/>; it is given the bytes, their SHA-256 and the
 /// path) before anything is written.
 /// </summary>
-public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string, string>? check = null) : IModelStore
+public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string, string>? check = null) : IBlobStore
 {
     private string PathOf(string sha256) => Path.Combine(folder, sha256 + extension);
 

@@ -3,7 +3,7 @@ using Akka.Cluster;
 using Akka.Event;
 using DeepEM.Formats.IO;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>
 /// The members a coordinator node last saw, kept in its state folder (<c>cluster-members</c>, one address a line), so

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace DeepEM.Cluster.Hosting;
+namespace DeepEM.Cluster.Nodes;
 
 /// <summary>The port a node is told to listen on is taken by another process.</summary>
 public sealed class PortInUseException(string message) : Exception(message);
