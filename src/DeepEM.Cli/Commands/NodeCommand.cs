@@ -57,6 +57,7 @@ public static class NodeCommand
                 }
             }
             var deviceChoice = PickCommand.ParseDevice(parse.GetValue(device)!);
+            var gpuList = ResolveGpus(deviceChoice, parse.GetValue(gpus));
             var options = new NodeOptions
             {
                 Host = parse.GetValue(host)!,
@@ -65,8 +66,9 @@ public static class NodeCommand
                 Roles = roleList,
                 ConfigFiles = parse.GetValue(config) ?? [],
                 StateDir = parse.GetValue(state) ?? DefaultStateDir(),
-                Device = deviceChoice,
-                Gpus = ResolveGpus(deviceChoice, parse.GetValue(gpus)),
+                // GPUs named with --gpus are used as GPUs (a lane whose GPU fails is an error, not a quiet CPU lane).
+                Device = gpuList is null ? deviceChoice : DeviceChoice.Gpu,
+                Gpus = gpuList,
                 LogFile = parse.GetValue(log),
                 LogFormat = parse.GetValue(logFormat),
                 BindHost = parse.GetValue(bindHost),
