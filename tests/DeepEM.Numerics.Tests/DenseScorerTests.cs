@@ -86,7 +86,7 @@ public class DenseScorerTests
 public class IlgpuDenseScorerTests
 {
     [Theory]
-    [InlineData("small", 60, 100, 0L)]
+    [InlineData("small", 48, 80, 0L)]
     [InlineData("small", 70, 45, 60_000L)]
     [InlineData("small-relu", 50, 50, 0L)]
     [InlineData(Presets.Default, 60, 52, 0L)]
@@ -100,8 +100,11 @@ public class IlgpuDenseScorerTests
         using var ilgpu = Backends.Ilgpu.IlgpuBackend.CreateCpu(arch);
         using var scorer = new Backends.Ilgpu.IlgpuDenseScorer(ilgpu, parameters, budget > 0 ? budget : null);
         var map = scorer.Score(image, width, height);
-        var again = scorer.Score(image, width, height);
-        Assert.Equal(map.Data, again.Data); // buffers kept from the last micrograph change nothing
+        if (budget > 0)
+        {
+            // Bands reuse the buffers of the band before and of the last micrograph: scored again, nothing changes.
+            Assert.Equal(map.Data, scorer.Score(image, width, height).Data);
+        }
         var managedMap = new DenseScorer(arch, parameters).Score(image, width, height);
         Assert.Equal((managedMap.Width, managedMap.Height), (map.Width, map.Height));
         using var backend = new ManagedBackend(arch);

@@ -162,9 +162,10 @@ public sealed class IlgpuBackend : IComputeBackend
     /// <summary>ILGPU's CPU accelerator: the GPU kernels run on the host's threads (for tests and checks).</summary>
     public static IlgpuBackend CreateCpu(NetworkArchitecture architecture)
     {
-        // Laid out like an NVIDIA device (warps of 32, groups up to 1024), so that the tiled kernels run with the
-        // group shape they have on a GPU; the default CPU device allows groups of 16 threads only.
-        var context = Context.Create(builder => builder.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        // Warps of 32 and groups of up to 128 threads, on one multiprocessor per core: the tiled kernels run with the group
+        // shape they have on a GPU (16 × 8), while the other kernels' groups stay small (each emulated thread of a group
+        // is a thread of the host). The default CPU device allows groups of 16 threads only.
+        var context = Context.Create(builder => builder.CPU(new CPUDevice(32, 4, Environment.ProcessorCount)).EnableAlgorithms());
         var device = context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
         return new IlgpuBackend(architecture, context, device.CreateAccelerator(context));
     }
