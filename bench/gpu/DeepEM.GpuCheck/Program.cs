@@ -25,6 +25,17 @@ root.SetAction(parse =>
         Console.Error.WriteLine($"deepem-gpu-check: {e.Message}");
         return 2;
     }
+    // The end-to-end model is deepem-48 at 45 px on micrographs binned 4×: smaller micrographs hold no box to pick.
+    if (parse.GetValue(size) is < 200 or > 16384)
+    {
+        Console.Error.WriteLine($"deepem-gpu-check: --size {parse.GetValue(size)}: 200 to 16384 px (a micrograph binned 4× must hold a 45 px box)");
+        return 2;
+    }
+    if (parse.GetValue(micrographs) is < 1)
+    {
+        Console.Error.WriteLine($"deepem-gpu-check: --micrographs {parse.GetValue(micrographs)}: at least 1");
+        return 2;
+    }
     var settings = DeviceBenchSettings.For(choice) with { Gpu = parse.GetValue(gpu) };
     if (parse.GetValue(size) is { } s) settings = settings with { MicrographSize = s };
     if (parse.GetValue(micrographs) is { } m) settings = settings with { Micrographs = m };

@@ -77,13 +77,15 @@ public static class DeviceBenchmark
         var first = Presets.Create(s.Presets[0]);
         double? peak;
         string device;
+        (int Multiprocessors, int Lanes, double ClockGHz)? terms;
         using (var probe = BackendFactory.Create(first, s.Device, s.Gpu))
         {
             device = probe.Device;
             peak = (probe as IlgpuBackend)?.Float32PeakGFlops;
+            terms = (probe as IlgpuBackend)?.PeakTerms;
         }
         var host = MachinePeak.Measure();
-        o.WriteLine($"Device: {device}; float32 peak {(peak is { } p ? Invariant($"{p / 1000:0.0} TFLOP/s (multiprocessors × lanes × 2 × clock)") : "unknown (not a CUDA device)")}");
+        o.WriteLine($"Device: {device}; float32 peak {(peak is { } p && terms is { } t ? Invariant($"{p / 1000:0.0} TFLOP/s ({t.Multiprocessors} multiprocessors × {t.Lanes} lanes × 2 × {t.ClockGHz:0.000} GHz)") : "unknown (not a CUDA device)")}");
         o.WriteLine($"Host: {host.Processor}, {Environment.ProcessorCount} cores, {host.GFlops:0} GFLOP/s FMA peak; .NET {Environment.Version}");
         var reference = peak ?? host.GFlops;
         var referenceName = peak is null ? "of the host's peak" : "of the card's peak";

@@ -142,7 +142,10 @@ public sealed class IlgpuBackend : IComputeBackend
     /// The device's float32 peak without tensor cores (multiprocessors × float32 lanes each × 2 × clock), for CUDA devices;
     /// null for others. The lanes per multiprocessor follow NVIDIA's tables by compute capability.
     /// </summary>
-    public double? Float32PeakGFlops
+    public double? Float32PeakGFlops => PeakTerms is { } t ? t.Multiprocessors * t.Lanes * 2.0 * t.ClockGHz : null;
+
+    /// <summary>What <see cref="Float32PeakGFlops"/> is made of, for the check's report (the driver gives the clock in kHz).</summary>
+    public (int Multiprocessors, int Lanes, double ClockGHz)? PeakTerms
     {
         get
         {
@@ -155,7 +158,7 @@ public sealed class IlgpuBackend : IComputeBackend
                 8 => a.Minor == 0 ? 64 : 128,
                 _ => 128,
             };
-            return cuda.NumMultiprocessors * lanes * 2.0 * cuda.ClockRate / 1e6;
+            return (cuda.NumMultiprocessors, lanes, cuda.ClockRate / 1e6);
         }
     }
 
