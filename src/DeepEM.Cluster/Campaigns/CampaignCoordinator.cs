@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Persistence;
 using DeepEM.Cluster.Diagnostics;
+using DeepEM.Cluster.Internal;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Protocol;
 
@@ -49,7 +50,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<Address, int> _workers = [];
 
     private int SlotCount => _workers.Values.Sum() * _settings.SlotsPerWorker;
-    private readonly Dictionary<string, HashSet<IActorRef>> _followers = new(StringComparer.Ordinal);
+    private readonly Followers _followers;
     // Results waiting for the next journal write, per campaign.
     private readonly Dictionary<string, List<TaskPicked>> _toRecord = new(StringComparer.Ordinal);
     private bool _recordingUnderWay;
@@ -113,6 +114,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _slots = slots;
         _outputs = outputs;
         _models = models;
+        _followers = new Followers(Context);
         _book = new SlotBook(settings.TasksPerSlot);
         _nextTaskId = _epoch;
 
@@ -138,10 +140,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.MemberUp>(m => WorkerUp(m.Member));
         Command<ClusterEvent.MemberRemoved>(m => WorkerRemoved(m.Member));
         Command<ClusterEvent.IMemberEvent>(_ => { });
-        Command<Terminated>(t =>
-        {
-            foreach (var followers in _followers.Values) followers.Remove(t.ActorRef);
-        });
+        Command<Terminated>(t => _followers.Remove(t.ActorRef));
         Command<Tick>(_ => OnTick());
         Command<RecordNow>(_ => Timed(RecordWhatArrived));
         Command<OutputWritten>(Written);
@@ -233,8 +232,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         void Follow()
         {
-            if (!_followers.TryGetValue(spec.CampaignId, out var followers)) _followers[spec.CampaignId] = followers = [];
-            if (followers.Add(client)) Context.Watch(client);
+            _followers.Add(spec.CampaignId, client);
         }
         try
         {
@@ -309,21 +307,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             Sender.Tell(new CampaignRejected(message.CampaignId, $"no campaign '{message.CampaignId}' is known to this cluster"));
             return;
         }
-        if (!_followers.TryGetValue(message.CampaignId, out var followers))
-        {
-            _followers[message.CampaignId] = followers = [];
-        }
-        if (followers.Add(Sender)) Context.Watch(Sender);
+        _followers.Add(message.CampaignId, Sender);
         Sender.Tell(StatusOf(campaign));
     }
 
-    private void Notify(string campaignId, object message)
-    {
-        if (_followers.TryGetValue(campaignId, out var followers))
-        {
-            foreach (var f in followers) f.Tell(message);
-        }
-    }
+    private void Notify(string campaignId, object message) => _followers.Tell(campaignId, message);
 
     private void WorkerUp(Member member)
     {

@@ -215,7 +215,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 {
                     var trainingState = Path.Combine(options.StateDir!, "training");
                     system.ActorOf(ClusterSingletonManager.Props(
-                        TrainingCoordinator.Props(trainingSettings, new FolderBlobStore(Path.Combine(trainingState, "blobs")), trainingState, options.Device),
+                        TrainingCoordinator.Props(trainingSettings, new FolderTrainingStore(trainingState, trainingSettings.MessageBytes), options.Device),
                         TrainingCoordinator.Stop.Instance, ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), ActorNames.TrainingCoordinator);
                 }
             }
