@@ -15,7 +15,7 @@ public sealed class CampaignStateMemoryTests
     {
         var spec = new CampaignSpec("c", "/out", "/m", new string('a', 64), 10,
             Enumerable.Range(0, 100_000).Select(i => new MicrographRef($"FoilHole_{i:D8}", $"/data/session/Micrographs/FoilHole_{i:D8}.mrc")).ToList(),
-            new PickSettings(), 1, []);
+            new Pipeline.Picking.PickSettings(), 1, []);
         var before = GC.GetTotalMemory(forceFullCollection: true);
         var state = new CampaignState(spec);
         for (var i = 0; i < 100_000; i++) state.TakeNext();

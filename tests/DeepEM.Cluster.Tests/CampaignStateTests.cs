@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Tests;
 public sealed class CampaignStateTests
 {
     private static CampaignSpec Spec(int count, params string[] alreadyDone) => new("c", "/out", "/m", new string('a', 64), 10,
-        Enumerable.Range(0, count).Select(i => new MicrographRef($"m{i}", $"/data/m{i}.mrc")).ToList(), new PickSettings(), 1, alreadyDone);
+        Enumerable.Range(0, count).Select(i => new MicrographRef($"m{i}", $"/data/m{i}.mrc")).ToList(), new Pipeline.Picking.PickSettings(), 1, alreadyDone);
 
     private static MicrographsPicked Picked(int index, int particles, string node = "n1") => new("c", [new PickedMicrograph(index, particles, 0.5f, node)]);
 

@@ -146,7 +146,7 @@ public sealed class ClusterTests(ClusterData data)
         var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
         try
         {
-            var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickingOptions());
+            var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickSettings());
             var clientOptions = new NodeOptions { Roles = [Roles.Client], SeedNodes = [n1.Address.ToString()], ExtraConfig = TestCluster.Config() };
             var members = new List<Address>();
             var rejoined = new List<int>();

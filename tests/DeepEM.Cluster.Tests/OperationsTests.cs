@@ -61,7 +61,7 @@ public sealed class OperationsTests(ClusterData data)
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync($"{url}/health/live")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"{url}/nothing-here")).StatusCode);
 
-        var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("out"), new PickingOptions());
+        var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("out"), new PickSettings());
         var campaign = spec.CampaignId;
         var picking = TestCluster.Pick(node, data, temp.File("out"));
         var midway = new List<(double Picked, double Queue)>();
@@ -130,7 +130,7 @@ public sealed class OperationsTests(ClusterData data)
         foreach (var bad in new[] { "../outside", "..", "a/../../b", "a//b", ".hidden/x", "/etc/passwd", "sub\\dir", "nul\0name", "" })
         {
             // A client that names its micrographs itself: names may be paths inside the folder (a RELION layout), nothing more.
-            var spec = CampaignSpecs.For(data.Model, [good], outDir, new PickingOptions());
+            var spec = CampaignSpecs.For(data.Model, [good], outDir, new PickSettings());
             spec = spec with { CampaignId = "bad-" + Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(bad)), Micrographs = [new MicrographRef(bad, good), new MicrographRef("fine", good)] };
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             var e = await Assert.ThrowsAsync<CampaignRejectedException>(() => new CampaignClient(node).RunAsync(spec, _ => { }, _ => { }, timeout.Token));

@@ -3,6 +3,8 @@ using Akka.Serialization;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Cluster.Serialization;
+using DeepEM.Formats.Coordinates;
+using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Tests;
 
@@ -13,8 +15,10 @@ public sealed class SerializationTests : IDisposable
 
     private static readonly PickSettings Settings = new()
     {
-        Threshold = 0.625f, Step = 4, Distance = 33.5, KeepEdges = true, StdFilter = false, StdMin = 0.25f, StdMax = 1.75f, Naive = true, Formats = ["star", "box", "topaz"],
+        Threshold = 0.625f, Step = 4, Distance = 33.5, Edge = EdgeMode.Keep, StdFilter = false, StdRange = (0.25f, 1.75f), Naive = true,
     };
+
+    private static readonly IReadOnlyList<CoordinateFormat> Formats = [CoordinateFormat.Star, CoordinateFormat.Box, CoordinateFormat.Topaz];
 
     private static readonly CampaignSpec Spec = new("pick-0123456789abcdef", "/data/picks", "/data/model.deepem", new string('a', 64), 123_456,
         [
@@ -22,7 +26,7 @@ public sealed class SerializationTests : IDisposable
             // A name that is not the file name, a path without a folder, and a second folder: the compact list keeps each.
             new MicrographRef("other-name", "/data/sub/mic_0003.mrc"), new MicrographRef("bare", "bare.mrc"), new MicrographRef("mic_0004", "/data/mic_0004.mrc"),
             new MicrographRef("", "/data/empty-name.mrc"),
-        ], Settings, 1_763_942_400_123, ["mic_0002"]);
+        ], Settings, 1_763_942_400_123, ["mic_0002"]) { Formats = Formats };
 
     private static readonly CampaignStatus Status = new()
     {
@@ -69,7 +73,7 @@ public sealed class SerializationTests : IDisposable
         { "c-no", new ClassificationRefused("classify-1", -1, 2, "n", "/data/mic_0001.mrc: no such file") },
         { "c-end", new ForgetClassification("classify-1") },
         { "sub", new SubmitCampaign(Spec) },
-        { "sub-defaults", new SubmitCampaign(Spec with { Settings = new PickSettings(), AlreadyDone = [] }) },
+        { "sub-defaults", new SubmitCampaign(Spec with { Settings = new PickSettings(), Formats = PickSettings.DefaultFormats, AlreadyDone = [] }) },
         // A RELION project's campaign: names that are paths, one micrograph listed as written in a STAR file.
         { "sub-relion", new SubmitCampaign(Spec with
             {
@@ -89,7 +93,7 @@ public sealed class SerializationTests : IDisposable
             new MicrographProgress { CampaignId = "pick-1", Name = "mic_0002", Particles = 7, Node = "m", Done = 5, Total = 60 },
         ]) },
         { "task", new PickTask(3, 638_999_999_999_999_999, 638_999_999_999_000_000, "pick-1", 99_999, new MicrographRef("mic_0001", "/data/mic_0001.mrc"), "/data/picks",
-            "/data/model.deepem", new string('b', 64), 4096, Settings) },
+            "/data/model.deepem", new string('b', 64), 4096, Settings, Formats) },
         { "tac", new TaskAccepted(3, 42, "akka.tcp://deepem@127.0.0.1:4001") },
         { "tret", new TaskReturned(3, 43) },
         { "tpk", new TaskPicked { Slot = 1, TaskId = 42, CampaignId = "pick-1", Index = 7, Name = "mic_0001", Node = "n", Particles = 3, Peaks = 4, RejectedByStd = 1, Positions = 1_000_000, ScoringSeconds = 0.3, TotalSeconds = 0.5 } },

@@ -94,7 +94,7 @@ internal static class TestCluster
 
     public static async Task<CampaignStatus> Pick(ClusterNode node, ClusterData data, string outDir, Action<MicrographProgress>? progress = null)
     {
-        var spec = CampaignSpecs.For(data.Model, data.Micrographs, outDir, new PickingOptions());
+        var spec = CampaignSpecs.For(data.Model, data.Micrographs, outDir, new PickSettings());
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var outcome = await new CampaignClient(node).RunAsync(spec, _ => { }, p => progress?.Invoke(p), timeout.Token);
         return outcome.Final;

@@ -127,7 +127,7 @@ public static class BenchCommand
                 new Preprocessing { Binning = 4, BinningMethod = "block-mean", Normalization = "per-micrograph", BoxSizeOriginal = 180 },
                 0.5f, 0f, float.MaxValue, new TrainingRecord());
             var times = new List<double>();
-            var summary = PickingWorkflow.Run(model, data.Micrographs, Path.Combine(temp, "picks"), new PickingOptions(), null, r => times.Add(r.ScoringTime.TotalSeconds));
+            var summary = PickingWorkflow.Run(model, data.Micrographs, Path.Combine(temp, "picks"), new PickSettings(), PickSettings.DefaultFormats, Numerics.Backends.DeviceChoice.Auto, null, r => times.Add(r.ScoringTime.TotalSeconds));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"End-to-end picking (read MRC, bin 4, normalise, score every position in 4 rotations, peaks, write) of {count} simulated 4096² micrographs, deepem-48 at 45 px:"));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -55,7 +55,7 @@ public static class DemoCommand
             var picksDir = Path.Combine(outDir, "picks");
             Console.Out.WriteLine($"3/4 pick all {Count} micrographs -> {picksDir}, a campaign on the embedded one-node cluster");
             var indented = new IndentedWriter(Console.Out, "    ");
-            var summary = PickingCampaign.RunAsync(modelPath, trained.Model, sim.Micrographs, picksDir, new PickingOptions(), relionLayout: false, client: null,
+            var summary = PickingCampaign.RunAsync(modelPath, trained.Model, sim.Micrographs, picksDir, new PickSettings(), PickSettings.DefaultFormats, Numerics.Backends.DeviceChoice.Auto, relionLayout: false, client: null,
                 Terminal.Verbose, indented).GetAwaiter().GetResult();
             if (summary.Failures.Count > 0) throw new InvalidOperationException($"{summary.Failures[0].Name}: {summary.Failures[0].Error}");
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -40,7 +40,7 @@ public static class PickCommand
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
         {
-            var options = new PickingOptions
+            var settings = new PickSettings
             {
                 Threshold = ParseThreshold(parse.GetValue(threshold)!),
                 Step = parse.GetValue(step) is { } s ? (s > 0 ? s : throw new UsageException($"--step {s}: must be positive")) : null,
@@ -54,9 +54,9 @@ public static class PickCommand
                 StdFilter = !parse.GetValue(noStd),
                 StdRange = ParseRange(parse.GetValue(stdRange)),
                 Naive = parse.GetValue(naive),
-                Formats = ParseFormats(parse.GetValue(format)!),
-                Device = ParseDevice(parse.GetValue(device)!),
             };
+            var formats = ParseFormats(parse.GetValue(format)!);
+            var deviceChoice = ParseDevice(parse.GetValue(device)!);
             var address = cluster.JoinAddress(parse);
             cluster.RefuseWithoutJoin(parse);
             var modelPath = parse.GetValue(model)!;
@@ -88,7 +88,7 @@ public static class PickCommand
             using var interruption = new Interruption();
             try
             {
-                result = PickingCampaign.RunAsync(modelPath, trained, files, outDir, options, relionLayout,
+                result = PickingCampaign.RunAsync(modelPath, trained, files, outDir, settings, formats, deviceChoice, relionLayout,
                         address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token)
                     .GetAwaiter().GetResult();
             }

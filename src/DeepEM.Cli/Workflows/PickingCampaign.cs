@@ -2,6 +2,8 @@ using DeepEM.Cli.Infrastructure;
 using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Formats.Coordinates;
+using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Picking;
 
@@ -22,24 +24,25 @@ public static class PickingCampaign
 
     /// <param name="client">A client member of a running cluster (--join), or null for the embedded one-node cluster.</param>
     public static async Task<PickingCampaignResult> RunAsync(string modelPath, TrainedModel model, IReadOnlyList<string> micrographs, string outDir,
-        PickingOptions options, bool relionLayout, NodeOptions? client, bool verbose, TextWriter output, CancellationToken cancel = default)
+        PickSettings settings, IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, bool relionLayout, NodeOptions? client, bool verbose, TextWriter output,
+        CancellationToken cancel = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var spec = CampaignSpecs.For(modelPath, micrographs, outDir, options, relionLayout);
+        var spec = CampaignSpecs.For(modelPath, micrographs, outDir, settings, formats, relionLayout);
         var absoluteOut = spec.OutDir;
 
         await using var progress = new ConsoleProgress(output, "micrographs");
-        var threshold = options.Threshold ?? model.Threshold;
-        var where = client is null ? $"embedded cluster (this process), device {options.Device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}";
+        var threshold = settings.Threshold ?? model.Threshold;
+        var where = client is null ? $"embedded cluster (this process), device {device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}";
         progress.Line(FormattableString.Invariant($"{where}; threshold {threshold:0.###}; ") +
-            (options.StdFilter ? "std filter on" : "std filter off") + (options.Naive ? "; naive raster scan" : ""));
+            (settings.StdFilter ? "std filter on" : "std filter off") + (settings.Naive ? "; naive raster scan" : ""));
 
         var state = Path.Combine(absoluteOut, ".deepem");
         var nodeOptions = client ?? new NodeOptions
         {
-            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = options.Device,
+            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = device,
             // --device gpu picks on every GPU of the machine, a lane each.
-            Gpus = Commands.NodeCommand.ResolveGpus(options.Device, null),
+            Gpus = Commands.NodeCommand.ResolveGpus(device, null),
             LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
         };
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.

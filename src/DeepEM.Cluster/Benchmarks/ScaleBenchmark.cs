@@ -328,7 +328,7 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
         var refs = Enumerable.Range(0, micrographs)
             .Select(i => new MicrographRef($"FoilHole_{i:D8}_Data_fractions", $"/data/session/Micrographs/FoilHole_{i:D8}_Data_fractions.mrc")).ToList();
         return new CampaignSpec(CampaignClient.CampaignIdOf(outDir), outDir, model.Path, HashedFiles.Sha256Hex(model.Bytes), model.Bytes.LongLength, refs,
-            new PickSettings(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), []);
+            new Pipeline.Picking.PickSettings(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), []);
     }
 
     private static async Task WaitFor(Func<bool> condition, TimeSpan limit, string what)

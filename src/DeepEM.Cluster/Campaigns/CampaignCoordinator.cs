@@ -244,7 +244,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 {
                     throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with another model ({existing.Spec.ModelPath}); choose another --out");
                 }
-                if (!existing.Spec.Settings.SameAs(spec.Settings))
+                if (!existing.Spec.PicksLike(spec))
                 {
                     // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
                     throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
@@ -382,7 +382,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var campaign = _campaigns[a.CampaignId];
         var spec = campaign.Spec;
         _slots.Tell(new PickTask(slot, a.TaskId, _epoch, a.CampaignId, a.Index, campaign[a.Index], spec.OutDir, spec.ModelPath, spec.ModelSha256,
-            spec.ModelLength, spec.Settings));
+            spec.ModelLength, spec.Settings, spec.Formats));
     }
 
     private void Picked(TaskPicked message)

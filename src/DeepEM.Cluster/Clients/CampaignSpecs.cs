@@ -1,7 +1,7 @@
 using DeepEM.Cluster.Models;
-using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Formats;
+using DeepEM.Formats.Coordinates;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Clients;
@@ -14,7 +14,9 @@ public static class CampaignSpecs
     /// which becomes the campaign's project folder) or names from a RELION STAR file, as written there.</param>
     /// <param name="relionLayout">Name each micrograph's output files by its path as given (OUT/Micrographs/x.star for
     /// Micrographs/x.mrc), where RELION 3.1 looks for them, rather than by its file name alone.</param>
-    public static CampaignSpec For(string modelPath, IEnumerable<string> micrographs, string outDir, PickingOptions options, bool relionLayout = false)
+    /// <param name="formats">The files written for each micrograph; .star and .box when null.</param>
+    public static CampaignSpec For(string modelPath, IEnumerable<string> micrographs, string outDir, PickSettings settings,
+        IReadOnlyList<CoordinateFormat>? formats = null, bool relionLayout = false)
     {
         var absoluteOut = Path.GetFullPath(outDir);
         var project = Directory.GetCurrentDirectory();
@@ -29,9 +31,10 @@ public static class CampaignSpecs
         PickOutputs.CheckNames(refs.Select(r => (r.Name, r.Path)), relionLayout ? "" : " (--relion-layout names each by its path)");
         var model = HashedFiles.Read(modelPath);
         return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, model.Path, model.Sha256,
-            model.Bytes.LongLength, refs, PipelineMicrographPicking.FromOptions(options), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])
+            model.Bytes.LongLength, refs, settings, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [])
         {
             ProjectDir = project,
+            Formats = formats ?? PickSettings.DefaultFormats,
         };
     }
 

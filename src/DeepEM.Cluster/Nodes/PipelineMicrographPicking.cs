@@ -39,7 +39,7 @@ public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
     private sealed class Lane(int? gpu)
     {
         public int? Gpu { get; } = gpu;
-        public (string Key, MicrographPicker Picker)? Picker { get; set; }
+        public ((string Model, PickSettings Settings) Key, MicrographPicker Picker)? Picker { get; set; }
     }
 
     public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
@@ -73,42 +73,13 @@ public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
     /// <summary>The lane's picker for this model and these settings (the lane is held); built once per campaign.</summary>
     private MicrographPicker Picker(Lane lane, PickTask task, TrainedModel model)
     {
-        var key = task.ModelSha256 + "|" + Describe(task.Settings);
-        if (lane.Picker is { } current && current.Key == key) return current.Picker;
+        var key = (task.ModelSha256, task.Settings);
+        if (lane.Picker is { } current && current.Key.Equals(key)) return current.Picker;
         lane.Picker?.Picker.Dispose();
-        var picker = new MicrographPicker(model, ToOptions(task.Settings, _device) with { Gpu = lane.Gpu });
+        var picker = new MicrographPicker(model, task.Settings, _device, lane.Gpu);
         lane.Picker = (key, picker);
         return picker;
     }
-
-    private static string Describe(PickSettings s) =>
-        $"{s.Threshold}|{s.Step}|{s.Distance}|{s.KeepEdges}|{s.StdFilter}|{s.StdMin}|{s.StdMax}|{s.Naive}";
-
-    public static PickingOptions ToOptions(PickSettings s, DeviceChoice device) => new()
-    {
-        Threshold = s.Threshold,
-        Step = s.Step,
-        Distance = s.Distance,
-        Edge = s.KeepEdges ? EdgeMode.Keep : EdgeMode.Drop,
-        StdFilter = s.StdFilter,
-        StdRange = s.StdMin is { } lo && s.StdMax is { } hi ? (lo, hi) : null,
-        Naive = s.Naive,
-        Formats = FolderPickWriter.ParseFormats(s.Formats),
-        Device = device,
-    };
-
-    public static PickSettings FromOptions(PickingOptions o) => new()
-    {
-        Threshold = o.Threshold,
-        Step = o.Step,
-        Distance = o.Distance,
-        KeepEdges = o.Edge == EdgeMode.Keep,
-        StdFilter = o.StdFilter,
-        StdMin = o.StdRange?.Min,
-        StdMax = o.StdRange?.Max,
-        Naive = o.Naive,
-        Formats = o.Formats.Select(f => f.ToString().ToLowerInvariant()).ToList(),
-    };
 
     /// <summary>Waits (a while) for picks still running, so that no backend is freed under one; the lanes stay taken.</summary>
     public void Dispose()

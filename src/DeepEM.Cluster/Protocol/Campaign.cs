@@ -1,3 +1,6 @@
+using DeepEM.Formats.Coordinates;
+using DeepEM.Pipeline.Picking;
+
 namespace DeepEM.Cluster.Protocol;
 
 /// <summary>One micrograph of a campaign: its unique name and the path every worker reads it from.</summary>
@@ -11,27 +14,10 @@ public sealed record MicrographRef(string Name, string Path)
     public string? Listed { get; init; }
 }
 
-/// <summary>How to pick: the flags of <c>deepem pick</c>. Null values leave the model's own in force.</summary>
-public sealed record PickSettings
-{
-    public float? Threshold { get; init; }
-    public int? Step { get; init; }
-    public double? Distance { get; init; }
-    public bool KeepEdges { get; init; }
-    public bool StdFilter { get; init; } = true;
-    public float? StdMin { get; init; }
-    public float? StdMax { get; init; }
-    public bool Naive { get; init; }
-    public IReadOnlyList<string> Formats { get; init; } = ["star", "box"];
-
-    /// <summary>The same picking, field by field (record equality would compare the format lists by reference).</summary>
-    public bool SameAs(PickSettings other) =>
-        this with { Formats = [] } == other with { Formats = [] } && Formats.SequenceEqual(other.Formats);
-}
-
 /// <summary>
 /// A picking campaign as submitted: where the picks go, which model (its path and the SHA-256 of its bytes,
-/// so every replica can be checked), which micrographs. The campaign id names the output folder's campaign:
+/// so every replica can be checked), which micrographs, how they are scored (<see cref="PickSettings"/>, the same
+/// record the picker takes) and in which formats the picks are written. The campaign id names the output folder's campaign:
 /// submitting the same command again finds the same campaign and resumes it.
 /// </summary>
 public sealed record CampaignSpec(
@@ -48,6 +34,12 @@ public sealed record CampaignSpec(
     /// <summary>The folder relative paths were given in (the client's working folder: a RELION project's folder), for
     /// the names in autopick.star; null for a campaign of an older version (absolute names).</summary>
     public string? ProjectDir { get; init; }
+
+    /// <summary>The files written for each micrograph (.star always; the workers write them).</summary>
+    public IReadOnlyList<CoordinateFormat> Formats { get; init; } = PickSettings.DefaultFormats;
+
+    /// <summary>The same scoring and the same formats: picks of two settings in one folder would not be one dataset.</summary>
+    public bool PicksLike(CampaignSpec other) => Settings == other.Settings && Formats.SequenceEqual(other.Formats);
 
     /// <summary>The micrograph's name for RELION's index: as given, relative to <see cref="ProjectDir"/>.</summary>
     public string ListedName(MicrographRef m) => m.Listed ?? (ProjectDir is { } dir ? System.IO.Path.GetRelativePath(dir, m.Path) : m.Path);

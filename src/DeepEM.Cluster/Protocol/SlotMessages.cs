@@ -1,3 +1,6 @@
+using DeepEM.Formats.Coordinates;
+using DeepEM.Pipeline.Picking;
+
 namespace DeepEM.Cluster.Protocol;
 
 // Between the campaign coordinator and the picking slots on worker nodes (through the shard region).
@@ -18,7 +21,8 @@ public sealed record PickTask(
     string ModelPath,
     string ModelSha256,
     long ModelLength,
-    PickSettings Settings) : IClusterMessage;
+    PickSettings Settings,
+    IReadOnlyList<CoordinateFormat> Formats) : IClusterMessage;
 
 /// <summary>
 /// A slot on <see cref="Node"/> holds the task (in hand, or waiting behind the one in hand): if that node is removed,

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.Serialization;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Formats.Coordinates;
+using DeepEM.Pipeline.Picking;
 using Google.Protobuf;
 using P = DeepEM.Cluster.Serialization.Proto;
 
@@ -94,7 +96,7 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         PickTask m => new P.PickTask
         {
             Slot = m.Slot, TaskId = m.TaskId, Epoch = m.Epoch, CampaignId = m.CampaignId, Index = m.Index, Micrograph = ToProto(m.Micrograph), OutDir = m.OutDir,
-            ModelPath = m.ModelPath, ModelSha256 = m.ModelSha256, ModelLength = m.ModelLength, Settings = ToProto(m.Settings),
+            ModelPath = m.ModelPath, ModelSha256 = m.ModelSha256, ModelLength = m.ModelLength, Settings = ToProto(m.Settings, m.Formats),
         },
         TaskAccepted m => new P.TaskAccepted { Slot = m.Slot, TaskId = m.TaskId, Node = m.Node },
         TaskReturned m => new P.TaskReturned { Slot = m.Slot, TaskId = m.TaskId },
@@ -145,14 +147,17 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
 
     private static FailedMicrograph FromProto(P.FailedMicrograph f) => new(f.Name, f.Error);
 
-    private static P.PickSettings ToProto(PickSettings s)
+    // The formats travel in the settings' message (where journals written before kept them), beside the scoring parameters.
+    private static P.PickSettings ToProto(PickSettings s, IReadOnlyList<CoordinateFormat> formats)
     {
-        var p = new P.PickSettings { KeepEdges = s.KeepEdges, StdFilter = s.StdFilter, Naive = s.Naive, Formats = { s.Formats } };
+        var p = new P.PickSettings
+        {
+            KeepEdges = s.Edge == EdgeMode.Keep, StdFilter = s.StdFilter, Naive = s.Naive, Formats = { formats.Select(f => f.ToString().ToLowerInvariant()) },
+        };
         if (s.Threshold is { } t) p.Threshold = t;
         if (s.Step is { } step) p.Step = step;
         if (s.Distance is { } d) p.Distance = d;
-        if (s.StdMin is { } lo) p.StdMin = lo;
-        if (s.StdMax is { } hi) p.StdMax = hi;
+        if (s.StdRange is { } range) (p.StdMin, p.StdMax) = range;
         return p;
     }
 
@@ -161,18 +166,19 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         Threshold = p.HasThreshold ? p.Threshold : null,
         Step = p.HasStep ? p.Step : null,
         Distance = p.HasDistance ? p.Distance : null,
-        KeepEdges = p.KeepEdges,
+        Edge = p.KeepEdges ? EdgeMode.Keep : EdgeMode.Drop,
         StdFilter = p.StdFilter,
-        StdMin = p.HasStdMin ? p.StdMin : null,
-        StdMax = p.HasStdMax ? p.StdMax : null,
+        StdRange = p.HasStdMin && p.HasStdMax ? (p.StdMin, p.StdMax) : null,
         Naive = p.Naive,
-        Formats = p.Formats.ToList(),
     };
+
+    private static IReadOnlyList<CoordinateFormat> FormatsOf(P.PickSettings p) =>
+        [.. p.Formats.Select(n => Enum.TryParse<CoordinateFormat>(n, ignoreCase: true, out var f) ? f : throw new System.Runtime.Serialization.SerializationException($"unknown pick format '{n}'"))];
 
     private static P.CampaignSpec ToProto(CampaignSpec s) => new()
     {
         CampaignId = s.CampaignId, OutDir = s.OutDir, ModelPath = s.ModelPath, ModelSha256 = s.ModelSha256, ModelLength = s.ModelLength,
-        MicrographList = ToProto(s.Micrographs), Settings = ToProto(s.Settings), SubmittedUnixMs = s.SubmittedUnixMs, AlreadyDone = { s.AlreadyDone },
+        MicrographList = ToProto(s.Micrographs), Settings = ToProto(s.Settings, s.Formats), SubmittedUnixMs = s.SubmittedUnixMs, AlreadyDone = { s.AlreadyDone },
         ProjectDir = s.ProjectDir ?? "",
     };
 
@@ -181,6 +187,7 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
         FromProto(s.Settings ?? new P.PickSettings()), s.SubmittedUnixMs, s.AlreadyDone.ToList())
     {
         ProjectDir = s.ProjectDir.Length > 0 ? s.ProjectDir : null,
+        Formats = FormatsOf(s.Settings ?? new P.PickSettings()),
     };
 
     /// <summary>A list of micrographs, compactly: a table of folders, and per micrograph its folder, file and (only where it
@@ -300,7 +307,7 @@ public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system)
 
     private static PickTask FromProto(P.PickTask m) => new(
         m.Slot, m.TaskId, m.Epoch, m.CampaignId, m.Index, FromProto(m.Micrograph ?? new P.MicrographRef()), m.OutDir, m.ModelPath, m.ModelSha256,
-        m.ModelLength, FromProto(m.Settings ?? new P.PickSettings()));
+        m.ModelLength, FromProto(m.Settings ?? new P.PickSettings()), FormatsOf(m.Settings ?? new P.PickSettings()));
 
     private static TaskPicked FromProto(P.TaskPicked m) => new()
     {

@@ -28,20 +28,16 @@ public sealed class FolderPickWriter : IPickWriter
 
     public Task WriteAsync(PickTask task, PickOutcome outcome)
     {
-        var key = $"{task.OutDir}|{outcome.BoxSize}|{string.Join(',', task.Settings.Formats)}";
+        var key = $"{task.OutDir}|{outcome.BoxSize}|{string.Join(',', task.Formats)}";
         if (!_outputs.TryGetValue(key, out var outputs))
         {
             // A node serves a few campaigns at a time; over months it must not keep one per campaign it ever served.
             if (_outputs.Count >= KeptOutputs) _outputs.Clear();
-            outputs = _outputs.GetOrAdd(key, _ => new PickOutputs(task.OutDir, ParseFormats(task.Settings.Formats), outcome.BoxSize));
+            outputs = _outputs.GetOrAdd(key, _ => new PickOutputs(task.OutDir, task.Formats, outcome.BoxSize));
         }
         // PickOutputs refuses names that would lead out of the folder: names come over the network.
         return Writers.Run(() => outputs.Write(task.Micrograph.Name, outcome.Picks.Picks));
     }
-
-    /// <summary>The formats of a campaign's settings ("star", "box", "topaz", "csv").</summary>
-    public static IReadOnlyList<CoordinateFormat> ParseFormats(IEnumerable<string> names) =>
-        names.Select(n => Enum.Parse<CoordinateFormat>(n, ignoreCase: true)).ToList();
 
     /// <summary>The process's writing threads: one for each picking slot of the nodes in this process, at most 64.</summary>
     private static class Writers

@@ -258,8 +258,8 @@ public static class DeviceBenchmark
         var warm = PreparedMicrograph.Load(paths[0], s.Binning);
         var map = new DenseScorer(arch, model.Parameters).Score(warm.Image.Data, warm.Image.Width, warm.Image.Height);
         var sorted = map.Data.OrderBy(v => v).ToArray();
-        var options = new PickingOptions { Device = s.Device, Gpu = s.Gpu, Formats = formats, Threshold = sorted[(int)(0.9 * (sorted.Length - 1))] };
-        using var picker = new MicrographPicker(model, options);
+        var options = new PickSettings { Threshold = sorted[(int)(0.9 * (sorted.Length - 1))] };
+        using var picker = new MicrographPicker(model, options, s.Device, s.Gpu);
         // Warm-up: kernels compiled, device buffers made for this size.
         var devicePicks = picker.Pick(warm);
 
@@ -306,7 +306,7 @@ public static class DeviceBenchmark
         o.WriteLine(Invariant($"| {count / seconds:0.0} | {seconds:0.00} | {read.Average():0.0} (median {Median(read):0.0}) | {score / count:0.00} | {peaks / count:0.00} | {write / count:0.00} | {(score + peaks + write) / 1000 / seconds:P0} | {picks / (double)count:0} |"));
 
         // The device's picks of one micrograph against the CPU's.
-        using var cpuPicker = new MicrographPicker(model, options with { Device = DeviceChoice.Cpu, Gpu = null });
+        using var cpuPicker = new MicrographPicker(model, options, DeviceChoice.Cpu);
         var cpuPicks = cpuPicker.Pick(warm);
         var same = SamePicks(devicePicks.Picks, cpuPicks.Picks, out var worst) && cpuPicks.Picks.Count > 0;
         o.WriteLine();

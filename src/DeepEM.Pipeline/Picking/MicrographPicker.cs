@@ -14,22 +14,23 @@ public sealed record MicrographPicks(string Name, IReadOnlyList<Pick> Picks, int
 
 /// <summary>
 /// Picks one prepared micrograph with a trained model: score every box position on the raster (densely,
-/// or box by box with <see cref="PickingOptions.Naive"/>), keep local maxima above the threshold with
+/// or box by box with <see cref="PickSettings.Naive"/>), keep local maxima above the threshold with
 /// non-maximum suppression, drop those whose pixel standard deviation lies outside the particles' range,
 /// and give centres in pixels of the micrograph as given.
 /// </summary>
 public sealed class MicrographPicker : IDisposable
 {
     private readonly TrainedModel _model;
-    private readonly PickingOptions _options;
+    private readonly PickSettings _options;
     private readonly IComputeBackend _backend;
     private readonly IDenseScorer _dense;
 
-    public MicrographPicker(TrainedModel model, PickingOptions options)
+    /// <param name="gpu">Which GPU when the device is one (a node with several runs a picker per GPU); the first when null.</param>
+    public MicrographPicker(TrainedModel model, PickSettings options, DeviceChoice device = DeviceChoice.Auto, int? gpu = null)
     {
         _model = model;
         _options = options;
-        _backend = BackendFactory.Create(model.Architecture, options.Device, options.Gpu);
+        _backend = BackendFactory.Create(model.Architecture, device, gpu);
         _dense = _backend.CreateDenseScorer(model.Parameters);
     }
 

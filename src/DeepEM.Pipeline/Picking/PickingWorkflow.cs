@@ -1,4 +1,6 @@
 using DeepEM.Formats;
+using DeepEM.Formats.Coordinates;
+using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Preparation;
 
@@ -15,14 +17,14 @@ public sealed record PickingSummary(int Picked, int Skipped, IReadOnlyList<BadIn
 /// </summary>
 public static class PickingWorkflow
 {
-    public static PickingSummary Run(TrainedModel model, IReadOnlyList<string> micrographs, string outDir, PickingOptions options,
-        Action<string>? log = null, Action<MicrographPicks>? picked = null)
+    public static PickingSummary Run(TrainedModel model, IReadOnlyList<string> micrographs, string outDir, PickSettings options,
+        IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, Action<string>? log = null, Action<MicrographPicks>? picked = null)
     {
         Directory.CreateDirectory(outDir);
-        var outputs = new PickOutputs(outDir, options.Formats, model.Preprocessing.BoxSizeOriginal);
+        var outputs = new PickOutputs(outDir, formats, model.Preprocessing.BoxSizeOriginal);
         var names = micrographs.Select(p => (Name: MicrographReader.NameOf(p), MicrographPath: p)).ToList();
         PickOutputs.CheckNames(names);
-        using var picker = new MicrographPicker(model, options);
+        using var picker = new MicrographPicker(model, options, device);
         log?.Invoke($"device: {picker.Device}; threshold {picker.Threshold:0.###}; step {picker.StepBinned * model.Preprocessing.Binning} px; " +
                     $"suppression distance {picker.DistanceBinned * model.Preprocessing.Binning:0.#} px; " +
                     (options.StdFilter ? $"std filter {picker.StdRange.Min:0.###}..{picker.StdRange.Max:0.###}" : "std filter off") +

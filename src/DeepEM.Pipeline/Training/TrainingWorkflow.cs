@@ -52,9 +52,9 @@ public static class TrainingWorkflow
         TrainingData data, Action<string>? log)
     {
         var paths = request.Micrographs.Where(p => data.Micrographs.Contains(MicrographReader.NameOf(p))).Take(CalibrationMicrographs).ToList();
-        var options = new Picking.PickingOptions { Threshold = 0f, StdFilter = true, Device = request.Device };
+        var options = new Picking.PickSettings { Threshold = 0f, StdFilter = true };
         var picks = new Dictionary<string, List<Pick>>(StringComparer.Ordinal);
-        using (var picker = new Picking.MicrographPicker(model, options))
+        using (var picker = new Picking.MicrographPicker(model, options, request.Device))
         {
             foreach (var path in paths)
             {

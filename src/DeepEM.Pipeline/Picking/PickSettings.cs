@@ -1,5 +1,4 @@
 using DeepEM.Formats.Coordinates;
-using DeepEM.Numerics.Backends;
 
 namespace DeepEM.Pipeline.Picking;
 
@@ -12,8 +11,13 @@ public enum EdgeMode
     Keep,
 }
 
-/// <summary>How <c>deepem pick</c> picks. Distances and steps are in pixels of the micrographs as given.</summary>
-public sealed record PickingOptions
+/// <summary>
+/// How a micrograph is scored and its picks chosen: the scoring parameters, and nothing of where the picks go (the
+/// output formats are the campaign's) or where the network runs (the device is the node's). The same record goes from
+/// <c>deepem pick</c> through a campaign's journal to every worker. Distances and steps are in pixels of the micrographs
+/// as given.
+/// </summary>
+public sealed record PickSettings
 {
     /// <summary>Score threshold; null uses the model's F2-best threshold (<c>--threshold auto</c>).</summary>
     public float? Threshold { get; init; }
@@ -34,10 +38,6 @@ public sealed record PickingOptions
     /// <summary>The paper's box-by-box raster scan instead of the dense path (for reference and benchmarks).</summary>
     public bool Naive { get; init; }
 
-    public IReadOnlyList<CoordinateFormat> Formats { get; init; } = [CoordinateFormat.Star, CoordinateFormat.Box];
-
-    public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
-
-    /// <summary>Which GPU when the device is one (a node with several runs a picker per GPU); the first when null.</summary>
-    public int? Gpu { get; init; }
+    /// <summary>The output formats when none are asked for: RELION's .star and EMAN's .box.</summary>
+    public static readonly IReadOnlyList<CoordinateFormat> DefaultFormats = [CoordinateFormat.Star, CoordinateFormat.Box];
 }
