@@ -4,7 +4,7 @@ namespace DeepEM.Cluster;
 /// The names of the actors every node starts under <c>/user</c> (<see cref="Nodes.ClusterNode"/>), which other nodes
 /// address by path: beside <see cref="Roles"/>, so that what addresses them needs nothing of the node that hosts them.
 /// </summary>
-public static class ActorNames
+internal static class ActorNames
 {
     /// <summary>The campaign coordinator singleton's manager (its proxy is this name with "-proxy").</summary>
     public const string CampaignCoordinator = "campaign-coordinator";

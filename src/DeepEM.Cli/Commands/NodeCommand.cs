@@ -97,7 +97,7 @@ public static class NodeCommand
             }
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Leave(); });
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Leave(); });
-            var metrics = node.Endpoint is { } endpoint ? $"; metrics at {endpoint.Url}/metrics" : "";
+            var metrics = node.EndpointUrl is { } url ? $"; metrics at {url}/metrics" : "";
             Console.Out.WriteLine($"node {node.HostPort} is up (roles {string.Join(", ", roleList)}){metrics}; SIGTERM or Ctrl-C leaves the cluster");
             Console.Out.Flush();
             node.System.WhenTerminated.GetAwaiter().GetResult();

@@ -12,7 +12,7 @@ namespace DeepEM.Cluster.Benchmarks;
 /// measured is the cluster's machinery (the coordinator, the slots, the journal, the files written) and not the network.
 /// It notes which node took and which node picked each micrograph, and when, for the benchmark's join and leave figures.
 /// </summary>
-public sealed class InstantPicking(IReadOnlyList<Pick> picks, int boxSize, Stopwatch clock) : IMicrographPicking
+internal sealed class InstantPicking(IReadOnlyList<Pick> picks, int boxSize, Stopwatch clock) : IMicrographPicking
 {
     /// <summary>(node, micrograph, seconds since the benchmark's clock started) of every task a slot queued.</summary>
     public ConcurrentQueue<(string Node, string Name, double At)> Queued { get; } = new();

@@ -32,7 +32,7 @@ namespace DeepEM.Cluster.Campaigns;
 /// yet settled; a late or repeated result is dropped (its files, written again by a worker, are the same bytes).
 /// </para>
 /// </summary>
-public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
+internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 {
     public const string Id = "deepem-campaign-coordinator";
 

@@ -3,7 +3,7 @@ using Akka.Configuration;
 namespace DeepEM.Cluster.Campaigns;
 
 /// <summary>The <c>deepem.cluster</c> section of reference.conf, typed.</summary>
-public sealed record CoordinatorSettings
+internal sealed record CoordinatorSettings
 {
     public int SlotsPerWorker { get; init; } = 2;
     public int TasksPerSlot { get; init; } = 2;

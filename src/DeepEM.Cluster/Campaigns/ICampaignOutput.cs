@@ -8,7 +8,7 @@ namespace DeepEM.Cluster.Campaigns;
 /// there and writes the index and the summary. Every write is whole or absent (a temporary file, then a rename). The
 /// index and summary are written off the coordinator's thread, one at a time per campaign.
 /// </summary>
-public interface ICampaignOutput
+internal interface ICampaignOutput
 {
     /// <summary>The micrograph's picks are already there (an earlier run wrote them). The folder is listed once per output opened.</summary>
     bool HasPicks(string name);
@@ -20,7 +20,7 @@ public interface ICampaignOutput
 }
 
 /// <summary>Opens the output of a campaign; throws <see cref="ArgumentException"/> with one line when it cannot be used.</summary>
-public interface ICampaignOutputFactory
+internal interface ICampaignOutputFactory
 {
     ICampaignOutput Open(CampaignSpec spec);
 }

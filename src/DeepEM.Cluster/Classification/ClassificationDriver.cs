@@ -50,7 +50,7 @@ public sealed class ClassificationFailedException(string reason) : Exception(rea
 /// step; its part is used once, whoever sends it. As the parts depend on the step and the particles alone, the
 /// result is the same whichever nodes computed what.
 /// </summary>
-public sealed class ClassificationDriver : ReceiveActor, IWithTimers
+internal sealed class ClassificationDriver : ReceiveActor, IWithTimers
 {
     private sealed class Tick : INoSerializationVerificationNeeded
     {

@@ -3,7 +3,7 @@ using Akka.Configuration;
 namespace DeepEM.Cluster.Classification;
 
 /// <summary>The <c>deepem.cluster.classification</c> section of reference.conf, typed.</summary>
-public sealed record ClassificationSettings
+internal sealed record ClassificationSettings
 {
     public TimeSpan StepTimeout { get; init; } = TimeSpan.FromSeconds(300);
     public TimeSpan WorkerWait { get; init; } = TimeSpan.FromSeconds(60);

@@ -14,7 +14,7 @@ namespace DeepEM.Cluster.Classification;
 /// particles of a classification are dropped when its client says it is over, or after
 /// <see cref="IdleTimeout"/> without a task (a client that died cannot say so).
 /// </summary>
-public sealed class ClassificationWorker : ReceiveActor, IWithTimers
+internal sealed class ClassificationWorker : ReceiveActor, IWithTimers
 {
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(15);
 

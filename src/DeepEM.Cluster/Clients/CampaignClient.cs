@@ -13,7 +13,7 @@ public class CampaignRejectedException(string reason) : Exception(reason);
 /// This client's actor system stopped before the campaign was complete: the cluster removed it (the split-brain
 /// resolver downed it, or every node it knew is gone). The campaign itself goes on in the cluster.
 /// </summary>
-public sealed class ClientRemovedException(string campaignId, string? message = null) : CampaignRejectedException(message ??
+internal sealed class ClientRemovedException(string campaignId, string? message = null) : CampaignRejectedException(message ??
     $"this client left the cluster before {campaignId} was complete; it goes on in the cluster: run the same command again to follow it")
 {
     public string CampaignId { get; } = campaignId;

@@ -8,7 +8,7 @@ namespace DeepEM.Cluster.Clients;
 /// submitting is idempotent. A member stopped by this process's own end (SIGTERM or Ctrl-C reaching Akka's
 /// process-exit hook) is not replaced: that is an interruption, and ends in <see cref="OperationCanceledException"/>.
 /// </summary>
-public static class ClientMembership
+internal static class ClientMembership
 {
     public static async Task<T> RunAsync<T>(NodeOptions options, Func<ClusterNode, Task<T>> follow, int rejoins, Action<int>? rejoining,
         Action<ClusterNode>? started, CancellationToken cancel)

@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// text (not inside it) so that <see cref="NodeLogger"/> writes them as fields a log store can index: on a night of
 /// 50,000 micrographs the question is "every line about this micrograph", on every node.
 /// </summary>
-public readonly record struct LogFields(string? Campaign = null, string? Micrograph = null, string? Training = null, long? Step = null)
+internal readonly record struct LogFields(string? Campaign = null, string? Micrograph = null, string? Training = null, long? Step = null)
 {
     public static LogFields ForCampaign(string campaign, string? micrograph = null) => new(campaign, micrograph);
 
@@ -27,7 +27,7 @@ public readonly record struct LogFields(string? Campaign = null, string? Microgr
 /// A log event's message with its fields. Akka's own loggers print it through <see cref="ToString"/> (the fields as
 /// <c>key=value</c> before the text); <see cref="NodeLogger"/> writes the fields as fields.
 /// </summary>
-public sealed record LogLine(LogFields Fields, string Text)
+internal sealed record LogLine(LogFields Fields, string Text)
 {
     public override string ToString()
     {

@@ -14,7 +14,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// </list>
 /// Served by the BCL's <see cref="HttpListener"/>; what it serves is read-only.
 /// </summary>
-public sealed class NodeHttpEndpoint : IAsyncDisposable
+internal sealed class NodeHttpEndpoint : IAsyncDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly ActorSystem _system;

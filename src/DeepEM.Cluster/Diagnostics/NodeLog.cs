@@ -9,7 +9,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// <see cref="ILoggingAdapter"/> (the same event stream, levels and sources), but each line carries
 /// <see cref="LogFields"/>. Messages are interpolated strings, formatted with the invariant culture.
 /// </summary>
-public sealed class NodeLog
+internal sealed class NodeLog
 {
     private readonly EventStream _stream;
     private readonly string _source;

@@ -16,7 +16,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// </list>
 /// Lines logged through <see cref="NodeLog"/> carry their campaign and micrograph (or training and step) as fields.
 /// </summary>
-public sealed class NodeLogger : ReceiveActor, Akka.Dispatch.IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+internal sealed class NodeLogger : ReceiveActor, Akka.Dispatch.IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
     private TextWriter _writer = Console.Error;
     private bool _json;

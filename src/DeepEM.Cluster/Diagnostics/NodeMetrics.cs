@@ -10,7 +10,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// node reports the cluster's members as it sees them and the models it holds. Served by
 /// <see cref="NodeHttpEndpoint"/> at <c>/metrics</c>.
 /// </summary>
-public sealed class NodeMetrics : IExtension
+internal sealed class NodeMetrics : IExtension
 {
     public NodeMetrics(ExtendedActorSystem system)
     {
@@ -64,7 +64,7 @@ public sealed class NodeMetrics : IExtension
     public static NodeMetrics For(ActorSystem system) => system.WithExtension<NodeMetrics, NodeMetricsProvider>();
 }
 
-public sealed class NodeMetricsProvider : ExtensionIdProvider<NodeMetrics>
+internal sealed class NodeMetricsProvider : ExtensionIdProvider<NodeMetrics>
 {
     public override NodeMetrics CreateExtension(ExtendedActorSystem system) => new(system);
 }

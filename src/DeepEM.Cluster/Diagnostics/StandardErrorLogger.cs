@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Diagnostics;
 /// after it stops (a node shutting down) goes to standard error. Akka's default writes to standard output, which
 /// docs/cli.md keeps for results: a late "Remoting shut down" must not end up among a verb's output lines.
 /// </summary>
-public sealed class StandardErrorLogger : MinimalLogger
+internal sealed class StandardErrorLogger : MinimalLogger
 {
     protected override void Log(object message)
     {

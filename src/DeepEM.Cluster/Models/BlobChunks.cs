@@ -3,7 +3,7 @@ using DeepEM.Cluster.Protocol;
 namespace DeepEM.Cluster.Models;
 
 /// <summary>How a coordinator answers a worker's <see cref="FetchModelChunk"/> from the files it holds (models, training inputs).</summary>
-public static class BlobChunks
+internal static class BlobChunks
 {
     /// <summary>At most <paramref name="chunkBytes"/> of the file from the requested offset, or the reason there is none.</summary>
     public static ModelChunk Answer(IBlobStore store, FetchModelChunk request, int chunkBytes)

@@ -5,7 +5,7 @@ namespace DeepEM.Cluster.Models;
 /// that a worker that cannot read the submitter's path fetches them in chunks (<see cref="BlobChunks"/>), and a
 /// restarted coordinator still has them.
 /// </summary>
-public interface IBlobStore
+internal interface IBlobStore
 {
     /// <summary>Keeps a copy of the file at <paramref name="path"/>; throws <see cref="ArgumentException"/> when it is unreadable, its hash differs or the store refuses it.</summary>
     void Register(string path, string sha256);

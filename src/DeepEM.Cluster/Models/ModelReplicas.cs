@@ -10,7 +10,7 @@ namespace DeepEM.Cluster.Models;
 /// the bytes hash to the campaign's SHA-256 (a shared file system); otherwise from the coordinator, in chunks of
 /// at most 1 MiB (remoting drops larger messages with only a log line). The bytes are checked by hash either way.
 /// </summary>
-public sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
+internal sealed class ModelReplicas(IActorRef coordinator, TimeSpan askTimeout)
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<byte[]>>> _models = new(StringComparer.Ordinal);
 

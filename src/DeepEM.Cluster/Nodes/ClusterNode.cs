@@ -56,12 +56,15 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>The picking slots' shard region (a proxy on nodes that are not workers).</summary>
     public IActorRef? Slots { get; }
 
-    public ModelReplicas? Replicas { get; }
+    internal ModelReplicas? Replicas { get; }
 
-    public CoordinatorSettings Settings { get; }
+    internal CoordinatorSettings Settings { get; }
 
     /// <summary>The /metrics and /health endpoint, where one is configured.</summary>
-    public NodeHttpEndpoint? Endpoint { get; }
+    internal NodeHttpEndpoint? Endpoint { get; }
+
+    /// <summary>Where the endpoint answers (<c>http://host:port</c>), or null.</summary>
+    public string? EndpointUrl => Endpoint?.Url;
 
     /// <summary>The configuration a node with these options runs with (also for tests of the layering).</summary>
     public static Config BuildConfig(NodeOptions options)

@@ -19,7 +19,7 @@ namespace DeepEM.Cluster.Nodes;
 /// lives on its own volume there). Nodes that are not first seeds never form a cluster of their own, so they cannot split.
 /// </para>
 /// </summary>
-public static class KnownMembers
+internal static class KnownMembers
 {
     public const string FileName = "cluster-members";
 

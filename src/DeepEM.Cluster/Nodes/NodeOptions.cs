@@ -80,7 +80,7 @@ public sealed record NodeOptions
     /// Wraps the node's picking engine. For tests only: a node made slow (flow control) or one that holds its
     /// micrographs long enough to be cut off mid-campaign.
     /// </summary>
-    public Func<Picking.IMicrographPicking, Picking.IMicrographPicking>? WrapPicking { get; init; }
+    internal Func<Picking.IMicrographPicking, Picking.IMicrographPicking>? WrapPicking { get; init; }
 
     /// <summary>
     /// The embedded one-node cluster of a <c>pick</c>, <c>train</c> or <c>classify</c> without --join: hocon/embedded.conf

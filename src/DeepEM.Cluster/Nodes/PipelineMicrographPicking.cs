@@ -16,7 +16,7 @@ namespace DeepEM.Cluster.Nodes;
 /// with two slots per lane a node reads the next micrograph while it computes the current one; each lane computes one
 /// micrograph at a time (the picker already uses every core, or its GPU), and a micrograph takes whichever lane is free.
 /// </summary>
-public sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
+internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
 {
     private readonly ModelReplicas _replicas;
     private readonly DeviceChoice _device;

@@ -12,7 +12,7 @@ public sealed class PortInUseException(string message) : Exception(message);
 /// share connections at random. This check binds the port the strict way (SO_REUSEADDR only, which still allows the
 /// TIME_WAIT leftovers of a node that just died, so a restart on its port works) and lets it go again.
 /// </summary>
-public static class PortCheck
+internal static class PortCheck
 {
     public static void EnsureFree(string host, int port)
     {

@@ -17,7 +17,7 @@ namespace DeepEM.Cluster.Nodes;
 /// would do; so the certificate and its check are given to Akka in code (<see cref="DotNettySslSetup"/>).
 /// </para>
 /// </summary>
-public sealed record TlsSettings(string CertificatePath, string Password, string Trust, IReadOnlyList<string> TrustedThumbprints)
+internal sealed record TlsSettings(string CertificatePath, string Password, string Trust, IReadOnlyList<string> TrustedThumbprints)
 {
     public bool Enabled => CertificatePath.Length > 0;
 

@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Picking;
 /// What a worker node does with one task: get the model replica, read the micrograph, pick it. Implemented over the
 /// pipeline (Nodes/PipelineMicrographPicking); the slot actors only see this.
 /// </summary>
-public interface IMicrographPicking
+internal interface IMicrographPicking
 {
     /// <summary>Picks the task's micrograph. Throws <see cref="BadMicrographException"/> when the micrograph itself is unusable.</summary>
     Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel);
@@ -19,17 +19,17 @@ public interface IMicrographPicking
 }
 
 /// <summary>One micrograph's picks as the pipeline made them, and the box of the model that picked them (EMAN2 .box files give corners).</summary>
-public sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
+internal sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
 
 /// <summary>
 /// Writes a picked micrograph's coordinate files into its campaign's output folder, on the worker node that picked it
 /// (Storage/FolderPickWriter). Whole or not at all, and on disk (flushed) when the task completes; fails with
 /// <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> when the folder cannot be written from this node.
 /// </summary>
-public interface IPickWriter
+internal interface IPickWriter
 {
     Task WriteAsync(PickTask task, PickOutcome outcome);
 }
 
 /// <summary>The micrograph cannot be picked, whoever tries: not retried.</summary>
-public sealed class BadMicrographException(string problem, Exception? inner = null) : Exception(problem, inner);
+internal sealed class BadMicrographException(string problem, Exception? inner = null) : Exception(problem, inner);

@@ -12,7 +12,7 @@ namespace DeepEM.Cluster.Picking;
 /// least-shards allocation (a move once two nodes differ by two slots); a node with four GPUs among nodes with one
 /// gets four times their slots instead of the same number.
 /// </summary>
-public sealed class LaneWeightedAllocation : IShardAllocationStrategy, IActorSystemDependentAllocationStrategy
+internal sealed class LaneWeightedAllocation : IShardAllocationStrategy, IActorSystemDependentAllocationStrategy
 {
     private Akka.Cluster.Cluster? _cluster;
 

@@ -12,7 +12,7 @@ namespace DeepEM.Cluster.Picking;
 /// starts as soon as one ends. On hand-off (the node leaves, or the slot is moved to another node) it finishes the
 /// micrograph in hand and gives the waiting ones back, so a graceful leave loses nothing.
 /// </summary>
-public sealed class PickSlot : ReceiveActor
+internal sealed class PickSlot : ReceiveActor
 {
     private readonly IMicrographPicking _picking;
     private readonly IPickWriter _writer;

@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Picking;
 /// The picking slots' shard region: one entity per slot and one shard per slot, so that sharding can place
 /// (and rebalance, and move) every slot on its own; the number of slots is small (a few per worker node).
 /// </summary>
-public sealed class SlotSharding : IMessageExtractor
+internal sealed class SlotSharding : IMessageExtractor
 {
     public const string TypeName = "picking-slot";
 

@@ -10,19 +10,19 @@ namespace DeepEM.Cluster.Protocol;
 // shards, and each shard's part comes back on its own. The steps and parts are DeepEM.Classification's records.
 
 /// <summary>Cut and keep the particles of one shard (the micrographs are read from their paths).</summary>
-public sealed record LoadParticleShard(string JobId, ExtractionSettings Settings, ParticleShardSpec Shard) : IClusterMessage;
+internal sealed record LoadParticleShard(string JobId, ExtractionSettings Settings, ParticleShardSpec Shard) : IClusterMessage;
 
 /// <summary>A shard is ready: how many particles it holds, picks left out near an edge, and micrographs that could not be read.</summary>
-public sealed record ParticleShardLoaded(string JobId, int Shard, string Node, int Particles, int Skipped, IReadOnlyList<string> Failures) : IClusterMessage;
+internal sealed record ParticleShardLoaded(string JobId, int Shard, string Node, int Particles, int Skipped, IReadOnlyList<string> Failures) : IClusterMessage;
 
 /// <summary>Compute <see cref="Step"/> for each of <see cref="Shards"/> (loaded on this worker), one part each.</summary>
-public sealed record ClassificationTask(string JobId, int[] Shards, ClassificationStep Step) : IClusterMessage;
+internal sealed record ClassificationTask(string JobId, int[] Shards, ClassificationStep Step) : IClusterMessage;
 
 /// <summary>One shard's part of a step.</summary>
-public sealed record ClassificationPart(string JobId, int Step, string Node, double Seconds, ShardResult Result) : IClusterMessage;
+internal sealed record ClassificationPart(string JobId, int Step, string Node, double Seconds, ShardResult Result) : IClusterMessage;
 
 /// <summary>A worker could not load a shard (<see cref="Step"/> −1) or compute its part of a step.</summary>
-public sealed record ClassificationRefused(string JobId, int Step, int Shard, string Node, string Reason) : IClusterMessage;
+internal sealed record ClassificationRefused(string JobId, int Step, int Shard, string Node, string Reason) : IClusterMessage;
 
 /// <summary>The classification is over: workers drop its particles.</summary>
-public sealed record ForgetClassification(string JobId) : IClusterMessage;
+internal sealed record ForgetClassification(string JobId) : IClusterMessage;

@@ -6,21 +6,21 @@ namespace DeepEM.Cluster.Protocol;
 /// Starts a campaign, or resumes it when its id is known (new micrographs are added). The sender also becomes
 /// a follower (see <see cref="FollowCampaign"/>).
 /// </summary>
-public sealed record SubmitCampaign(CampaignSpec Spec) : IClusterMessage;
+internal sealed record SubmitCampaign(CampaignSpec Spec) : IClusterMessage;
 
 /// <summary>The campaign runs; <see cref="Done"/> counts micrographs with picks already (this campaign's or older ones).</summary>
 public sealed record CampaignAccepted(string CampaignId, int Total, int Done, int Failed, bool Resumed, long Particles) : IClusterMessage;
 
-public sealed record CampaignRejected(string CampaignId, string Reason) : IClusterMessage;
+internal sealed record CampaignRejected(string CampaignId, string Reason) : IClusterMessage;
 
 /// <summary>Asks for one campaign's status, or every campaign's when the id is empty.</summary>
-public sealed record GetCampaignStatus(string CampaignId) : IClusterMessage;
+internal sealed record GetCampaignStatus(string CampaignId) : IClusterMessage;
 
 /// <summary>
 /// Subscribes the sender to a campaign's <see cref="MicrographProgress"/> and to its final status. Followers
 /// repeat it now and then: a coordinator that restarted forgets its followers, and the repeat is idempotent.
 /// </summary>
-public sealed record FollowCampaign(string CampaignId) : IClusterMessage;
+internal sealed record FollowCampaign(string CampaignId) : IClusterMessage;
 
 public sealed record CampaignStatus : IClusterMessage
 {
@@ -42,7 +42,7 @@ public sealed record CampaignStatus : IClusterMessage
     public double CoordinatorMsPerMicrograph { get; init; }
 }
 
-public sealed record CampaignStatusReport(IReadOnlyList<CampaignStatus> Campaigns) : IClusterMessage;
+internal sealed record CampaignStatusReport(IReadOnlyList<CampaignStatus> Campaigns) : IClusterMessage;
 
 /// <summary>One micrograph finished (picked or failed), sent to a campaign's followers.</summary>
 public sealed record MicrographProgress : IClusterMessage
@@ -65,4 +65,4 @@ public sealed record MicrographProgress : IClusterMessage
 /// Micrographs finished since the last such message, for one campaign's followers: the coordinator sends them together
 /// as it records them, so a follower of a campaign at 1,000 micrographs per second gets a few messages a second.
 /// </summary>
-public sealed record MicrographProgressBatch(IReadOnlyList<MicrographProgress> Items) : IClusterMessage;
+internal sealed record MicrographProgressBatch(IReadOnlyList<MicrographProgress> Items) : IClusterMessage;

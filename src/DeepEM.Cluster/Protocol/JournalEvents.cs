@@ -5,12 +5,12 @@ namespace DeepEM.Cluster.Protocol;
 // Micrographs are named in events by their index in the campaign (the order in which they were submitted), which
 // never changes; a campaign's list of micrographs is in its CampaignSubmitted and MicrographsAdded events.
 
-public interface ICampaignEvent : IClusterMessage
+internal interface ICampaignEvent : IClusterMessage
 {
     string CampaignId { get; }
 }
 
-public sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
+internal sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
 {
     public string CampaignId => Spec.CampaignId;
 }
@@ -19,30 +19,30 @@ public sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
 /// Micrographs (re)submitted to a known campaign: new ones, failed ones, and done ones whose picks are gone from the
 /// output folder are all pending again; those in <see cref="AlreadyDone"/> have picks in the folder.
 /// </summary>
-public sealed record MicrographsAdded(string CampaignId, IReadOnlyList<MicrographRef> Micrographs, IReadOnlyList<string> AlreadyDone) : ICampaignEvent;
+internal sealed record MicrographsAdded(string CampaignId, IReadOnlyList<MicrographRef> Micrographs, IReadOnlyList<string> AlreadyDone) : ICampaignEvent;
 
 /// <summary>One micrograph of a <see cref="MicrographsPicked"/> event.</summary>
-public readonly record struct PickedMicrograph(int Index, int Particles, float Seconds, string Node);
+internal readonly record struct PickedMicrograph(int Index, int Particles, float Seconds, string Node);
 
 /// <summary>
 /// Micrographs whose picks the workers wrote, recorded together: the coordinator journals what arrived while its
 /// previous write was under way (one row for many micrographs).
 /// </summary>
-public sealed record MicrographsPicked(string CampaignId, IReadOnlyList<PickedMicrograph> Micrographs) : ICampaignEvent;
+internal sealed record MicrographsPicked(string CampaignId, IReadOnlyList<PickedMicrograph> Micrographs) : ICampaignEvent;
 
 /// <summary>One micrograph picked, by name: what versions before the batched <see cref="MicrographsPicked"/> wrote. Read on recovery, never written.</summary>
-public sealed record MicrographPicked(string CampaignId, string Name, string Node, int Particles, double Seconds) : ICampaignEvent;
+internal sealed record MicrographPicked(string CampaignId, string Name, string Node, int Particles, double Seconds) : ICampaignEvent;
 
 /// <summary>A micrograph failed for good. <see cref="Index"/> is null in events of older versions (then the name says which).</summary>
-public sealed record MicrographFailed(string CampaignId, string Name, string Error, int? Index = null) : ICampaignEvent;
+internal sealed record MicrographFailed(string CampaignId, string Name, string Error, int? Index = null) : ICampaignEvent;
 
-public sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent;
+internal sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent;
 
 /// <summary>The whole coordinator state, for snapshots.</summary>
-public sealed record CoordinatorSnapshot(IReadOnlyList<CampaignSnapshot> Campaigns) : IClusterMessage;
+internal sealed record CoordinatorSnapshot(IReadOnlyList<CampaignSnapshot> Campaigns) : IClusterMessage;
 
 /// <summary>How a micrograph stands in a snapshot (in flight is not remembered: it is open again after a restart).</summary>
-public enum Settlement : byte
+internal enum Settlement : byte
 {
     Open = 0,
     Done = 1,
@@ -54,7 +54,7 @@ public enum Settlement : byte
 /// One campaign, compactly: its spec with every micrograph, one byte per micrograph, the particles of the done ones
 /// (in index order), the failures' reasons, and per-node counts.
 /// </summary>
-public sealed record CampaignSnapshot(
+internal sealed record CampaignSnapshot(
     CampaignSpec Spec,
     byte[] Settled,
     IReadOnlyList<int> DoneParticles,

@@ -5,7 +5,7 @@ namespace DeepEM.Cluster.Protocol;
 /// Anyone who can reach the cluster can send them, so each is checked where it comes in: a name that could lead out
 /// of its folder is refused with a line that says so, before anything is written.
 /// </summary>
-public static class NetworkNames
+internal static class NetworkNames
 {
     /// <summary>Refuses (ArgumentException) an empty name, ".", "..", a name with a path separator or a control
     /// character, or one longer than a file name may be.</summary>

@@ -10,7 +10,7 @@ namespace DeepEM.Cluster.Protocol;
 /// <see cref="OutDir"/>. <see cref="TaskId"/> tells a result from a stale one; <see cref="Epoch"/> names the coordinator
 /// incarnation that sent it, so a slot drops the waiting work of a coordinator that has since restarted.
 /// </summary>
-public sealed record PickTask(
+internal sealed record PickTask(
     int Slot,
     long TaskId,
     long Epoch,
@@ -28,16 +28,16 @@ public sealed record PickTask(
 /// A slot on <see cref="Node"/> holds the task (in hand, or waiting behind the one in hand): if that node is removed,
 /// the task goes elsewhere.
 /// </summary>
-public sealed record TaskAccepted(int Slot, long TaskId, string Node) : IClusterMessage;
+internal sealed record TaskAccepted(int Slot, long TaskId, string Node) : IClusterMessage;
 
 /// <summary>A slot that is stopping (its node leaves, or sharding moves it) gives back a task it never started.</summary>
-public sealed record TaskReturned(int Slot, long TaskId) : IClusterMessage;
+internal sealed record TaskReturned(int Slot, long TaskId) : IClusterMessage;
 
 /// <summary>
 /// One micrograph is picked and its coordinate files are written in the campaign's output folder (the worker wrote them);
 /// the coordinator only records that it happened.
 /// </summary>
-public sealed record TaskPicked : IClusterMessage
+internal sealed record TaskPicked : IClusterMessage
 {
     public required int Slot { get; init; }
     public required long TaskId { get; init; }
@@ -54,15 +54,15 @@ public sealed record TaskPicked : IClusterMessage
 }
 
 /// <summary>A task failed. A bad micrograph (<see cref="BadInput"/>) is final; anything else is retried a few times.</summary>
-public sealed record TaskFailed(int Slot, long TaskId, string CampaignId, int Index, string Name, string Node, string Error, bool BadInput) : IClusterMessage;
+internal sealed record TaskFailed(int Slot, long TaskId, string CampaignId, int Index, string Name, string Node, string Error, bool BadInput) : IClusterMessage;
 
 /// <summary>The shard region's hand-off stop message: finish the micrograph in hand, give back the waiting ones, then stop.</summary>
-public sealed record StopSlot : IClusterMessage
+internal sealed record StopSlot : IClusterMessage
 {
     public static readonly StopSlot Instance = new();
 }
 
 /// <summary>Asks the coordinator for the bytes of a model from <see cref="Offset"/> on (at most the chunk size).</summary>
-public sealed record FetchModelChunk(string ModelSha256, long Offset) : IClusterMessage;
+internal sealed record FetchModelChunk(string ModelSha256, long Offset) : IClusterMessage;
 
-public sealed record ModelChunk(string ModelSha256, long Offset, long TotalLength, byte[] Data, string Error) : IClusterMessage;
+internal sealed record ModelChunk(string ModelSha256, long Offset, long TotalLength, byte[] Data, string Error) : IClusterMessage;

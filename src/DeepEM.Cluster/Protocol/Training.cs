@@ -35,14 +35,14 @@ public sealed record TrainingTraffic(long Steps, double StepSeconds, double Comp
 
 // ---- client <-> training coordinator ----
 
-public sealed record SubmitTraining(TrainingSpec Spec) : IClusterMessage;
+internal sealed record SubmitTraining(TrainingSpec Spec) : IClusterMessage;
 
 public sealed record TrainingAccepted(string JobId, bool Resumed, long Step, long TotalSteps, int Workers) : IClusterMessage;
 
-public sealed record TrainingRejected(string JobId, string Reason) : IClusterMessage;
+internal sealed record TrainingRejected(string JobId, string Reason) : IClusterMessage;
 
 /// <summary>Sends the follower every epoch report so far and the ones to come, then <see cref="TrainingFinished"/>.</summary>
-public sealed record FollowTraining(string JobId) : IClusterMessage;
+internal sealed record FollowTraining(string JobId) : IClusterMessage;
 
 public sealed record TrainingProgress(string JobId, EpochReport Epoch, TrainingTraffic Traffic) : IClusterMessage;
 
@@ -66,25 +66,25 @@ public sealed record TrainingFinished(
 // ---- gradient workers <-> training coordinator ----
 
 /// <summary>A worker node's gradient worker announces itself every few seconds (a restarted coordinator learns of it again).</summary>
-public sealed record RegisterTrainer(string Node, string Device) : IClusterMessage;
+internal sealed record RegisterTrainer(string Node, string Device) : IClusterMessage;
 
 /// <summary>Asks the training coordinator which gradient workers it knows; it answers <see cref="Trainers"/>.</summary>
-public sealed record GetTrainers : IClusterMessage
+internal sealed record GetTrainers : IClusterMessage
 {
     public static readonly GetTrainers Instance = new();
 }
 
 /// <summary>The nodes (<c>host:port</c>) whose gradient workers have registered with the training coordinator.</summary>
-public sealed record Trainers(IReadOnlyList<string> Nodes) : IClusterMessage;
+internal sealed record Trainers(IReadOnlyList<string> Nodes) : IClusterMessage;
 
 /// <summary>One part of a step's weights, for weights larger than one message; the task carries the last part.</summary>
-public sealed record WeightsPart(string JobId, long Step, int Offset, int Total, float[] Values) : IClusterMessage;
+internal sealed record WeightsPart(string JobId, long Step, int Offset, int Total, float[] Values) : IClusterMessage;
 
 /// <summary>
 /// Compute the gradients of chunks <see cref="FirstChunk"/>.. of step <see cref="Step"/>: the samples (box index into
 /// the training set and quarter turns) of those chunks, 16 per chunk, at the weights whose SHA-256 is given.
 /// </summary>
-public sealed record GradientTask(
+internal sealed record GradientTask(
     string JobId,
     long Step,
     string Preset,
@@ -103,7 +103,7 @@ public sealed record GradientTask(
 /// Part of the answer to a <see cref="GradientTask"/>: the chunks' gradients one after another (chunk-major), values
 /// from <see cref="Offset"/> of <see cref="Total"/>; every part carries every chunk's summed loss.
 /// </summary>
-public sealed record GradientPart(
+internal sealed record GradientPart(
     string JobId,
     long Step,
     int FirstChunk,
@@ -116,14 +116,14 @@ public sealed record GradientPart(
     double ComputeSeconds) : IClusterMessage;
 
 /// <summary>The worker could not compute the task (weights that do not match their hash, an unreadable training set).</summary>
-public sealed record GradientRefused(string JobId, long Step, int FirstChunk, string Node, string Reason) : IClusterMessage;
+internal sealed record GradientRefused(string JobId, long Step, int FirstChunk, string Node, string Reason) : IClusterMessage;
 
 // ---- the training coordinator's journal ----
 
-public sealed record TrainingSubmitted(TrainingSpec Spec) : IClusterMessage;
+internal sealed record TrainingSubmitted(TrainingSpec Spec) : IClusterMessage;
 
 /// <summary>A checkpoint file (<see cref="TrainingCheckpoint"/> in protobuf) was written after <see cref="Step"/> steps.</summary>
-public sealed record TrainingCheckpointed(string JobId, long Step, BlobRef Checkpoint) : IClusterMessage;
+internal sealed record TrainingCheckpointed(string JobId, long Step, BlobRef Checkpoint) : IClusterMessage;
 
 /// <summary>The contents of a checkpoint file (not a message: the serializer writes it to a file).</summary>
-public sealed record CheckpointFile(string JobId, TrainingCheckpoint Checkpoint) : IClusterMessage;
+internal sealed record CheckpointFile(string JobId, TrainingCheckpoint Checkpoint) : IClusterMessage;

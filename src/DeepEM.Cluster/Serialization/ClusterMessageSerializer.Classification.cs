@@ -9,7 +9,7 @@ using P = DeepEM.Cluster.Serialization.Proto;
 namespace DeepEM.Cluster.Serialization;
 
 /// <summary>The classification messages (protos/classification.proto); manifests start with "c".</summary>
-public sealed partial class ClusterMessageSerializer
+internal sealed partial class ClusterMessageSerializer
 {
     private static string ClassificationManifest(object o) => o switch
     {

@@ -6,7 +6,7 @@ using P = DeepEM.Cluster.Serialization.Proto;
 namespace DeepEM.Cluster.Serialization;
 
 /// <summary>The training messages (protos/training.proto); manifests start with "t".</summary>
-public sealed partial class ClusterMessageSerializer
+internal sealed partial class ClusterMessageSerializer
 {
     private static string TrainingManifest(object o) => o switch
     {

@@ -13,7 +13,7 @@ namespace DeepEM.Cluster.Serialization;
 /// protos/cluster.proto and protos/training.proto, named by a short string manifest. Bound to the marker interface in hocon/base.conf.
 /// A manifest this version does not know is an error, never a guess.
 /// </summary>
-public sealed partial class ClusterMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
     /// <summary>Akka reserves identifiers up to 40 for itself; this one is ours for ever.</summary>
     public const int SerializerId = 4711;

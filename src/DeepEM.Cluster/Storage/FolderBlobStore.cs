@@ -11,7 +11,7 @@ namespace DeepEM.Cluster.Storage;
 /// are not what the store holds (with an <see cref="ArgumentException"/>; it is given the bytes, their SHA-256 and the
 /// path) before anything is written.
 /// </summary>
-public sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string, string>? check = null) : IBlobStore
+internal sealed class FolderBlobStore(string folder, string extension = "", Action<byte[], string, string>? check = null) : IBlobStore
 {
     private string PathOf(string sha256) => Path.Combine(folder, sha256 + extension);
 

@@ -12,7 +12,7 @@ namespace DeepEM.Cluster.Storage;
 /// micrographs have picks there (NAME.star, written by the workers, see <see cref="FolderPickWriter"/>), autopick.star,
 /// and campaign.json, the summary (counts, failures, throughput per node) written at the end.
 /// </summary>
-public sealed class FolderCampaignOutput : ICampaignOutput
+internal sealed class FolderCampaignOutput : ICampaignOutput
 {
     private readonly CampaignSpec _spec;
     private readonly PickOutputs _outputs;
@@ -71,7 +71,7 @@ public sealed class FolderCampaignOutput : ICampaignOutput
     }
 }
 
-public sealed class FolderCampaignOutputFactory : ICampaignOutputFactory
+internal sealed class FolderCampaignOutputFactory : ICampaignOutputFactory
 {
     public ICampaignOutput Open(CampaignSpec spec) => new FolderCampaignOutput(spec);
 }

@@ -7,7 +7,7 @@ namespace DeepEM.Cluster.Storage;
 /// The campaign coordinator's model copies, <c>STATE/models/SHA256.deepem</c>: a <see cref="FolderBlobStore"/> that
 /// takes only files that parse as models.
 /// </summary>
-public sealed class FolderModelStore : IBlobStore
+internal sealed class FolderModelStore : IBlobStore
 {
     private readonly FolderBlobStore _files;
 

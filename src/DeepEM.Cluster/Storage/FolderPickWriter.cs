@@ -18,7 +18,7 @@ namespace DeepEM.Cluster.Storage;
 /// thread pool that runs the actors: the file system can then commit many flushes together.
 /// </para>
 /// </summary>
-public sealed class FolderPickWriter : IPickWriter
+internal sealed class FolderPickWriter : IPickWriter
 {
     private const int KeptOutputs = 16;
     private readonly ConcurrentDictionary<string, PickOutputs> _outputs = new(StringComparer.Ordinal);

@@ -16,7 +16,7 @@ namespace DeepEM.Cluster.Training;
 /// version's SHA-256 before use; the training set is read once per node (from its path when this node can read it
 /// and the bytes hash right, otherwise fetched from the coordinator in chunks) and kept.
 /// </summary>
-public sealed class GradientWorker : ReceiveActor, IWithTimers
+internal sealed class GradientWorker : ReceiveActor, IWithTimers
 {
     // Messages to itself: never serialized.
     private sealed record Computed(GradientTask Task, IActorRef ReplyTo, float[] Gradients, double[] Losses, double Seconds) : INoSerializationVerificationNeeded;

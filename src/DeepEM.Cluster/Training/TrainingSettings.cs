@@ -3,7 +3,7 @@ using Akka.Configuration;
 namespace DeepEM.Cluster.Training;
 
 /// <summary>The <c>deepem.cluster.training</c> section of reference.conf, typed.</summary>
-public sealed record TrainingSettings
+internal sealed record TrainingSettings
 {
     public int CheckpointEvery { get; init; } = 50;
     public TimeSpan StepTimeout { get; init; } = TimeSpan.FromSeconds(60);
