@@ -11,11 +11,12 @@ namespace DeepEM.Cli.Tests;
 /// <c>deepem pick --join</c>, a worker killed with SIGKILL halfway, the coordinator killed and restarted.
 /// </summary>
 [CollectionDefinition("cluster processes", DisableParallelization = true)]
-public sealed class ClusterProcessCollection;
+public sealed class ClusterProcessCollection : ICollectionFixture<ClusterTestLock>;
 
 /// <remarks>
-/// Runs alone (its own collection, parallelisation off): five processes on two cores must not also compete with
-/// the other tests, or heartbeats are late and failure detection misfires.
+/// Runs alone (its own collection, parallelisation off, and <see cref="ClusterTestLock"/> against the in-process
+/// clusters of the other test project): five processes on two cores must not also compete with other clusters, or
+/// heartbeats are late and failure detection misfires.
 /// </remarks>
 [Collection("cluster processes")]
 public sealed class ClusterProcessTests

@@ -6,6 +6,7 @@ using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Training;
 using DeepEM.Pipeline.Picking;
 using DeepEM.Pipeline.Training;
@@ -14,7 +15,10 @@ using DeepEM.TestSupport;
 
 namespace DeepEM.Cluster.Tests;
 
-/// <summary>Cluster tests start real nodes on loopback; they run one at a time (2 cores, timing-sensitive failure detection).</summary>
+/// <summary>
+/// Cluster tests start real nodes on loopback; they run one at a time (2 cores, timing-sensitive failure detection), and
+/// never beside the node processes of DeepEM.Cli.Tests (<see cref="ClusterTestLock"/>, taken by the fixture).
+/// </summary>
 [CollectionDefinition("cluster")]
 public sealed class ClusterCollection : ICollectionFixture<ClusterData>;
 
@@ -24,6 +28,8 @@ public sealed class ClusterCollection : ICollectionFixture<ClusterData>;
 /// </summary>
 public sealed class ClusterData : IDisposable
 {
+    private readonly ClusterTestLock _lock = new();
+
     public ClusterData()
     {
         var settings = new SimulationSettings { Size = 768, BoxSize = 48 };
@@ -35,10 +41,9 @@ public sealed class ClusterData : IDisposable
         });
         File.WriteAllBytes(Model, outcome.Model.ToBytes());
         TrainingBoxes = outcome.Data.Boxes;
-        var node = TestCluster.Start(Temp.File("reference-state"), [Roles.Worker, Roles.Coordinator]).GetAwaiter().GetResult();
-        var final = TestCluster.Pick(node, this, Reference).GetAwaiter().GetResult();
-        node.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Assert.True(final.Done == Micrographs.Count, $"reference run picked {final.Done} of {Micrographs.Count}");
+        // The reference is the Pipeline's picker in a plain loop, without actors: every cluster run must write exactly its files.
+        var reference = PickingWorkflow.Run(outcome.Model, Micrographs, Reference, new PickSettings(), PickSettings.DefaultFormats, DeviceChoice.Cpu);
+        Assert.True(reference.Picked == Micrographs.Count, $"reference run picked {reference.Picked} of {Micrographs.Count}");
     }
 
     public TempFolder Temp { get; } = TestPaths.NewTemp();
@@ -52,7 +57,11 @@ public sealed class ClusterData : IDisposable
 
     public string Reference => Temp.File("reference");
 
-    public void Dispose() => Temp.Dispose();
+    public void Dispose()
+    {
+        Temp.Dispose();
+        _lock.Dispose();
+    }
 }
 
 internal static class TestCluster
@@ -98,6 +107,28 @@ internal static class TestCluster
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var outcome = await new CampaignClient(node).RunAsync(spec, _ => { }, p => progress?.Invoke(p), timeout.Token);
         return outcome.Final;
+    }
+
+    /// <summary>Asks the campaign coordinator for the campaign of <paramref name="outDir"/> until its status meets <paramref name="condition"/>.</summary>
+    public static async Task<CampaignStatus> WaitForStatus(ClusterNode node, string outDir, Func<CampaignStatus, bool> condition)
+    {
+        var id = CampaignClient.CampaignIdOf(Path.GetFullPath(outDir));
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        CampaignStatus? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = (await new CampaignClient(node).StatusAsync(id, TimeSpan.FromSeconds(5))).SingleOrDefault();
+                if (last is not null && condition(last)) return last;
+            }
+            catch (AskTimeoutException)
+            {
+                // The coordinator singleton is not there yet: ask again.
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the campaign of {outDir} never came to the state awaited; last: {last}");
     }
 
     /// <summary>Waits until the training coordinator knows <paramref name="count"/> gradient workers (they announce themselves every 2 s).</summary>
@@ -148,6 +179,28 @@ internal sealed class SlowPicking(IMicrographPicking inner, TimeSpan delay) : IM
         var result = await inner.PickAsync(task, node, cancel);
         while (started.Elapsed < delay) await Task.Delay(delay - started.Elapsed + TimeSpan.FromMilliseconds(1), cancel);
         return result;
+    }
+}
+
+/// <summary>
+/// A node whose picks wait until the test releases them: it holds what it was handed, so what the others do is not a
+/// race against its speed.
+/// </summary>
+internal sealed class HeldPicking(IMicrographPicking inner) : IMicrographPicking
+{
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first pick is in hand.</summary>
+    public Task Entered => _entered.Task;
+
+    public void Release() => _release.TrySetResult();
+
+    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
+    {
+        _entered.TrySetResult();
+        await _release.Task.WaitAsync(cancel);
+        return await inner.PickAsync(task, node, cancel);
     }
 }
 
