@@ -14,9 +14,9 @@ namespace DeepEM.Cli.Tests;
 public sealed class ClusterProcessCollection : ICollectionFixture<ClusterTestLock>;
 
 /// <remarks>
-/// Runs alone (its own collection, parallelisation off, and <see cref="ClusterTestLock"/> against the in-process
-/// clusters of the other test project): five processes on two cores must not also compete with other clusters, or
-/// heartbeats are late and failure detection misfires.
+/// Runs alone within this project (its own collection, parallelisation off): five processes on two cores must not
+/// also compete with the other tests, or heartbeats are late and failure detection misfires. The in-process clusters
+/// of DeepEM.Cluster.Tests may run beside it, unless <see cref="ClusterTestLock"/> is switched on.
 /// </remarks>
 [Collection("cluster processes")]
 public sealed class ClusterProcessTests

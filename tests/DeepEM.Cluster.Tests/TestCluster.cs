@@ -17,7 +17,7 @@ namespace DeepEM.Cluster.Tests;
 
 /// <summary>
 /// Cluster tests start real nodes on loopback; they run one at a time (2 cores, timing-sensitive failure detection), and
-/// never beside the node processes of DeepEM.Cli.Tests (<see cref="ClusterTestLock"/>, taken by the fixture).
+/// with <see cref="ClusterTestLock"/> switched on never beside the node processes of DeepEM.Cli.Tests.
 /// </summary>
 [CollectionDefinition("cluster")]
 public sealed class ClusterCollection : ICollectionFixture<ClusterData>;
