@@ -7,7 +7,8 @@ namespace DeepEM.Cluster.Internal;
 /// another in the order asked, each answer told to the actor when it is ready; so answers arrive in that order too
 /// (a checkpoint's before the result that follows it). An answer of null tells nothing; an expected failure
 /// (<see cref="ArgumentException"/>, <see cref="IOException"/>, a refused access, a state that does not fit, a damaged
-/// protobuf file) becomes the answer that the caller's <c>failed</c> makes of its message.
+/// protobuf file) becomes the answer that the caller's <c>failed</c> makes of its message; any other exception too, with its
+/// type, so that none is lost.
 /// </summary>
 internal sealed class SerialWork(IActorRef actor)
 {
@@ -27,6 +28,12 @@ internal sealed class SerialWork(IActorRef actor)
                                           or Google.Protobuf.InvalidProtocolBufferException)
             {
                 answer = failed(e.Message);
+            }
+            catch (Exception e)
+            {
+                // Anything else (a backend disposed under a validation after its training failed, a bug) would vanish in
+                // a faulted task that nobody observes: it becomes a failure that the actor logs, with its type.
+                answer = failed($"{e.GetType().Name}: {e.Message}");
             }
             if (answer is not null) actor.Tell(answer);
         }, TaskScheduler.Default);
