@@ -16,6 +16,7 @@ internal interface ICampaignOutput
     /// <summary>The index of exactly these micrographs (the ones with picks), in submission order.</summary>
     void WriteIndex(IReadOnlyList<MicrographRef> withPicks);
 
+    /// <summary>The summary of a campaign that is over; what killed writers left of its files is cleared away.</summary>
     void WriteSummary(CampaignStatus status);
 }
 

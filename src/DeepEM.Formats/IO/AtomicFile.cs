@@ -7,12 +7,38 @@ namespace DeepEM.Formats.IO;
 /// </summary>
 public static class AtomicFile
 {
+    // .TARGET.PID.GUID.tmp: hidden (listings skip it), beside its target (the rename stays in one file system), unique
+    // per writer (two processes writing one target never share a temporary file).
+    private static string TempFor(string dir, string full) => Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+
+    private static readonly System.Text.RegularExpressions.Regex Temporary = new(@"^\.(?<target>.+)\.[0-9]+\.[0-9a-f]{32}\.tmp$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Deletes the temporary files left in <paramref name="directory"/> (not below it) by writers that were killed between
+    /// writing and renaming (SIGKILL, power loss), for the targets <paramref name="isTarget"/> accepts (file names). The
+    /// caller knows that no writer of those targets is still at work: a deleted temporary file of a live writer makes its
+    /// rename fail, which that writer reports. Returns how many were deleted.
+    /// </summary>
+    public static int RemoveLeftovers(string directory, Func<string, bool> isTarget)
+    {
+        if (!Directory.Exists(directory)) return 0;
+        var removed = 0;
+        // Hidden files are skipped by default: these are hidden.
+        foreach (var file in Directory.EnumerateFiles(directory, ".*.tmp", new EnumerationOptions { AttributesToSkip = 0, MatchCasing = MatchCasing.CaseSensitive }))
+        {
+            var match = Temporary.Match(Path.GetFileName(file));
+            if (!match.Success || !isTarget(match.Groups["target"].Value)) continue;
+            if (TryDelete(file)) removed++;
+        }
+        return removed;
+    }
+
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var temp = TempFor(dir, full);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -59,7 +85,7 @@ public static class AtomicFile
                 var full = Path.GetFullPath(path);
                 var dir = Path.GetDirectoryName(full)!;
                 if (!Directory.Exists(dir)) Directory.CreateDirectory(dir);
-                var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                var temp = TempFor(dir, full);
                 var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
                 open.Add((stream, temp, full));
                 stream.Write(encoding.GetBytes(text));
@@ -79,17 +105,20 @@ public static class AtomicFile
         }
     }
 
-    private static void TryDelete(string path)
+    private static bool TryDelete(string path)
     {
         try
         {
             File.Delete(path);
+            return true;
         }
         catch (IOException)
         {
+            return false;
         }
         catch (UnauthorizedAccessException)
         {
+            return false;
         }
     }
 }

@@ -84,6 +84,27 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
         _done?.Add(name);
     }
 
+    /// <summary>
+    /// Deletes what killed writers left of these micrographs' files and of the index (temporary files that were never
+    /// renamed into place), in the folders the names put them in; called when the run is over, when no writer of them is
+    /// at work any more. Returns how many were deleted.
+    /// </summary>
+    public int RemoveLeftovers(IEnumerable<string> names)
+    {
+        var targets = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal) { [Directory] = [] };
+        foreach (var name in names)
+        {
+            var path = Path.Combine(Directory, name);
+            var dir = Path.GetDirectoryName(path)!;
+            if (!targets.TryGetValue(dir, out var files)) targets[dir] = files = new HashSet<string>(StringComparer.Ordinal);
+            files.Add(Path.GetFileName(path));
+        }
+        // A target is a name with one of the coordinate files' extensions (whichever formats an earlier run wrote).
+        return targets.Sum(t => AtomicFile.RemoveLeftovers(t.Key, file => file == "autopick.star" && t.Key == Directory
+            || file == "campaign.json" && t.Key == Directory
+            || CoordinateFiles.FormatOf(file) is not null && t.Value.Contains(Path.GetFileNameWithoutExtension(file))));
+    }
+
     /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>
     public void WriteIndex(IEnumerable<(string Name, string MicrographPath)> micrographs) =>
         WriteIndexOf(micrographs.Where(m => IsDone(m.Name)).Select(m => new AutopickEntry(m.MicrographPath, StarPath(m.Name))));

@@ -64,6 +64,8 @@ public static class PickingWorkflow
             }
         }
         outputs.WriteIndex(names);
+        // What an earlier run killed in the middle of a write left (its temporary files): this run has written those files.
+        outputs.RemoveLeftovers(names.Select(n => n.Name));
         return new PickingSummary(done, skipped, failed, particles, watch.Elapsed, scoring);
     }
 }

@@ -1,0 +1,66 @@
+using DeepEM.Formats.Coordinates;
+using DeepEM.Formats.IO;
+using DeepEM.Pipeline.Picking;
+
+namespace DeepEM.Pipeline.Tests;
+
+/// <summary>What a writer killed between writing and renaming leaves (its temporary file), and who clears it away.</summary>
+public class PickLeftoverTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"deepem-leftovers-{Guid.NewGuid():N}");
+
+    public PickLeftoverTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>
+    /// The temporary file AtomicFile makes for <paramref name="path"/>, kept as a killed writer leaves it: the write is
+    /// stopped after its first bytes (AtomicFile deletes its temporary file on an exception, so the half-written file is
+    /// put back under the name AtomicFile gave it).
+    /// </summary>
+    private static string KilledWhileWriting(string path)
+    {
+        string? temp = null;
+        Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, stream =>
+        {
+            stream.Write("half of a file"u8);
+            temp = ((FileStream)stream).Name;
+            throw new InvalidOperationException("killed");
+        }));
+        Assert.False(File.Exists(temp));
+        File.WriteAllText(temp!, "half of a file");
+        return temp!;
+    }
+
+    [Fact]
+    public void Leftovers_of_the_runs_files_go_and_everything_else_stays()
+    {
+        var outputs = new PickOutputs(_dir, [CoordinateFormat.Star, CoordinateFormat.Box], 48);
+        var picks = new List<Pick> { new(120.5, 88, 0.93), new(400, 321.25, 0.71) };
+        var leftovers = new[]
+        {
+            KilledWhileWriting(Path.Combine(_dir, "mic_0003.box")),
+            KilledWhileWriting(Path.Combine(_dir, "mic_0003.star")),
+            KilledWhileWriting(Path.Combine(_dir, "autopick.star")),
+            KilledWhileWriting(Path.Combine(_dir, "Micrographs", "mic_0009.star")),
+        };
+        // Not this run's: another micrograph's, a file that is not a coordinate file, and a user's own hidden file.
+        var kept = new[]
+        {
+            KilledWhileWriting(Path.Combine(_dir, "mic_0004.star")),
+            KilledWhileWriting(Path.Combine(_dir, "mic_0003.mrc")),
+            Path.Combine(_dir, ".notes.tmp"),
+        };
+        File.WriteAllText(kept[2], "mine");
+        Assert.All(leftovers.Concat(kept), f => Assert.True(File.Exists(f), f));
+        outputs.Write("mic_0003", picks);
+        outputs.Write("Micrographs/mic_0009", picks);
+
+        Assert.Equal(4, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"]));
+
+        Assert.All(leftovers, f => Assert.False(File.Exists(f), f));
+        Assert.All(kept, f => Assert.True(File.Exists(f), f));
+        Assert.Equal(RelionStarCoordinates.ToText(picks), File.ReadAllText(Path.Combine(_dir, "mic_0003.star")));
+        Assert.Equal(0, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"]));
+    }
+}
