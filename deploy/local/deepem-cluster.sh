@@ -8,7 +8,8 @@
 # start: node 1 forms the cluster (the seed, on --port, default any free port), nodes 2..N join it. Every node takes
 #   both roles, as three plain `deepem node` do, and all share one state folder (DIR/state), so whichever node holds
 #   the campaign coordinator reads the same journal. Each node's log is DIR/node-I.log, its output DIR/node-I.out.
-#   With --metrics-port M, node I serves /metrics and /health/* on port M+I-1. Flags after -- go to every node
+#   With --metrics-port M, node I serves /metrics and /health/* on port M+I-1 (M = 0: each on any free port; the
+#   listing names them). Flags after -- go to every node
 #   (for example --device cpu, or --config site.conf). Returns once every node is up, and prints the address
 #   that pick/train/status take in --join.
 # status: which nodes run, and the cluster's campaigns.
@@ -50,6 +51,8 @@ pid_of() { cat "$dir/node-$1.pid" 2>/dev/null || true; }
 alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
 # The node's "node HOST:PORT is up" line.
 up_address() { sed -n 's/^node \([^ ]*\) is up.*/\1/p' "$dir/node-$1.out" 2>/dev/null | head -n 1; }
+# Its metrics endpoint, from the same line ("; metrics at URL/metrics"), when it serves one.
+metrics_url() { sed -n 's/^node [^ ]* is up.*; metrics at \([^ ;]*\);.*/\1/p' "$dir/node-$1.out" 2>/dev/null | head -n 1; }
 
 wait_up() {
   local i=$1 pid deadline=$((SECONDS + UP_TIMEOUT))
@@ -67,7 +70,9 @@ wait_up() {
 start_node() {
   local i=$1; shift
   local flags=(node --host 127.0.0.1 --state "$dir/state" --log "$dir/node-$i.log" "$@")
-  [[ -n $metrics ]] && flags+=(--metrics-port $((metrics + i - 1)))
+  if [[ $metrics == 0 ]]; then flags+=(--metrics-port 0)
+  elif [[ -n $metrics ]]; then flags+=(--metrics-port $((metrics + i - 1)))
+  fi
   # setsid: the node is not in this shell's process group, so a Ctrl-C here does not reach it; stop does.
   setsid "${DEEPEM_CMD[@]}" "${flags[@]}" "${node_flags[@]}" > "$dir/node-$i.out" 2> "$dir/node-$i.err" < /dev/null &
   echo $! > "$dir/node-$i.pid"
@@ -90,7 +95,9 @@ case $verb in
     echo "$count" > "$dir/nodes"
     echo "$seed" > "$dir/seed"
     echo "cluster of $count nodes up; seed $seed; state and logs in $dir"
-    for ((i = 1; i <= count; i++)); do echo "  node $i: $(up_address "$i") (pid $(pid_of "$i"))"; done
+    for ((i = 1; i <= count; i++)); do
+      echo "  node $i: $(up_address "$i") (pid $(pid_of "$i"))${metrics:+; metrics at $(metrics_url "$i")}"
+    done
     echo "use it with: deepem pick --join $seed ...   stop it with: $0 stop --dir $dir"
     ;;
   status)

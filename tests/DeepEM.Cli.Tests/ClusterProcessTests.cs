@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using DeepEM.TestSupport;
 
 namespace DeepEM.Cli.Tests;
@@ -52,8 +50,17 @@ public sealed class ClusterProcessTests
         {
             if (line is null) return;
             _lines.Enqueue(line);
-            if (line.Contains(" is up (roles")) _up.TrySetResult();
+            if (UpLine.Match(line) is { Success: true } up)
+            {
+                Port = int.Parse(up.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                _up.TrySetResult();
+            }
         }
+
+        private static readonly System.Text.RegularExpressions.Regex UpLine = new(@"^node \S+:([0-9]+) is up \(roles");
+
+        /// <summary>The remoting port the node bound (it was given 0, or the port it was told), read from its start line.</summary>
+        public int Port { get; private set; }
 
         public Process Process { get; }
 
@@ -82,11 +89,12 @@ public sealed class ClusterProcessTests
     /// </summary>
     private sealed class LoopbackCluster(TempFolder temp, bool coordinatorPicks) : IDisposable
     {
-        public int[] Ports { get; } = Enumerable.Range(0, 4).Select(_ => FreePort()).ToArray();
+        /// <summary>The coordinator's port: any free one at the first start (0), read back, and the same one after a restart.</summary>
+        public int SeedPort { get; private set; }
 
         public string Config { get; } = WriteConfig(temp);
 
-        public string Seed => $"127.0.0.1:{Ports[0]}";
+        public string Seed => $"127.0.0.1:{SeedPort}";
 
         public string CoordinatorLog => temp.File("coordinator.log");
 
@@ -103,12 +111,13 @@ public sealed class ClusterProcessTests
         }
 
         /// <summary>Starts (or restarts) the coordinator, always with the same command line.</summary>
-        public Task StartCoordinator()
+        public async Task StartCoordinator()
         {
             Coordinator?.Dispose();
             string[] roles = coordinatorPicks ? ["--device", "cpu"] : ["--roles", "coordinator"];
-            Coordinator = new Node(["node", .. roles, "--port", $"{Ports[0]}", "--state", StateDir, "--config", Config, "--log", CoordinatorLog]);
-            return Coordinator.Up();
+            Coordinator = new Node(["node", .. roles, "--port", $"{SeedPort}", "--state", StateDir, "--config", Config, "--log", CoordinatorLog]);
+            await Coordinator.Up();
+            SeedPort = Coordinator.Port;
         }
 
         public async Task Start()
@@ -116,7 +125,7 @@ public sealed class ClusterProcessTests
             await StartCoordinator();
             for (var i = 1; i <= 3; i++)
             {
-                Workers.Add(new Node("node", "--roles", "worker", "--port", $"{Ports[i]}", "--seed-nodes", Seed, "--device", "cpu",
+                Workers.Add(new Node("node", "--roles", "worker", "--port", "0", "--seed-nodes", Seed, "--device", "cpu",
                     "--config", Config, "--log", temp.File($"worker{i}.log")));
             }
             foreach (var w in Workers) await w.Up();
@@ -127,15 +136,6 @@ public sealed class ClusterProcessTests
             foreach (var w in Workers) w.Dispose();
             Coordinator?.Dispose();
         }
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static string Tail(string path) =>
@@ -172,13 +172,12 @@ public sealed class ClusterProcessTests
         DeepemProcess.Ok("pick", "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("reference"), "--device", "cpu");
 
         using var cluster = new LoopbackCluster(temp, coordinatorPicks: true);
-        var ports = cluster.Ports;
         var workers = cluster.Workers;
         await cluster.Start();
 
         // Submit and follow the progress lines. Worker 2 gets SIGKILL when 12 micrographs are done; the coordinator node gets
         // SIGKILL at 24, once it has seen worker 2 go, and is started again with the very same command line.
-        var pick = new Node("pick", "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
+        var pick = new Node("pick", "--join", cluster.Seed, "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
         int workerKilledAt = -1, coordinatorKilledAt = -1;
         var coordinatorLines = 0;
         var watch = Stopwatch.StartNew();
@@ -242,7 +241,7 @@ public sealed class ClusterProcessTests
             Assert.Equal(60, audit.Micrographs);
         }
 
-        var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{ports[3]}", "--config", cluster.Config);
+        var status = DeepemProcess.Run("status", "--join", $"127.0.0.1:{workers[2].Port}", "--config", cluster.Config);
         Assert.True(status.ExitCode == 0, status.Stderr + status.Stdout);
         Assert.Contains("complete", status.Stdout);
         Assert.Contains("60 micrographs: 60 picked, 0 already there, 0 failed, 0 in flight, 0 pending", status.Stdout);
@@ -261,10 +260,10 @@ public sealed class ClusterProcessTests
         using var temp = TestPaths.NewTemp();
         using var cluster = new LoopbackCluster(temp, coordinatorPicks: false);
         await cluster.StartCoordinator();
-        var second = DeepemProcess.Run("node", "--roles", "worker", "--port", $"{cluster.Ports[0]}", "--seed-nodes", cluster.Seed, "--config", cluster.Config);
+        var second = DeepemProcess.Run("node", "--roles", "worker", "--port", $"{cluster.SeedPort}", "--seed-nodes", cluster.Seed, "--config", cluster.Config);
         Assert.Equal(1, second.ExitCode);
         var line = Assert.Single(second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal($"deepem: error: port {cluster.Ports[0]} on 127.0.0.1 is in use by another process (another node?): choose another --port", line);
+        Assert.Equal($"deepem: error: port {cluster.SeedPort} on 127.0.0.1 is in use by another process (another node?): choose another --port", line);
         Assert.DoesNotContain("is up", second.Stdout);
         Assert.False(cluster.Coordinator!.Process.HasExited);
     }
@@ -282,14 +281,13 @@ public sealed class ClusterProcessTests
         Assert.True(alone.ExitCode == 0, alone.Stderr + alone.Stdout);
 
         using var cluster = new LoopbackCluster(temp, coordinatorPicks: false);
-        var ports = cluster.Ports;
         var workers = cluster.Workers;
         await cluster.Start();
         // Every gradient worker has registered with the training coordinator (its log says how many it knows).
         await WaitForLine(cluster.CoordinatorLog, "joined: 3 workers", TimeSpan.FromMinutes(1));
 
         // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
-        var train = new Node([.. Train("cluster/model.deepem"), "--join", $"127.0.0.1:{ports[0]}", "--config", cluster.Config]);
+        var train = new Node([.. Train("cluster/model.deepem"), "--join", cluster.Seed, "--config", cluster.Config]);
         var killed = false;
         var watch = Stopwatch.StartNew();
         while (!train.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Akka.Configuration;
 using DeepEM.Cli.Commands;
@@ -25,25 +24,28 @@ public sealed class DeployTests
     public async Task The_local_script_starts_a_three_node_cluster_and_stops_it_gracefully()
     {
         using var temp = TestPaths.NewTemp();
-        var metrics = ConsecutiveFreePorts(3);
-        var start = Script(temp, "start", "3", "--dir", temp.File("cluster"), "--metrics-port", $"{metrics}", "--", "--device", "cpu");
+        // --metrics-port 0: every node on a port of its own choosing, named in the listing.
+        var start = Script(temp, "start", "3", "--dir", temp.File("cluster"), "--metrics-port", "0", "--", "--device", "cpu");
         try
         {
             Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
             Assert.Contains("cluster of 3 nodes up; seed 127.0.0.1:", start.Stdout);
+            var endpoints = System.Text.RegularExpressions.Regex.Matches(start.Stdout, @"^  node [1-3]: 127\.0\.0\.1:[0-9]+ \(pid [0-9]+\); metrics at (http://127\.0\.0\.1:[0-9]+)/metrics$",
+                System.Text.RegularExpressions.RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToList();
+            Assert.True(endpoints.Distinct().Count() == 3, start.Stdout);
             // Every node sees all three as Up members, on its own metrics endpoint.
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             for (var i = 0; i < 3; i++)
             {
                 var deadline = DateTime.UtcNow.AddSeconds(30);
                 string scrape;
-                while (!(scrape = await http.GetStringAsync($"http://127.0.0.1:{metrics + i}/metrics")).Contains("deepem_cluster_members{status=\"up\"} 3")
+                while (!(scrape = await http.GetStringAsync($"{endpoints[i]}/metrics")).Contains("deepem_cluster_members{status=\"up\"} 3")
                     && DateTime.UtcNow < deadline)
                 {
                     await Task.Delay(500);
                 }
                 Assert.Contains("deepem_cluster_members{status=\"up\"} 3", scrape);
-                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{metrics + i}/health/ready")).StatusCode);
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"{endpoints[i]}/health/ready")).StatusCode);
             }
             var status = Script(temp, "status", "--dir", temp.File("cluster"));
             Assert.True(status.ExitCode == 0, status.Stdout + status.Stderr);
@@ -83,35 +85,6 @@ public sealed class DeployTests
             throw new TimeoutException($"deepem-cluster.sh {string.Join(' ', args)} ran over 5 minutes");
         }
         return new DeepemProcess.Result(process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static int ConsecutiveFreePorts(int count)
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            var port = ((IPEndPoint)first.LocalEndpoint).Port;
-            first.Stop();
-            if (port + count > 65535) continue;
-            if (Enumerable.Range(port, count).All(IsFree)) return port;
-        }
-        throw new InvalidOperationException($"no {count} consecutive free ports");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            listener.Stop();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     // ---- the Slurm batch script, with srun played by a shim (the real Slurm test is deploy/slurm/test/run.sh) ----
@@ -162,7 +135,8 @@ public sealed class DeployTests
             start.Environment["DEEPEM"] = $"dotnet {Path.Combine(AppContext.BaseDirectory, "deepem.dll")}";
             start.Environment["DEEPEM_HOST"] = "127.0.0.1";
             start.Environment["DEEPEM_WORKER_HOST"] = "127.0.0.1";
-            start.Environment["DEEPEM_PORT"] = $"{ConsecutiveFreePorts(1)}";
+            // Any free port, which the script reads back from the coordinator's start line.
+            start.Environment["DEEPEM_PORT"] = "0";
             start.Environment["DEEPEM_DEVICE"] = "cpu";
             return Process.Start(start)!;
         }

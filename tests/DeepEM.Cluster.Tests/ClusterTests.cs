@@ -193,8 +193,8 @@ public sealed class ClusterTests(ClusterData data)
             // Submitting the campaign gives the coordinator its copy of the model.
             await TestCluster.Pick(node, data, temp.File("picks"));
             var bytes = File.ReadAllBytes(data.Model);
-            var sha = Models.HashedFiles.Sha256Hex(bytes);
-            var replicas = new Models.ModelReplicas(node.Coordinator, TimeSpan.FromSeconds(10));
+            var sha = Blobs.HashedFiles.Sha256Hex(bytes);
+            var replicas = new Blobs.BlobReplicas(node.Coordinator, TimeSpan.FromSeconds(10));
             var fetched = await replicas.GetAsync(sha, temp.File("not-on-this-node.deepem"), bytes.Length);
             Assert.Equal(bytes, fetched);
             Assert.True(bytes.Length > 3 * 4096, $"the model has only {bytes.Length} bytes");

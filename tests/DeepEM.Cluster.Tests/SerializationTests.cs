@@ -99,8 +99,8 @@ public sealed class SerializationTests : IDisposable
         { "tpk", new TaskPicked { Slot = 1, TaskId = 42, CampaignId = "pick-1", Index = 7, Name = "mic_0001", Node = "n", Particles = 3, Peaks = 4, RejectedByStd = 1, Positions = 1_000_000, ScoringSeconds = 0.3, TotalSeconds = 0.5 } },
         { "tfl", new TaskFailed(2, 43, "pick-1", 8, "bad", "n", "not an MRC file: map word is 'JUNK'", true) },
         { "stop", StopSlot.Instance },
-        { "fmc", new FetchModelChunk(new string('c', 64), 1 << 20) },
-        { "mc", new ModelChunk(new string('c', 64), 0, 3, [1, 2, 255], "") },
+        { "fmc", new FetchBlobChunk(new string('c', 64), 1 << 20) },
+        { "mc", new BlobChunk(new string('c', 64), 0, 3, [1, 2, 255], "") },
         { "e-sub", new CampaignSubmitted(Spec) },
         { "e-add", new MicrographsAdded("pick-1", [new MicrographRef("mic_0003", "/data/mic_0003.mrc")], ["mic_0003"]) },
         { "e-pks", new MicrographsPicked("pick-1", [new PickedMicrograph(0, 101, 0.5f, "n"), new PickedMicrograph(99_999, 0, 1.25f, "m"), new PickedMicrograph(3, 7, 0.75f, "n")]) },
@@ -202,7 +202,7 @@ public sealed class SerializationTests : IDisposable
     {
         var frame = _system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0;
         var chunkBytes = _system.Settings.Config.GetInt("deepem.cluster.model-chunk-bytes");
-        var chunk = new ModelChunk(new string('d', 64), 0, 10L << 20, new byte[chunkBytes], "");
+        var chunk = new BlobChunk(new string('d', 64), 0, 10L << 20, new byte[chunkBytes], "");
         var size = _system.Serialization.FindSerializerFor(chunk).ToBinary(chunk).Length;
         Assert.InRange(chunkBytes, 1024, 1 << 20);
         Assert.True(size + 1024 < frame, $"a {size}-byte chunk does not fit a {frame}-byte frame");

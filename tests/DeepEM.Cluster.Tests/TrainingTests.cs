@@ -1,5 +1,5 @@
 using DeepEM.Cluster.Clients;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Backends.Managed;

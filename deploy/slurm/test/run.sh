@@ -44,7 +44,7 @@ sinfo --noheader --format "%P %D %c %t" | sed 's/^/  sinfo: /'
 
 # Every deepem process on loopback; the job sees this environment (sbatch exports it).
 export DEEPEM="${deepem[*]}" DEEPEM_HOST=127.0.0.1 DEEPEM_WORKER_HOST=127.0.0.1 DEEPEM_DEVICE=cpu
-export DEEPEM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export DEEPEM_PORT=0   # any free port: the script reads it back from the coordinator's start line
 submit() {
   sbatch --parsable --nodes=1 --ntasks-per-node=3 --time=10 --chdir="$work" --output="$work/job-%j.out" \
     "$ROOT/deploy/slurm/deepem-pick.sbatch" --model "$work/model.deepem" --micrographs "$work/test/micrographs" \

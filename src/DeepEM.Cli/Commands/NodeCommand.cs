@@ -29,7 +29,7 @@ public static class NodeCommand
         var logFormat = new Option<string?>("--log-format") { Description = "text (logfmt, the default) or json: one object per line" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var bindHost = new Option<string?>("--bind-host") { Description = "address to listen on when it differs from --host (a container: its pod IP); default --host" };
-        var metricsPort = new Option<int?>("--metrics-port") { Description = "serve /metrics (Prometheus) and /health/live, /health/ready on this port (default: off)" };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "serve /metrics (Prometheus) and /health/live, /health/ready on this port (0: any free port, named in the start line; default: off)" };
         var command = new Command("node", "Run one cluster node until stopped (SIGTERM leaves the cluster gracefully).")
         {
             seeds, host, port, roles, config, state, device, gpus, log, logFormat, bindHost, metricsPort,
@@ -43,7 +43,7 @@ public static class NodeCommand
             }
             var portValue = parse.GetValue(port);
             if (portValue is < 0 or > 65535) throw new UsageException($"--port {portValue}: 0..65535");
-            if (parse.GetValue(metricsPort) is { } mp && mp is < 1 or > 65535) throw new UsageException($"--metrics-port {mp}: 1..65535");
+            if (parse.GetValue(metricsPort) is { } mp && mp is < 0 or > 65535) throw new UsageException($"--metrics-port {mp}: 0..65535");
             var seedList = (parse.GetValue(seeds) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
             foreach (var seed in seedList)
             {

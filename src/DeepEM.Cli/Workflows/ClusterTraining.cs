@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using DeepEM.Cluster.Clients;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Formats.IO;

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka.Actor;
 using DeepEM.Cluster.Clients;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.ModelFile;
@@ -86,12 +86,11 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             var config = Path.Combine(root, "bench.conf");
             File.WriteAllText(config, NodeConfig(database));
             var model = WriteModel(Path.Combine(root, "model.deepem"));
-            var port = FreePort();
-            var metricsPort = FreePort();
-            string[] coordinatorArgs = ["node", "--roles", "coordinator", "--port", $"{port}", "--state", Path.Combine(root, "state"), "--config", config,
-                "--log", Path.Combine(root, "coordinator.log"), "--metrics-port", $"{metricsPort}"];
+            // Any free ports, read back from the node's start line.
+            string[] coordinatorArgs = ["node", "--roles", "coordinator", "--port", "0", "--state", Path.Combine(root, "state"), "--config", config,
+                "--log", Path.Combine(root, "coordinator.log"), "--metrics-port", "0"];
             coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
-            var seed = $"127.0.0.1:{port}";
+            var seed = coordinator.Seed;
             var picking = new InstantPicking(InstantPicking.ReadyMade(settings.PicksPerMicrograph), BoxSize, clock);
 
             var started = Stopwatch.StartNew();
@@ -163,7 +162,7 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             // The coordinator killed (SIGKILL) and started again with the same command line: it recovers the campaign.
             settings.Log($"{journal}, {nodes} nodes: journal audited; killing and restarting the coordinator");
             var peakMb = coordinator.PeakMegabytes();
-            var heapMb = await ManagedHeapMegabytes(metricsPort);
+            var heapMb = await ManagedHeapMegabytes(coordinator.MetricsUrl);
             coordinator.Kill();
             var restartStart = Stopwatch.StartNew();
             coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
@@ -228,12 +227,12 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
         return (redone.Count == 0 ? 0 : redone.Max() - leaveStart, held.Count);
     }
 
-    private static async Task<double> ManagedHeapMegabytes(int metricsPort)
+    private static async Task<double> ManagedHeapMegabytes(string metricsUrl)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         try
         {
-            foreach (var line in (await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics")).Split('\n'))
+            foreach (var line in (await http.GetStringAsync($"{metricsUrl}/metrics")).Split('\n'))
             {
                 if (line.StartsWith("dotnet_total_memory_bytes ", StringComparison.Ordinal))
                 {
@@ -341,15 +340,6 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
         }
     }
 
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     /// <summary>The coordinator node's process: started, waited for, measured through /proc, killed.</summary>
     private sealed class CoordinatorProcess
     {
@@ -357,12 +347,23 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
         private readonly string _log;
         private readonly long _logStart;
 
-        private CoordinatorProcess(Process process, string log, long logStart)
+        private static readonly System.Text.RegularExpressions.Regex UpLine = new(@"^node (\S+) is up \(roles[^)]*\)(?:; metrics at (\S+)/metrics;)?");
+
+        private CoordinatorProcess(Process process, string log, long logStart, string upLine)
         {
             _process = process;
             _log = log;
             _logStart = logStart;
+            var up = UpLine.Match(upLine);
+            Seed = up.Groups[1].Value;
+            MetricsUrl = up.Groups[2].Value;
         }
+
+        /// <summary>Its address for --seed-nodes (host:port, the port it bound).</summary>
+        public string Seed { get; }
+
+        /// <summary>Its metrics endpoint (http://host:port), the port it found.</summary>
+        public string MetricsUrl { get; }
 
         public static async Task<CoordinatorProcess> StartAsync(ProcessStartInfo start, string log, CancellationToken cancel)
         {
@@ -370,14 +371,14 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             start.RedirectStandardError = true;
             start.UseShellExecute = false;
             var logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
-            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var up = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             var lines = new List<string>();
             var process = Process.Start(start) ?? throw new InvalidOperationException("the coordinator process could not be started");
             void Line(string? line)
             {
                 if (line is null) return;
                 lock (lines) lines.Add(line);
-                if (line.Contains(" is up (roles", StringComparison.Ordinal)) up.TrySetResult();
+                if (line.Contains(" is up (roles", StringComparison.Ordinal)) up.TrySetResult(line);
             }
             process.OutputDataReceived += (_, e) => Line(e.Data);
             process.ErrorDataReceived += (_, e) => Line(e.Data);
@@ -389,7 +390,7 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
                 if (!process.HasExited) process.Kill(entireProcessTree: true);
                 lock (lines) throw new InvalidOperationException($"the coordinator node did not come up:\n{string.Join('\n', lines)}");
             }
-            return new CoordinatorProcess(process, log, logStart);
+            return new CoordinatorProcess(process, log, logStart, await up.Task);
         }
 
         /// <summary>User and system CPU seconds so far (/proc/PID/stat, in clock ticks of 1/100 s).</summary>

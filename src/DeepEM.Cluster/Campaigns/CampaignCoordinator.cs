@@ -4,7 +4,7 @@ using Akka.Cluster;
 using Akka.Persistence;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Internal;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Protocol;
 
 namespace DeepEM.Cluster.Campaigns;
@@ -136,7 +136,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (_book.Returned(m.Slot, m.TaskId, DateTime.UtcNow) is { } again) Send(m.Slot, again);
         }));
-        Command<FetchModelChunk>(ServeModel);
+        Command<FetchBlobChunk>(ServeBlob);
         Command<ClusterEvent.MemberUp>(m => WorkerUp(m.Member));
         Command<ClusterEvent.MemberRemoved>(m => WorkerRemoved(m.Member));
         Command<ClusterEvent.IMemberEvent>(_ => { });
@@ -606,6 +606,6 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _metrics.CampaignTotal.WithLabels(campaign.Id).Set(campaign.Total);
     }
 
-    private void ServeModel(FetchModelChunk message) =>
-        Sender.Tell(Models.BlobChunks.Answer(_models, message, _settings.ModelChunkBytes));
+    private void ServeBlob(FetchBlobChunk message) =>
+        Sender.Tell(Blobs.BlobChunks.Answer(_models, message, _settings.ModelChunkBytes));
 }

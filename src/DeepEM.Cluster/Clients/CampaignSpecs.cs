@@ -1,4 +1,4 @@
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;

@@ -1,5 +1,5 @@
 using Akka.Actor;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Nodes;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Training;
@@ -26,7 +26,7 @@ public sealed class TrainingClient(ClusterNode node)
         try
         {
             var (a, finished) = await done.Task;
-            var bytes = await new ModelReplicas(node.Training, TimeSpan.FromSeconds(30))
+            var bytes = await new BlobReplicas(node.Training, TimeSpan.FromSeconds(30))
                 .GetAsync(finished.BestParameters.Sha256, finished.BestParameters.Path, finished.BestParameters.Length);
             return new TrainedOnCluster(a, finished, FloatBytes.FromBytes(bytes, finished.BestParameters.Path));
         }

@@ -16,42 +16,66 @@ namespace DeepEM.Cluster.Diagnostics;
 /// </summary>
 internal sealed class NodeHttpEndpoint : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly ActorSystem _system;
     private readonly NodeMetrics _metrics;
     private readonly Task _serving;
 
-    private NodeHttpEndpoint(ActorSystem system, string host, int port)
+    private NodeHttpEndpoint(ActorSystem system, HttpListener listener, string url)
     {
         _system = system;
         _metrics = NodeMetrics.For(system);
-        // HttpListener names "any address" '+'; a node told to bind 0.0.0.0 (a container) means the same.
-        var prefixHost = host is "0.0.0.0" or "*" or "+" ? "+" : host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
-        _listener.Prefixes.Add($"http://{prefixHost}:{port}/");
-        _listener.IgnoreWriteExceptions = true;
-        Url = $"http://{(prefixHost == "+" ? "0.0.0.0" : prefixHost)}:{port}";
-        _listener.Start();
+        _listener = listener;
+        Url = url;
         _serving = Task.Run(ServeAsync);
     }
 
-    /// <summary>Where it listens, for the node's start line.</summary>
+    /// <summary>Where it listens (the port it was given, or the one it found), for the node's start line.</summary>
     public string Url { get; }
 
-    /// <summary>Starts the endpoint if the configuration asks for one (deepem.metrics.port > 0); null otherwise.</summary>
+    /// <summary>
+    /// Starts the endpoint if the configuration asks for one (<c>deepem.metrics.port</c>: a port, or 0 for any free
+    /// port; off by default); null otherwise.
+    /// </summary>
     public static NodeHttpEndpoint? StartIfConfigured(ActorSystem system, string nodeHost)
     {
         var config = system.Settings.Config;
-        var port = config.GetInt("deepem.metrics.port", 0);
-        if (port <= 0) return null;
+        var value = config.GetString("deepem.metrics.port", "off").Trim();
+        if (value is "" or "off" or "false") return null;
+        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            throw new ArgumentException($"deepem.metrics.port = {value}: a port 1..65535, 0 for any free port, or off");
+        }
         var host = config.GetString("deepem.metrics.host", "");
-        try
+        if (host.Length == 0) host = nodeHost;
+        // HttpListener names "any address" '+'; a node told to bind 0.0.0.0 (a container) means the same.
+        var prefixHost = host is "0.0.0.0" or "*" or "+" ? "+" : host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
+        // HttpListener cannot be given port 0. For any free port, the kernel names one that is free now, and when another
+        // process takes it before the listener does, the next one is tried: the port read back is one this node holds.
+        for (var attempt = 1; ; attempt++)
         {
-            return new NodeHttpEndpoint(system, host.Length > 0 ? host : nodeHost, port);
+            var tried = port != 0 ? port : EphemeralPort();
+            var listener = new HttpListener { IgnoreWriteExceptions = true };
+            listener.Prefixes.Add($"http://{prefixHost}:{tried}/");
+            try
+            {
+                listener.Start();
+                return new NodeHttpEndpoint(system, listener, $"http://{(prefixHost == "+" ? "0.0.0.0" : prefixHost)}:{tried}");
+            }
+            catch (HttpListenerException e)
+            {
+                listener.Close();
+                if (port == 0 && attempt < 20) continue;
+                throw new ArgumentException($"the metrics and health endpoint cannot listen on {host}:{tried} ({e.Message})");
+            }
         }
-        catch (HttpListenerException e)
-        {
-            throw new ArgumentException($"the metrics and health endpoint cannot listen on {(host.Length > 0 ? host : nodeHost)}:{port} ({e.Message})");
-        }
+    }
+
+    private static int EphemeralPort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     private async Task ServeAsync()

@@ -1,3 +1,4 @@
+using DeepEM.Cluster.Blobs;
 using DeepEM.Numerics.ModelFile;
 
 namespace DeepEM.Cluster.Models;

@@ -5,7 +5,7 @@ using Akka.Configuration;
 using Akka.Event;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Diagnostics;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Cluster.Storage;
@@ -25,7 +25,7 @@ public sealed class ClusterNode : IAsyncDisposable
 {
     private readonly PipelineMicrographPicking? _picking;
 
-    private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef training, IActorRef? slots, ModelReplicas? replicas, PipelineMicrographPicking? picking,
+    private ClusterNode(ActorSystem system, IActorRef coordinator, IActorRef training, IActorRef? slots, BlobReplicas? replicas, PipelineMicrographPicking? picking,
         CoordinatorSettings settings, NodeHttpEndpoint? endpoint)
     {
         Endpoint = endpoint;
@@ -56,7 +56,7 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>The picking slots' shard region (a proxy on nodes that are not workers).</summary>
     public IActorRef? Slots { get; }
 
-    internal ModelReplicas? Replicas { get; }
+    internal BlobReplicas? Replicas { get; }
 
     internal CoordinatorSettings Settings { get; }
 
@@ -191,19 +191,19 @@ public sealed class ClusterNode : IAsyncDisposable
             var trainingSettings = TrainingSettings.From(config);
 
             IActorRef? slots = null;
-            ModelReplicas? replicas = null;
+            BlobReplicas? replicas = null;
             PipelineMicrographPicking? picking = null;
             var sharding = ClusterSharding.Get(system);
             if (options.Roles.Contains(Roles.Worker))
             {
-                replicas = new ModelReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
+                replicas = new BlobReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
                 picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
                 var writer = new FolderPickWriter(settings.SlotsPerWorker * options.Lanes);
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),
                     ClusterShardingSettings.Create(system).WithRole(Roles.Worker), new SlotSharding(), new LaneWeightedAllocation(), StopSlot.Instance);
                 var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
-                system.ActorOf(GradientWorker.Props(training, new ModelReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
+                system.ActorOf(GradientWorker.Props(training, new BlobReplicas(training, TimeSpan.FromSeconds(30)), options.Device,
                     $"{address.Host}:{address.Port}", trainingSettings), ActorNames.GradientWorker);
                 system.ActorOf(Classification.ClassificationWorker.Props($"{address.Host}:{address.Port}"), ActorNames.ClassificationWorker);
             }

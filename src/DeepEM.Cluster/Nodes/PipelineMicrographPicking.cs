@@ -1,7 +1,7 @@
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Models;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
-using DeepEM.Cluster.Storage;
 using DeepEM.Formats;
 using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.ModelFile;
@@ -18,14 +18,14 @@ namespace DeepEM.Cluster.Nodes;
 /// </summary>
 internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
 {
-    private readonly ModelReplicas _replicas;
+    private readonly BlobReplicas _replicas;
     private readonly DeviceChoice _device;
     private readonly SemaphoreSlim _free;
     private readonly System.Collections.Concurrent.ConcurrentQueue<Lane> _freeLanes;
     private readonly Lane[] _lanes;
 
     /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device.</param>
-    public PipelineMicrographPicking(ModelReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null)
+    public PipelineMicrographPicking(BlobReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null)
     {
         _replicas = replicas;
         _device = device;

@@ -62,7 +62,7 @@ internal sealed record StopSlot : IClusterMessage
     public static readonly StopSlot Instance = new();
 }
 
-/// <summary>Asks the coordinator for the bytes of a model from <see cref="Offset"/> on (at most the chunk size).</summary>
-internal sealed record FetchModelChunk(string ModelSha256, long Offset) : IClusterMessage;
+/// <summary>Asks a coordinator for the bytes of a blob (a model, a training input) from <see cref="Offset"/> on (at most the chunk size).</summary>
+internal sealed record FetchBlobChunk(string Sha256, long Offset) : IClusterMessage;
 
-internal sealed record ModelChunk(string ModelSha256, long Offset, long TotalLength, byte[] Data, string Error) : IClusterMessage;
+internal sealed record BlobChunk(string Sha256, long Offset, long TotalLength, byte[] Data, string Error) : IClusterMessage;

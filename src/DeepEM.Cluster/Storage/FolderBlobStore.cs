@@ -1,4 +1,4 @@
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Formats.IO;
 
 namespace DeepEM.Cluster.Storage;

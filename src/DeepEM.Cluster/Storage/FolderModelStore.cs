@@ -1,3 +1,4 @@
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Models;
 using DeepEM.Numerics.ModelFile;
 

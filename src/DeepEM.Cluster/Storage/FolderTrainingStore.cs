@@ -1,4 +1,4 @@
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Cluster.Serialization;
 using DeepEM.Cluster.Training;
@@ -50,5 +50,5 @@ internal sealed class FolderTrainingStore(string folder, int chunkBytes) : ITrai
 
     public void Delete(BlobRef file) => File.Delete(file.Path);
 
-    public ModelChunk Serve(FetchModelChunk request) => BlobChunks.Answer(_blobs, request, chunkBytes);
+    public BlobChunk Serve(FetchBlobChunk request) => BlobChunks.Answer(_blobs, request, chunkBytes);
 }

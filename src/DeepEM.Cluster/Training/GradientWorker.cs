@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
-using DeepEM.Cluster.Models;
+using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Backends;
@@ -31,7 +31,7 @@ internal sealed class GradientWorker : ReceiveActor, IWithTimers
     private readonly NodeLog _log = new(Context);
     private readonly NodeMetrics _metrics = NodeMetrics.For(Context.System);
     private readonly IActorRef _coordinator;
-    private readonly ModelReplicas _blobs;
+    private readonly BlobReplicas _blobs;
     private readonly DeviceChoice _device;
     private readonly string _node;
     private readonly TrainingSettings _settings;
@@ -45,10 +45,10 @@ internal sealed class GradientWorker : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IActorRef coordinator, ModelReplicas blobs, DeviceChoice device, string node, TrainingSettings settings) =>
+    public static Props Props(IActorRef coordinator, BlobReplicas blobs, DeviceChoice device, string node, TrainingSettings settings) =>
         Akka.Actor.Props.Create(() => new GradientWorker(coordinator, blobs, device, node, settings));
 
-    public GradientWorker(IActorRef coordinator, ModelReplicas blobs, DeviceChoice device, string node, TrainingSettings settings)
+    public GradientWorker(IActorRef coordinator, BlobReplicas blobs, DeviceChoice device, string node, TrainingSettings settings)
     {
         _coordinator = coordinator;
         _blobs = blobs;

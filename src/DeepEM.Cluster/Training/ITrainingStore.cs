@@ -29,5 +29,5 @@ internal interface ITrainingStore
     void Delete(BlobRef file);
 
     /// <summary>A chunk of a file this store holds, for a worker or a client that fetches it.</summary>
-    ModelChunk Serve(FetchModelChunk request);
+    BlobChunk Serve(FetchBlobChunk request);
 }

@@ -4,7 +4,6 @@ using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Internal;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Numerics.Backends;
-using DeepEM.Numerics.Training;
 
 namespace DeepEM.Cluster.Training;
 
@@ -78,7 +77,7 @@ internal sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         Command<ResultWritten>(OnResultWritten);
         Command<TrainingFailed>(OnFailed);
         Command<WorkWarning>(w => _log.Warning(default, $"{w.Line}"));
-        Command<FetchModelChunk>(request => _work.Serve(request, Sender));
+        Command<FetchBlobChunk>(request => _work.Serve(request, Sender));
         Command<Stop>(_ => Context.Stop(Self));
     }
 

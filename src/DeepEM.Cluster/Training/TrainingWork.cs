@@ -72,5 +72,5 @@ internal sealed class TrainingWork(IActorRef coordinator, ITrainingStore store, 
     }
 
     /// <summary>A chunk of a file the store holds, read off the thread and sent straight to whoever asked (not in turn: reads are independent).</summary>
-    public void Serve(FetchModelChunk request, IActorRef requester) => Task.Run(() => store.Serve(request)).PipeTo(requester);
+    public void Serve(FetchBlobChunk request, IActorRef requester) => Task.Run(() => store.Serve(request)).PipeTo(requester);
 }

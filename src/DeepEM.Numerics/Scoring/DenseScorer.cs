@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
 

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace DeepEM.Cluster.Models;
+namespace DeepEM.Cluster.Blobs;
 
 /// <summary>A file's bytes as read, and their SHA-256 (lower-case hex), the name campaigns and replicas know it by.</summary>
 public sealed record HashedFile(string Path, byte[] Bytes, string Sha256);

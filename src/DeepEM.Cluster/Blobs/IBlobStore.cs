@@ -1,4 +1,4 @@
-namespace DeepEM.Cluster.Models;
+namespace DeepEM.Cluster.Blobs;
 
 /// <summary>
 /// A coordinator's copies of files by SHA-256 (campaign models, training sets, starting and trained parameters), so
