@@ -91,6 +91,8 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
                 "--log", Path.Combine(root, "coordinator.log"), "--metrics-port", "0"];
             coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
             var seed = coordinator.Seed;
+            // Restarted as an operator restarts a seed: on the port it had (the members it saw rejoin it there).
+            coordinatorArgs[4] = seed[(seed.LastIndexOf(':') + 1)..];
             var picking = new InstantPicking(InstantPicking.ReadyMade(settings.PicksPerMicrograph), BoxSize, clock);
 
             var started = Stopwatch.StartNew();

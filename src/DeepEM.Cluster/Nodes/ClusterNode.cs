@@ -247,7 +247,7 @@ public sealed class ClusterNode : IAsyncDisposable
             var joined = await Task.WhenAny(up.Task, Task.Delay(settings.JoinTimeout, cancel));
             if (joined != up.Task)
             {
-                throw new TimeoutException($"could not join the cluster at {string.Join(", ", options.SeedNodes)} within {settings.JoinTimeout.TotalSeconds:0} s");
+                throw new TimeoutException($"could not join the cluster at {string.Join(", ", seeds.Select(a => $"{a.Host}:{a.Port}"))} within {settings.JoinTimeout.TotalSeconds:0} s");
             }
             return new ClusterNode(system, coordinatorProxy, training, slots, replicas, picking, settings, endpoint);
         }
