@@ -5,6 +5,7 @@ using Akka.Remote;
 using Akka.Remote.Transport;
 using DeepEM.Cluster.Clients;
 using DeepEM.Cluster.Nodes;
+using DeepEM.Pipeline.Picking;
 using DeepEM.TestSupport;
 
 namespace DeepEM.Cluster.Tests;
@@ -59,6 +60,35 @@ public sealed class ClusterTests(ClusterData data)
         {
             held?.Release();
             await Stop(n1, n2, n3);
+        }
+    }
+
+    [Fact]
+    public async Task What_writers_killed_mid_write_left_of_the_campaigns_files_is_gone_when_it_ends_and_nothing_else()
+    {
+        using var temp = TestPaths.NewTemp();
+        var outDir = temp.File("picks");
+        var micrographs = data.Micrographs.Take(3).ToList();
+        var name = Path.GetFileNameWithoutExtension(micrographs[1]);
+        // A worker killed while it wrote the second micrograph's files, a coordinator killed while it wrote the index;
+        // and what is not the campaign's: another micrograph's leftover, a user's own hidden file.
+        var leftovers = new[] { $"{name}.star", $"{name}.box", "autopick.star" }.Select(f => KilledWriters.LeaveTemporaryFileOf(Path.Combine(outDir, f))).ToList();
+        var foreign = KilledWriters.LeaveTemporaryFileOf(Path.Combine(outDir, "not_in_this_campaign.star"));
+        File.WriteAllText(Path.Combine(outDir, ".mine.tmp"), "kept");
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]);
+        try
+        {
+            var spec = CampaignSpecs.For(data.Model, micrographs, outDir, new PickSettings());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            var outcome = await new CampaignClient(n1).RunAsync(spec, _ => { }, _ => { }, timeout.Token);
+            Assert.Equal(3, outcome.Final.Done);
+            Assert.All(leftovers, f => Assert.False(File.Exists(f), f));
+            Assert.True(File.Exists(foreign) && File.Exists(Path.Combine(outDir, ".mine.tmp")));
+            Assert.Equal(File.ReadAllText(Path.Combine(data.Reference, $"{name}.star")), File.ReadAllText(Path.Combine(outDir, $"{name}.star")));
+        }
+        finally
+        {
+            await n1.DisposeAsync();
         }
     }
 

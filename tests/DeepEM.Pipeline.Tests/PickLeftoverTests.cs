@@ -1,6 +1,6 @@
 using DeepEM.Formats.Coordinates;
-using DeepEM.Formats.IO;
 using DeepEM.Pipeline.Picking;
+using DeepEM.TestSupport;
 
 namespace DeepEM.Pipeline.Tests;
 
@@ -13,25 +13,6 @@ public class PickLeftoverTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>
-    /// The temporary file AtomicFile makes for <paramref name="path"/>, kept as a killed writer leaves it: the write is
-    /// stopped after its first bytes (AtomicFile deletes its temporary file on an exception, so the half-written file is
-    /// put back under the name AtomicFile gave it).
-    /// </summary>
-    private static string KilledWhileWriting(string path)
-    {
-        string? temp = null;
-        Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, stream =>
-        {
-            stream.Write("half of a file"u8);
-            temp = ((FileStream)stream).Name;
-            throw new InvalidOperationException("killed");
-        }));
-        Assert.False(File.Exists(temp));
-        File.WriteAllText(temp!, "half of a file");
-        return temp!;
-    }
-
     [Fact]
     public void Leftovers_of_the_runs_files_go_and_everything_else_stays()
     {
@@ -39,16 +20,16 @@ public class PickLeftoverTests : IDisposable
         var picks = new List<Pick> { new(120.5, 88, 0.93), new(400, 321.25, 0.71) };
         var leftovers = new[]
         {
-            KilledWhileWriting(Path.Combine(_dir, "mic_0003.box")),
-            KilledWhileWriting(Path.Combine(_dir, "mic_0003.star")),
-            KilledWhileWriting(Path.Combine(_dir, "autopick.star")),
-            KilledWhileWriting(Path.Combine(_dir, "Micrographs", "mic_0009.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.box")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "autopick.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "Micrographs", "mic_0009.star")),
         };
         // Not this run's: another micrograph's, a file that is not a coordinate file, and a user's own hidden file.
         var kept = new[]
         {
-            KilledWhileWriting(Path.Combine(_dir, "mic_0004.star")),
-            KilledWhileWriting(Path.Combine(_dir, "mic_0003.mrc")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0004.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.mrc")),
             Path.Combine(_dir, ".notes.tmp"),
         };
         File.WriteAllText(kept[2], "mine");

@@ -529,6 +529,8 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         var withPicks = campaign.WithPicks.ToList();
         var status = final ? StatusOf(campaign) : null;
+        // The campaign is over: what a worker killed mid-write left of its files (the state holds the names, not the spec).
+        var names = final ? Enumerable.Range(0, campaign.Total).Select(campaign.NameOf).ToList() : null;
         var id = campaign.Id;
         Task.Run(() =>
         {
@@ -536,6 +538,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             {
                 output.WriteIndex(withPicks);
                 if (status is not null) output.WriteSummary(status);
+                if (names is not null) output.RemoveLeftovers(names);
                 return new OutputWritten(id, final, null);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)

@@ -16,8 +16,13 @@ internal interface ICampaignOutput
     /// <summary>The index of exactly these micrographs (the ones with picks), in submission order.</summary>
     void WriteIndex(IReadOnlyList<MicrographRef> withPicks);
 
-    /// <summary>The summary of a campaign that is over; what killed writers left of its files is cleared away.</summary>
     void WriteSummary(CampaignStatus status);
+
+    /// <summary>
+    /// Clears away what writers killed in the middle of a write (a worker's SIGKILL) left of these micrographs' files: for
+    /// a campaign that is over, when no writer of them is at work any more.
+    /// </summary>
+    void RemoveLeftovers(IReadOnlyList<string> names);
 }
 
 /// <summary>Opens the output of a campaign; throws <see cref="ArgumentException"/> with one line when it cannot be used.</summary>

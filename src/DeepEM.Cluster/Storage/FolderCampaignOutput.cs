@@ -68,10 +68,9 @@ internal sealed class FolderCampaignOutput : ICampaignOutput
             failures = status.Failures.Select(f => new { micrograph = f.Name, error = f.Error }),
         };
         AtomicFile.WriteAllText(Path.Combine(_spec.OutDir, "campaign.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        // A worker or a coordinator killed while writing left its temporary files; the campaign is over, and what they
-        // were writing has been written since by another.
-        _outputs.RemoveLeftovers(_spec.Micrographs.Select(m => m.Name));
     }
+
+    public void RemoveLeftovers(IReadOnlyList<string> names) => _outputs.RemoveLeftovers(names);
 }
 
 internal sealed class FolderCampaignOutputFactory : ICampaignOutputFactory
