@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+
+namespace DeepEM.Pipeline.Arrivals;
+
+/// <summary>
+/// One watched place: a folder (every file in it that the picker can read) or a pattern (<c>*</c>, <c>?</c> in the file
+/// name part) in a folder, as the PATH... arguments of <c>deepem pick</c> name them.
+/// </summary>
+public sealed record WatchedPlace(string Folder, string Pattern)
+{
+    /// <summary>A folder as given, or the folder and file-name pattern of a pattern; null for anything else (a file).</summary>
+    public static WatchedPlace? Of(string argument)
+    {
+        if (Directory.Exists(argument)) return new WatchedPlace(Path.GetFullPath(argument), "*");
+        if (argument.IndexOfAny(['*', '?']) < 0) return null;
+        var folder = Path.GetDirectoryName(argument);
+        return new WatchedPlace(Path.GetFullPath(string.IsNullOrEmpty(folder) ? "." : folder), Path.GetFileName(argument));
+    }
+}
+
+/// <summary>
+/// Watches folders for micrographs that land there and hands each one to the caller once it is completely written (the
+/// rules are <see cref="ArrivalPlanner"/>'s). File-system events (inotify, through <see cref="FileSystemWatcher"/>) bring
+/// new files at once; a listing every <see cref="Rescan"/> is the safety net for file systems that deliver no events
+/// (NFS, Lustre, GPFS seen from a client) and for events lost to a full queue. A listing only reads the names; it asks
+/// for the length and time only of names that have not arrived, so a folder of 100,000 micrographs costs one directory
+/// read per listing. Hidden files (a leading '.', where rsync and our own writers keep their temporary files) are never
+/// candidates; a rename into a real name brings them.
+/// </summary>
+public sealed class FolderArrivals : IDisposable
+{
+    private readonly IReadOnlyList<WatchedPlace> _places;
+    private readonly Func<string, bool> _accept;
+    private readonly ArrivalPlanner _planner;
+    private readonly TimeProvider _time;
+    private readonly List<FileSystemWatcher> _watchers = [];
+    // Events arrive on the thread pool; the planner is looked at on the caller's loop only.
+    private readonly ConcurrentQueue<(string Path, bool Renamed, string? OldPath)> _events = new();
+    private DateTimeOffset _lastListing = DateTimeOffset.MinValue;
+    // Set by a watcher whose queue overflowed (on its own thread): the next round lists at once.
+    private volatile bool _listNow;
+
+    /// <param name="accept">The files the picker can read (by name).</param>
+    public FolderArrivals(IReadOnlyList<WatchedPlace> places, Func<string, bool> accept, ArrivalPlanner planner, TimeSpan rescan, TimeProvider? time = null)
+    {
+        _places = places;
+        _accept = accept;
+        _planner = planner;
+        _time = time ?? TimeProvider.System;
+        Rescan = rescan;
+        foreach (var place in places)
+        {
+            try
+            {
+                var watcher = new FileSystemWatcher(place.Folder, place.Pattern)
+                {
+                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.LastWrite,
+                    InternalBufferSize = 64 * 1024,
+                };
+                watcher.Created += (_, e) => _events.Enqueue((e.FullPath, false, null));
+                watcher.Changed += (_, e) => _events.Enqueue((e.FullPath, false, null));
+                watcher.Renamed += (_, e) => _events.Enqueue((e.FullPath, true, e.OldFullPath));
+                watcher.Deleted += (_, e) => _events.Enqueue((e.FullPath, false, null));
+                // A lost event is not lost work: the next listing finds the file.
+                watcher.Error += (_, _) => _listNow = true;
+                watcher.EnableRaisingEvents = true;
+                _watchers.Add(watcher);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException)
+            {
+                // No events here (the limit of inotify watches, an unusual file system): the listings carry on alone.
+                EventsUnavailable = $"{place.Folder}: no file-system events ({e.Message}); found by listing every {rescan.TotalSeconds:0} s";
+            }
+        }
+    }
+
+    /// <summary>How often the folders are listed whole, events or not.</summary>
+    public TimeSpan Rescan { get; }
+
+    /// <summary>Why events are missing for some folder (one line), or null when every folder has them.</summary>
+    public string? EventsUnavailable { get; private set; }
+
+    /// <summary>How many listings were made (the safety net's cost, for the summary and the benchmark).</summary>
+    public int Listings { get; private set; }
+
+    /// <summary>
+    /// One round: the events since the last round, a listing when one is due, a second look at the files still waiting;
+    /// returns what became complete, in order. The caller calls it every second or so (more often than the settle time).
+    /// </summary>
+    public IReadOnlyList<Arrival> Poll()
+    {
+        var now = _time.GetUtcNow();
+        while (_events.TryDequeue(out var e))
+        {
+            if (e.OldPath is { } old) _planner.Gone(old);
+            if (!Candidate(e.Path)) continue;
+            if (Look(e.Path) is not { } look) _planner.Gone(e.Path);
+            else if (e.Renamed) _planner.RenamedIn(look, now);
+            else _planner.Seen(look, now);
+        }
+        if (_listNow || now - _lastListing >= Rescan)
+        {
+            _listNow = false;
+            _lastListing = now;
+            Listings++;
+            foreach (var place in _places)
+            {
+                if (!Directory.Exists(place.Folder)) continue;
+                foreach (var path in Directory.EnumerateFiles(place.Folder, place.Pattern))
+                {
+                    // Names only for what has arrived: no length, no time, no system call per file.
+                    if (_planner.HasArrived(path) || !Candidate(path)) continue;
+                    if (Look(path) is { } look) _planner.Seen(look, now);
+                }
+            }
+        }
+        foreach (var path in _planner.Waiting.ToList())
+        {
+            if (Look(path) is { } look) _planner.Seen(look, now);
+            else _planner.Gone(path);
+        }
+        return _planner.TakeComplete();
+    }
+
+    private bool Candidate(string path)
+    {
+        var name = Path.GetFileName(path);
+        return name.Length > 0 && name[0] != '.' && _accept(path);
+    }
+
+    private static FileLook? Look(string path)
+    {
+        var info = new FileInfo(path);
+        try
+        {
+            return info.Exists ? new FileLook(path, info.Length, info.LastWriteTimeUtc) : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var watcher in _watchers) watcher.Dispose();
+        _watchers.Clear();
+    }
+}
