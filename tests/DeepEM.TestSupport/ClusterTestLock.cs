@@ -2,13 +2,13 @@ namespace DeepEM.TestSupport;
 
 /// <summary>
 /// Held by the tests that run a whole cluster (the in-process clusters of DeepEM.Cluster.Tests, the node processes of
-/// DeepEM.Cli.Tests) for as long as their collection runs, so that the two never run at the same time. `dotnet test`
-/// runs the solution's test projects in parallel, and xunit's collections only order the tests of one assembly: this
+/// DeepEM.Cli.Tests) for as long as their collection runs, so that the two never run at the same time. `./run-tests`
+/// runs those two test projects side by side, and xunit's collections only order the tests of one assembly: this
 /// lock is a file locked by the process (released by the kernel when it exits, also when it is killed), shared by
 /// every test process of the user on this machine.
 /// <para>
-/// Only with <c>DEEPEM_TESTS_CLUSTERS_APART=1</c> (for a machine busy with other work): apart, the suite took 22 min 40 s
-/// on this 2-core machine against 14 min 55 s side by side, over the 15 minutes CI allows.
+/// Only with <c>DEEPEM_TESTS_CLUSTERS_APART=1</c> (for a machine busy with other work): apart, the suite takes several
+/// minutes longer on 2 cores (README).
 /// </para>
 /// </summary>
 public sealed class ClusterTestLock : IDisposable
