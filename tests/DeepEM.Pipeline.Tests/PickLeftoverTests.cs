@@ -25,23 +25,30 @@ public class PickLeftoverTests : IDisposable
             KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "autopick.star")),
             KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "Micrographs", "mic_0009.star")),
         };
-        // Not this run's: another micrograph's, a file that is not a coordinate file, and a user's own hidden file.
+        // Not this run's: another micrograph's, a file that is not a coordinate file, campaign.json where it was not asked
+        // for, a user's own hidden file; and one of the run's files whose writer is at work (written after the run ended).
         var kept = new[]
         {
             KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0004.star")),
             KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.mrc")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "campaign.json")),
             Path.Combine(_dir, ".notes.tmp"),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.star"), ago: TimeSpan.FromMinutes(-1)),
         };
-        File.WriteAllText(kept[2], "mine");
+        File.WriteAllText(kept[3], "mine");
         Assert.All(leftovers.Concat(kept), f => Assert.True(File.Exists(f), f));
         outputs.Write("mic_0003", picks);
         outputs.Write("Micrographs/mic_0009", picks);
 
-        Assert.Equal(4, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"]));
+        var over = DateTime.UtcNow;
+        Assert.Equal(4, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"], over));
 
         Assert.All(leftovers, f => Assert.False(File.Exists(f), f));
         Assert.All(kept, f => Assert.True(File.Exists(f), f));
         Assert.Equal(RelionStarCoordinates.ToText(picks), File.ReadAllText(Path.Combine(_dir, "mic_0003.star")));
-        Assert.Equal(0, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"]));
+        Assert.Equal(0, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"], over));
+        // Asked for by the caller (the campaign's summary), campaign.json's goes too.
+        Assert.Equal(1, outputs.RemoveLeftovers([], over, ["campaign.json"]));
+        Assert.False(File.Exists(kept[2]));
     }
 }

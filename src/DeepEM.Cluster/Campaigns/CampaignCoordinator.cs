@@ -60,6 +60,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly HashSet<string> _completing = new(StringComparer.Ordinal);
     // Campaigns that completed while an index of theirs was being written: the final write follows it.
     private readonly HashSet<string> _finalWriteWaiting = new(StringComparer.Ordinal);
+    private static readonly TimeSpan LeftoverClockMargin = TimeSpan.FromSeconds(5);
     // This incarnation: task ids count up from the clock, so a result from a previous incarnation never matches a new
     // assignment, and slots drop the waiting tasks of an older incarnation when they see a newer one.
     private readonly long _epoch = DateTime.UtcNow.Ticks;
@@ -529,8 +530,11 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         var withPicks = campaign.WithPicks.ToList();
         var status = final ? StatusOf(campaign) : null;
-        // The campaign is over: what a worker killed mid-write left of its files (the state holds the names, not the spec).
+        // The campaign is over: what a worker killed mid-write left of its files (the state holds the names, not the spec),
+        // written before now (a micrograph submitted again after this has a live writer). A few seconds' margin for the
+        // clock of a file server that stamps the times.
         var names = final ? Enumerable.Range(0, campaign.Total).Select(campaign.NameOf).ToList() : null;
+        var overAt = DateTime.UtcNow - LeftoverClockMargin;
         var id = campaign.Id;
         Task.Run(() =>
         {
@@ -538,7 +542,17 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             {
                 output.WriteIndex(withPicks);
                 if (status is not null) output.WriteSummary(status);
-                if (names is not null) output.RemoveLeftovers(names);
+                if (names is not null)
+                {
+                    try
+                    {
+                        output.RemoveLeftovers(names, overAt);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        return new OutputWritten(id, final, $"temporary files left by killed writers could not be cleared ({e.Message})");
+                    }
+                }
                 return new OutputWritten(id, final, null);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
@@ -554,7 +568,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (!_campaigns.TryGetValue(written.CampaignId, out var campaign)) return;
         if (written.Error is { } error)
         {
-            _log.Error(LogFields.ForCampaign(campaign.Id), $"the index{(written.Final ? " or summary" : "")} could not be written: {error}");
+            _log.Error(LogFields.ForCampaign(campaign.Id), $"{(written.Final ? "the final outputs (index, summary, leftovers)" : "the index")}: {error}");
         }
         if (written.Final)
         {

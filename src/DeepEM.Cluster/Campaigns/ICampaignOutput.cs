@@ -19,10 +19,11 @@ internal interface ICampaignOutput
     void WriteSummary(CampaignStatus status);
 
     /// <summary>
-    /// Clears away what writers killed in the middle of a write (a worker's SIGKILL) left of these micrographs' files: for
-    /// a campaign that is over, when no writer of them is at work any more.
+    /// Clears away what writers killed in the middle of a write (a worker's SIGKILL) left of these micrographs' files and of
+    /// the campaign's own, last written before <paramref name="writtenBeforeUtc"/> (when the campaign was over: a
+    /// micrograph submitted again since has a live writer).
     /// </summary>
-    void RemoveLeftovers(IReadOnlyList<string> names);
+    void RemoveLeftovers(IReadOnlyList<string> names, DateTime writtenBeforeUtc);
 }
 
 /// <summary>Opens the output of a campaign; throws <see cref="ArgumentException"/> with one line when it cannot be used.</summary>

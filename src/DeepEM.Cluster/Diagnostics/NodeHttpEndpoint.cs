@@ -50,30 +50,47 @@ internal sealed class NodeHttpEndpoint : IAsyncDisposable
         if (host.Length == 0) host = nodeHost;
         // HttpListener names "any address" '+'; a node told to bind 0.0.0.0 (a container) means the same.
         var prefixHost = host is "0.0.0.0" or "*" or "+" ? "+" : host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
-        // HttpListener cannot be given port 0. For any free port, the kernel names one that is free now, and when another
-        // process takes it before the listener does, the next one is tried: the port read back is one this node holds.
+        // HttpListener cannot be given port 0. For any free port, the kernel names one that is free now on that address,
+        // and when another process takes it before the listener does, the next one is tried: the port read back is one
+        // this node holds. Any other failure (an address not of this machine) is reported at once.
+        var probeAddress = prefixHost == "+" ? IPAddress.Any : IPAddress.TryParse(host.Trim('[', ']'), out var parsed) ? parsed : IPAddress.Loopback;
         for (var attempt = 1; ; attempt++)
         {
-            var tried = port != 0 ? port : EphemeralPort();
+            var tried = port;
             var listener = new HttpListener { IgnoreWriteExceptions = true };
-            listener.Prefixes.Add($"http://{prefixHost}:{tried}/");
             try
             {
+                if (port == 0) tried = EphemeralPort(probeAddress);
+                listener.Prefixes.Add($"http://{prefixHost}:{tried}/");
                 listener.Start();
                 return new NodeHttpEndpoint(system, listener, $"http://{(prefixHost == "+" ? "0.0.0.0" : prefixHost)}:{tried}");
             }
-            catch (HttpListenerException e)
+            catch (HttpListenerException e) when (port == 0 && attempt < 20 && InUse(e))
             {
                 listener.Close();
-                if (port == 0 && attempt < 20) continue;
-                throw new ArgumentException($"the metrics and health endpoint cannot listen on {host}:{tried} ({e.Message})");
+            }
+            catch (Exception e) when (e is HttpListenerException or System.Net.Sockets.SocketException)
+            {
+                listener.Close();
+                throw new ArgumentException($"the metrics and health endpoint cannot listen on {host}:{(tried == 0 ? "(any free port)" : tried)} ({e.Message})");
+            }
+            catch
+            {
+                listener.Close();
+                throw;
             }
         }
     }
 
-    private static int EphemeralPort()
+    // The managed listener of Linux and macOS reports the socket's error: address in use (SocketError, or errno on Linux
+    // and macOS).
+    private static bool InUse(HttpListenerException e) =>
+        e.ErrorCode is (int)System.Net.Sockets.SocketError.AddressAlreadyInUse or 98 or 48
+        || e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse };
+
+    private static int EphemeralPort(IPAddress address)
     {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        using var probe = new System.Net.Sockets.TcpListener(address, 0);
         probe.Start();
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }

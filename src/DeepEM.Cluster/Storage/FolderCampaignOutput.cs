@@ -70,7 +70,8 @@ internal sealed class FolderCampaignOutput : ICampaignOutput
         AtomicFile.WriteAllText(Path.Combine(_spec.OutDir, "campaign.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
-    public void RemoveLeftovers(IReadOnlyList<string> names) => _outputs.RemoveLeftovers(names);
+    public void RemoveLeftovers(IReadOnlyList<string> names, DateTime writtenBeforeUtc) =>
+        _outputs.RemoveLeftovers(names, writtenBeforeUtc, ["campaign.json"]);
 }
 
 internal sealed class FolderCampaignOutputFactory : ICampaignOutputFactory

@@ -15,11 +15,11 @@ public static class AtomicFile
 
     /// <summary>
     /// Deletes the temporary files left in <paramref name="directory"/> (not below it) by writers that were killed between
-    /// writing and renaming (SIGKILL, power loss), for the targets <paramref name="isTarget"/> accepts (file names). The
-    /// caller knows that no writer of those targets is still at work: a deleted temporary file of a live writer makes its
-    /// rename fail, which that writer reports. Returns how many were deleted.
+    /// writing and renaming (SIGKILL, power loss), for the targets <paramref name="isTarget"/> accepts (file names), and
+    /// only those last written before <paramref name="writtenBeforeUtc"/>: a writer at work since then (a micrograph
+    /// submitted again) keeps its temporary file. Returns how many were deleted.
     /// </summary>
-    public static int RemoveLeftovers(string directory, Func<string, bool> isTarget)
+    public static int RemoveLeftovers(string directory, Func<string, bool> isTarget, DateTime writtenBeforeUtc)
     {
         if (!Directory.Exists(directory)) return 0;
         var removed = 0;
@@ -28,6 +28,7 @@ public static class AtomicFile
         {
             var match = Temporary.Match(Path.GetFileName(file));
             if (!match.Success || !isTarget(match.Groups["target"].Value)) continue;
+            if (File.GetLastWriteTimeUtc(file) >= writtenBeforeUtc) continue;
             if (TryDelete(file)) removed++;
         }
         return removed;

@@ -10,7 +10,8 @@ public sealed record Arrival(string Path, DateTimeOffset FirstSeen, DateTimeOffs
 /// Decides when a file that appeared in a watched folder is completely written, so that a picker never reads one that a
 /// microscope's pipeline or a copy is still writing. Two signals, no others:
 /// <list type="bullet">
-/// <item>it appeared by a rename into its name (how motion-correction programs and rsync put a finished file in place): complete at once;</item>
+/// <item>it appeared by a rename into its name within the watched folder (how motion-correction programs and rsync put a
+/// finished file in place): complete at once (a file moved in from elsewhere is seen as new, and settles);</item>
 /// <item>otherwise, two looks at least <see cref="Settle"/> apart saw the same non-zero length and the same modification
 /// time (a copy in progress changes both; only this process's clock is used, so a file server's clock may be off).</item>
 /// </list>

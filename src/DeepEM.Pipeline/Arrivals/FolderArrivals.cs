@@ -48,11 +48,13 @@ public sealed class FolderArrivals : IDisposable
         _planner = planner;
         _time = time ?? TimeProvider.System;
         Rescan = rescan;
+        var unavailable = new List<string>();
         foreach (var place in places)
         {
+            FileSystemWatcher? watcher = null;
             try
             {
-                var watcher = new FileSystemWatcher(place.Folder, place.Pattern)
+                watcher = new FileSystemWatcher(place.Folder, place.Pattern)
                 {
                     NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.LastWrite,
                     InternalBufferSize = 64 * 1024,
@@ -61,24 +63,29 @@ public sealed class FolderArrivals : IDisposable
                 watcher.Changed += (_, e) => _events.Enqueue((e.FullPath, false, null));
                 watcher.Renamed += (_, e) => _events.Enqueue((e.FullPath, true, e.OldFullPath));
                 watcher.Deleted += (_, e) => _events.Enqueue((e.FullPath, false, null));
-                // A lost event is not lost work: the next listing finds the file.
+                // A lost event is not lost work: the next round lists the folders.
                 watcher.Error += (_, _) => _listNow = true;
                 watcher.EnableRaisingEvents = true;
                 _watchers.Add(watcher);
             }
-            catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException)
+            catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
             {
                 // No events here (the limit of inotify watches, an unusual file system): the listings carry on alone.
-                EventsUnavailable = $"{place.Folder}: no file-system events ({e.Message}); found by listing every {rescan.TotalSeconds:0} s";
+                watcher?.Dispose();
+                unavailable.Add($"{place.Folder}: no file-system events ({e.Message})");
             }
         }
+        if (unavailable.Count > 0) EventsUnavailable = $"{string.Join("; ", unavailable)}; found by listing every {rescan.TotalSeconds:0} s";
     }
 
     /// <summary>How often the folders are listed whole, events or not.</summary>
     public TimeSpan Rescan { get; }
 
     /// <summary>Why events are missing for some folder (one line), or null when every folder has them.</summary>
-    public string? EventsUnavailable { get; private set; }
+    public string? EventsUnavailable { get; }
+
+    /// <summary>The last listing error (a folder gone for a moment, a stale NFS handle), tried again next round; null when none.</summary>
+    public string? ListingError { get; private set; }
 
     /// <summary>How many listings were made (the safety net's cost, for the summary and the benchmark).</summary>
     public int Listings { get; private set; }
@@ -103,14 +110,23 @@ public sealed class FolderArrivals : IDisposable
             _listNow = false;
             _lastListing = now;
             Listings++;
+            ListingError = null;
             foreach (var place in _places)
             {
-                if (!Directory.Exists(place.Folder)) continue;
-                foreach (var path in Directory.EnumerateFiles(place.Folder, place.Pattern))
+                try
                 {
-                    // Names only for what has arrived: no length, no time, no system call per file.
-                    if (_planner.HasArrived(path) || !Candidate(path)) continue;
-                    if (Look(path) is { } look) _planner.Seen(look, now);
+                    if (!Directory.Exists(place.Folder)) continue;
+                    foreach (var path in Directory.EnumerateFiles(place.Folder, place.Pattern))
+                    {
+                        // Names only for what has arrived: no length, no time, no system call per file.
+                        if (_planner.HasArrived(path) || !Candidate(path)) continue;
+                        if (Look(path) is { } look) _planner.Seen(look, now);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // On the file systems the listing is there for, a folder can fail for a moment: the next listing tries again.
+                    ListingError = $"{place.Folder}: {e.Message}";
                 }
             }
         }
@@ -130,12 +146,12 @@ public sealed class FolderArrivals : IDisposable
 
     private static FileLook? Look(string path)
     {
-        var info = new FileInfo(path);
         try
         {
+            var info = new FileInfo(path);
             return info.Exists ? new FileLook(path, info.Length, info.LastWriteTimeUtc) : null;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }

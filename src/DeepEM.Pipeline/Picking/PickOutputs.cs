@@ -85,11 +85,11 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
     }
 
     /// <summary>
-    /// Deletes what killed writers left of these micrographs' files and of the index (temporary files that were never
-    /// renamed into place), in the folders the names put them in; called when the run is over, when no writer of them is
-    /// at work any more. Returns how many were deleted.
+    /// Deletes what killed writers left of these micrographs' files, of the index and of <paramref name="alsoInFolder"/>
+    /// (temporary files that were never renamed into place, last written before <paramref name="writtenBeforeUtc"/>), in
+    /// the folders the names put them in; called when the run is over. Returns how many were deleted.
     /// </summary>
-    public int RemoveLeftovers(IEnumerable<string> names)
+    public int RemoveLeftovers(IEnumerable<string> names, DateTime writtenBeforeUtc, IReadOnlyCollection<string>? alsoInFolder = null)
     {
         var targets = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal) { [Directory] = [] };
         foreach (var name in names)
@@ -99,10 +99,10 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
             if (!targets.TryGetValue(dir, out var files)) targets[dir] = files = new HashSet<string>(StringComparer.Ordinal);
             files.Add(Path.GetFileName(path));
         }
-        // A target is a name with one of the coordinate files' extensions (whichever formats an earlier run wrote).
-        return targets.Sum(t => AtomicFile.RemoveLeftovers(t.Key, file => file == "autopick.star" && t.Key == Directory
-            || file == "campaign.json" && t.Key == Directory
-            || CoordinateFiles.FormatOf(file) is not null && t.Value.Contains(Path.GetFileNameWithoutExtension(file))));
+        var rootFiles = new HashSet<string>(alsoInFolder ?? [], StringComparer.Ordinal) { "autopick.star" };
+        // A micrograph's target is its name with one of the coordinate files' extensions (whichever formats an earlier run wrote).
+        return targets.Sum(t => AtomicFile.RemoveLeftovers(t.Key, file => t.Key == Directory && rootFiles.Contains(file)
+            || CoordinateFiles.FormatOf(file) is not null && t.Value.Contains(Path.GetFileNameWithoutExtension(file)), writtenBeforeUtc));
     }
 
     /// <summary>Rewrites the RELION 4 index for every micrograph whose picks are on disk, in input order.</summary>

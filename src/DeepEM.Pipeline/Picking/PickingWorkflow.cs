@@ -30,6 +30,7 @@ public static class PickingWorkflow
                     (options.StdFilter ? $"std filter {picker.StdRange.Min:0.###}..{picker.StdRange.Max:0.###}" : "std filter off") +
                     (options.Naive ? "; naive raster scan" : ""));
         var failed = new List<BadInputException>();
+        var started = DateTime.UtcNow;
         int done = 0, skipped = 0, particles = 0;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var scoring = TimeSpan.Zero;
@@ -64,8 +65,8 @@ public static class PickingWorkflow
             }
         }
         outputs.WriteIndex(names);
-        // What an earlier run killed in the middle of a write left (its temporary files): this run has written those files.
-        outputs.RemoveLeftovers(names.Select(n => n.Name));
+        // What an earlier run killed in the middle of a write left (its temporary files, older than this run).
+        outputs.RemoveLeftovers(names.Select(n => n.Name), started);
         return new PickingSummary(done, skipped, failed, particles, watch.Elapsed, scoring);
     }
 }
