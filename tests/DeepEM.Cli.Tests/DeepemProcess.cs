@@ -36,10 +36,10 @@ public static class DeepemProcess
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"deepem {string.Join(' ', args)} ran over 3 minutes");
+            throw new TimeoutException($"deepem {string.Join(' ', args)} ran over 8 minutes");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
