@@ -1,15 +1,17 @@
 using DeepEM.Pipeline.Arrivals;
 
+using DeepEM.TestSupport;
+
 namespace DeepEM.Pipeline.Tests;
 
 /// <summary>The folder watch on real files: listings with a clock the test moves, and inotify events.</summary>
 public class FolderArrivalsTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"deepem-arrivals-{Guid.NewGuid():N}");
+    private readonly TempFolder _temp = TestPaths.NewTemp();
 
-    public FolderArrivalsTests() => Directory.CreateDirectory(_dir);
+    private string Dir => _temp.Path;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     private sealed class Clock : TimeProvider
     {
@@ -33,19 +35,19 @@ public class FolderArrivalsTests : IDisposable
         var clock = new Clock();
         var planner = new ArrivalPlanner(TimeSpan.FromSeconds(2));
         // Listing on every round: the test sees only what listings find, whatever the events do.
-        using var watch = new FolderArrivals([WatchedPlace.Of(_dir)!], IsMicrograph, planner, TimeSpan.Zero, clock);
+        using var watch = new FolderArrivals([WatchedPlace.Of(Dir)!], IsMicrograph, planner, TimeSpan.Zero, clock);
         var written = new DateTime(2026, 12, 2, 8, 0, 0, DateTimeKind.Utc);
-        var slow = Path.Combine(_dir, "slow.mrc");
-        File.WriteAllBytes(Path.Combine(_dir, "done.mrc"), new byte[4096]);
-        File.WriteAllBytes(Path.Combine(_dir, ".done2.mrc.1234.tmp"), new byte[4096]);
-        File.WriteAllBytes(Path.Combine(_dir, "notes.txt"), new byte[10]);
+        var slow = Path.Combine(Dir, "slow.mrc");
+        File.WriteAllBytes(Path.Combine(Dir, "done.mrc"), new byte[4096]);
+        File.WriteAllBytes(Path.Combine(Dir, ".done2.mrc.1234.tmp"), new byte[4096]);
+        File.WriteAllBytes(Path.Combine(Dir, "notes.txt"), new byte[10]);
         Append(slow, 1000, written);
         Assert.Empty(watch.Poll());
 
         clock.Now += TimeSpan.FromSeconds(3);
         Append(slow, 1000, written.AddSeconds(3));
         // done.mrc was unchanged for 3 s; slow.mrc grew.
-        Assert.Equal([Path.Combine(_dir, "done.mrc")], watch.Poll().Select(a => a.Path));
+        Assert.Equal([Path.Combine(Dir, "done.mrc")], watch.Poll().Select(a => a.Path));
 
         clock.Now += TimeSpan.FromSeconds(1);
         Assert.Empty(watch.Poll());
@@ -65,12 +67,12 @@ public class FolderArrivalsTests : IDisposable
     {
         var planner = new ArrivalPlanner(TimeSpan.FromHours(1));
         // Listed once at the first round (an empty folder), then not for an hour: only the event can bring it.
-        using var watch = new FolderArrivals([WatchedPlace.Of(Path.Combine(_dir, "*.mrc"))!], IsMicrograph, planner, TimeSpan.FromHours(1));
+        using var watch = new FolderArrivals([WatchedPlace.Of(Path.Combine(Dir, "*.mrc"))!], IsMicrograph, planner, TimeSpan.FromHours(1));
         Assert.Null(watch.EventsUnavailable);
         Assert.Empty(watch.Poll());
-        var temporary = Path.Combine(_dir, ".mic_7.mrc.partial");
+        var temporary = Path.Combine(Dir, ".mic_7.mrc.partial");
         File.WriteAllBytes(temporary, new byte[2048]);
-        File.Move(temporary, Path.Combine(_dir, "mic_7.mrc"));
+        File.Move(temporary, Path.Combine(Dir, "mic_7.mrc"));
 
         var arrived = new List<Arrival>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -82,16 +84,16 @@ public class FolderArrivalsTests : IDisposable
             arrived.AddRange(watch.Poll());
         }
         var arrival = Assert.Single(arrived);
-        Assert.Equal((Path.Combine(_dir, "mic_7.mrc"), true), (arrival.Path, arrival.ByRename));
+        Assert.Equal((Path.Combine(Dir, "mic_7.mrc"), true), (arrival.Path, arrival.ByRename));
         Assert.Equal(1, watch.Listings);
     }
 
     [Fact]
     public void Places_are_folders_and_patterns_and_nothing_else()
     {
-        Assert.Equal(new WatchedPlace(_dir, "*"), WatchedPlace.Of(_dir));
-        Assert.Equal(new WatchedPlace(_dir, "mic_*.tif"), WatchedPlace.Of(Path.Combine(_dir, "mic_*.tif")));
-        File.WriteAllBytes(Path.Combine(_dir, "one.mrc"), [1]);
-        Assert.Null(WatchedPlace.Of(Path.Combine(_dir, "one.mrc")));
+        Assert.Equal(new WatchedPlace(Dir, "*"), WatchedPlace.Of(Dir));
+        Assert.Equal(new WatchedPlace(Dir, "mic_*.tif"), WatchedPlace.Of(Path.Combine(Dir, "mic_*.tif")));
+        File.WriteAllBytes(Path.Combine(Dir, "one.mrc"), [1]);
+        Assert.Null(WatchedPlace.Of(Path.Combine(Dir, "one.mrc")));
     }
 }

@@ -7,33 +7,33 @@ namespace DeepEM.Pipeline.Tests;
 /// <summary>What a writer killed between writing and renaming leaves (its temporary file), and who clears it away.</summary>
 public class PickLeftoverTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"deepem-leftovers-{Guid.NewGuid():N}");
+    private readonly TempFolder _temp = TestPaths.NewTemp();
 
-    public PickLeftoverTests() => Directory.CreateDirectory(_dir);
+    private string Dir => _temp.Path;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void Leftovers_of_the_runs_files_go_and_everything_else_stays()
     {
-        var outputs = new PickOutputs(_dir, [CoordinateFormat.Star, CoordinateFormat.Box], 48);
+        var outputs = new PickOutputs(Dir, [CoordinateFormat.Star, CoordinateFormat.Box], 48);
         var picks = new List<Pick> { new(120.5, 88, 0.93), new(400, 321.25, 0.71) };
         var leftovers = new[]
         {
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.box")),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.star")),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "autopick.star")),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "Micrographs", "mic_0009.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "mic_0003.box")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "mic_0003.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "autopick.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "Micrographs", "mic_0009.star")),
         };
         // Not this run's: another micrograph's, a file that is not a coordinate file, campaign.json where it was not asked
         // for, a user's own hidden file; and one of the run's files whose writer is at work (written after the run ended).
         var kept = new[]
         {
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0004.star")),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.mrc")),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "campaign.json")),
-            Path.Combine(_dir, ".notes.tmp"),
-            KilledWriters.LeaveTemporaryFileOf(Path.Combine(_dir, "mic_0003.star"), ago: TimeSpan.FromMinutes(-1)),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "mic_0004.star")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "mic_0003.mrc")),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "campaign.json")),
+            Path.Combine(Dir, ".notes.tmp"),
+            KilledWriters.LeaveTemporaryFileOf(Path.Combine(Dir, "mic_0003.star"), ago: TimeSpan.FromMinutes(-1)),
         };
         File.WriteAllText(kept[3], "mine");
         Assert.All(leftovers.Concat(kept), f => Assert.True(File.Exists(f), f));
@@ -45,7 +45,7 @@ public class PickLeftoverTests : IDisposable
 
         Assert.All(leftovers, f => Assert.False(File.Exists(f), f));
         Assert.All(kept, f => Assert.True(File.Exists(f), f));
-        Assert.Equal(RelionStarCoordinates.ToText(picks), File.ReadAllText(Path.Combine(_dir, "mic_0003.star")));
+        Assert.Equal(RelionStarCoordinates.ToText(picks), File.ReadAllText(Path.Combine(Dir, "mic_0003.star")));
         Assert.Equal(0, outputs.RemoveLeftovers(["mic_0003", "Micrographs/mic_0009"], over));
         // Asked for by the caller (the campaign's summary), campaign.json's goes too.
         Assert.Equal(1, outputs.RemoveLeftovers([], over, ["campaign.json"]));
