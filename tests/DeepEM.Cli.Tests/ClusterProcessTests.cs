@@ -33,59 +33,6 @@ public sealed class ClusterProcessTests
         deepem.cluster.training.step-timeout = 5s
         """;
 
-    private sealed class Node : IDisposable
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-        private readonly TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Node(params string[] args)
-        {
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepem.dll"));
-            foreach (var a in args) start.ArgumentList.Add(a);
-            Process = Process.Start(start)!;
-            Process.OutputDataReceived += (_, e) => Line(e.Data);
-            Process.ErrorDataReceived += (_, e) => Line(e.Data);
-            Process.BeginOutputReadLine();
-            Process.BeginErrorReadLine();
-        }
-
-        private void Line(string? line)
-        {
-            if (line is null) return;
-            _lines.Enqueue(line);
-            if (UpLine.Match(line) is { Success: true } up)
-            {
-                Port = int.Parse(up.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-                _up.TrySetResult();
-            }
-        }
-
-        private static readonly System.Text.RegularExpressions.Regex UpLine = new(@"^node \S+:([0-9]+) is up \(roles");
-
-        /// <summary>The remoting port the node bound (it was given 0, or the port it was told), read from its start line.</summary>
-        public int Port { get; private set; }
-
-        public Process Process { get; }
-
-        public string Output => string.Join('\n', _lines);
-
-        public async Task Up()
-        {
-            var finished = Process.WaitForExitAsync();
-            if (await Task.WhenAny(_up.Task, finished, Task.Delay(TimeSpan.FromMinutes(1))) != _up.Task)
-            {
-                throw new InvalidOperationException($"node did not come up:\n{Output}");
-            }
-        }
-
-        public void Dispose()
-        {
-            if (!Process.HasExited) Process.Kill(entireProcessTree: true);
-            Process.Dispose();
-        }
-    }
-
     /// <summary>
     /// A coordinator process and three worker processes on loopback, with <see cref="FastFailureDetection"/>, started the
     /// way README's "Running a cluster by hand" starts them: the coordinator with no seed nodes (it forms the cluster), the
@@ -104,9 +51,9 @@ public sealed class ClusterProcessTests
 
         public string StateDir => temp.File("state");
 
-        public Node? Coordinator { get; private set; }
+        public RunningDeepem? Coordinator { get; private set; }
 
-        public List<Node> Workers { get; } = [];
+        public List<RunningDeepem> Workers { get; } = [];
 
         private static string WriteConfig(TempFolder temp)
         {
@@ -119,7 +66,7 @@ public sealed class ClusterProcessTests
         {
             Coordinator?.Dispose();
             string[] roles = coordinatorPicks ? ["--device", "cpu"] : ["--roles", "coordinator"];
-            Coordinator = new Node(["node", .. roles, "--port", $"{SeedPort}", "--state", StateDir, "--config", Config, "--log", CoordinatorLog]);
+            Coordinator = new RunningDeepem(["node", .. roles, "--port", $"{SeedPort}", "--state", StateDir, "--config", Config, "--log", CoordinatorLog]);
             await Coordinator.Up();
             SeedPort = Coordinator.Port;
         }
@@ -129,7 +76,7 @@ public sealed class ClusterProcessTests
             await StartCoordinator();
             for (var i = 1; i <= 3; i++)
             {
-                Workers.Add(new Node("node", "--roles", "worker", "--port", "0", "--seed-nodes", Seed, "--device", "cpu",
+                Workers.Add(new RunningDeepem("node", "--roles", "worker", "--port", "0", "--seed-nodes", Seed, "--device", "cpu",
                     "--config", Config, "--log", temp.File($"worker{i}.log")));
             }
             foreach (var w in Workers) await w.Up();
@@ -181,7 +128,7 @@ public sealed class ClusterProcessTests
 
         // Submit and follow the progress lines. Worker 2 gets SIGKILL when 12 micrographs are done; the coordinator node gets
         // SIGKILL at 24, once it has seen worker 2 go, and is started again with the very same command line.
-        var pick = new Node("pick", "--join", cluster.Seed, "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
+        var pick = new RunningDeepem("pick", "--join", cluster.Seed, "--config", cluster.Config, "--model", temp.File("model.deepem"), "--micrographs", micrographs, "--out", temp.File("picks"));
         int workerKilledAt = -1, coordinatorKilledAt = -1;
         var coordinatorLines = 0;
         var watch = Stopwatch.StartNew();
@@ -291,7 +238,7 @@ public sealed class ClusterProcessTests
         await WaitForLine(cluster.CoordinatorLog, "joined: 3 workers", TimeSpan.FromMinutes(1));
 
         // Three workers train; worker 2 gets SIGKILL when the first epoch is reported.
-        var train = new Node([.. Train("cluster/model.deepem"), "--join", cluster.Seed, "--config", cluster.Config]);
+        var train = new RunningDeepem([.. Train("cluster/model.deepem"), "--join", cluster.Seed, "--config", cluster.Config]);
         var killed = false;
         var watch = Stopwatch.StartNew();
         while (!train.Process.HasExited && watch.Elapsed < TimeSpan.FromMinutes(4))

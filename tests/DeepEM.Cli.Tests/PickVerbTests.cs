@@ -9,7 +9,7 @@ namespace DeepEM.Cli.Tests;
 /// <c>deepem pick</c> and <c>deepem evaluate</c> as a user runs them: train on some simulated micrographs,
 /// pick others, check the files of docs/cli.md, resuming, the naive path against the dense one, and accuracy.
 /// </summary>
-public sealed class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulation>
+public sealed partial class PickVerbTests : IClassFixture<PickVerbTests.TrainedOnSimulation>
 {
     private readonly TrainedOnSimulation _data;
 

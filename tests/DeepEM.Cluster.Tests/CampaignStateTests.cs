@@ -152,4 +152,36 @@ public sealed class CampaignStateTests
         Assert.Equal("bad", Assert.Single(restored.Status(0, 0).Failures).Error);
         Assert.Equal(["m0", "m4"], restored.WithPicks.Select(m => m.Name));
     }
+
+    [Fact]
+    public void A_watched_campaign_keeps_arrival_times_reports_latency_by_rank_and_survives_a_snapshot()
+    {
+        var state = new CampaignState(Spec(0));
+        state.Apply(new CampaignWatched("c", true));
+        // Twenty micrographs arrive; latencies 0.5, 1.0, ... 10.0 s (unsorted, as results come in any order).
+        state.Apply(new MicrographsAdded("c", Enumerable.Range(0, 20).Select(i => new MicrographRef($"w{i}", $"/in/w{i}.mrc") { ArrivedUnixMs = 1000 + i }).ToList(), []));
+        Assert.Equal((20, 20), (state.Arrived, state.Backlog));
+        Assert.Equal(1007, state.ArrivedAt(7));
+        Assert.Equal(1007, state[7].ArrivedUnixMs);
+        foreach (var i in Enumerable.Range(0, 20).Reverse()) state.Apply(new MicrographsPicked("c", [new PickedMicrograph(state.TakeNext()!.Value, 3, 0.5f, "n", 0.5f * (20 - i))]));
+        Assert.True(state.AllSettled);
+        Assert.True(state.Watching);
+        var status = state.Status(0, 0);
+        // Nearest rank: the 10th of 20 sorted values is the median, the 19th the 95th percentile.
+        Assert.Equal((20, 5.0, 9.5, 10.0), (status.LatencyCount, status.LatencyMedianSeconds, status.LatencyP95Seconds, status.LatencyMaxSeconds));
+        Assert.Equal((true, 20, 0), (status.Watching, status.Arrived, status.Backlog));
+
+        var restored = CampaignState.FromSnapshot(state.ToSnapshot());
+        Assert.True(restored.Watching);
+        Assert.Equal(1007, restored.ArrivedAt(7));
+        var again = restored.Status(0, 0);
+        Assert.Equal((20, 5.0, 9.5, 10.0), (again.LatencyCount, again.LatencyMedianSeconds, again.LatencyP95Seconds, again.LatencyMaxSeconds));
+
+        // The watch ends; watched again later, a completed campaign opens again.
+        state.Apply(new CampaignWatched("c", false));
+        state.Apply(new CampaignCompleted("c", 5000));
+        Assert.True(state.Complete);
+        state.Apply(new CampaignWatched("c", true));
+        Assert.False(state.Complete);
+    }
 }

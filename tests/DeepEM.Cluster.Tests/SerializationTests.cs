@@ -80,11 +80,19 @@ public sealed class SerializationTests : IDisposable
                 ProjectDir = "/data/project",
                 Micrographs = [new MicrographRef("Micrographs/a", "/data/project/Micrographs/a.mrc"), new MicrographRef("Micrographs/b", "/data/project/Micrographs/b.mrc") { Listed = "./Micrographs/b.mrc" }],
             }) },
+        // pick --watch: a batch of what arrived, each with its arrival time, and the campaign kept open.
+        { "sub-watch", new SubmitCampaign(Spec with
+            {
+                Micrographs = [new MicrographRef("a", "/data/in/a.mrc") { ArrivedUnixMs = 1_763_942_400_500 }, new MicrographRef("b", "/data/in/b.mrc") { ArrivedUnixMs = 1_763_942_401_750 }],
+            }, Watch: true, Batch: 17) },
         { "acc", new CampaignAccepted("pick-1", 60, 3, 1, true, 999) },
+        { "acc-batch", new CampaignAccepted("pick-1", 62, 3, 1, true, 999) { Batch = 17 } },
+        { "unw", new EndWatch("pick-1") },
         { "rej", new CampaignRejected("pick-1", "/out: this output folder belongs to another campaign") },
         { "get", new GetCampaignStatus("pick-1") },
         { "fol", new FollowCampaign("pick-1") },
         { "st", Status },
+        { "st-watch", Status with { Watching = true, Arrived = 55, LatencyCount = 40, LatencyMedianSeconds = 4.25, LatencyP95Seconds = 9.5, LatencyMaxSeconds = 12.75 } },
         { "str", new CampaignStatusReport([Status, Status with { CampaignId = "pick-2", Complete = true, FinishedUnixMs = 1_763_942_500_000 }]) },
         { "prog", new MicrographProgress { CampaignId = "pick-1", Name = "mic_0001", Particles = 101, Peaks = 120, RejectedByStd = 19, Positions = 923_521, ScoringSeconds = 0.41, Node = "n", Done = 4, Total = 60 } },
         { "prog-failed", new MicrographProgress { CampaignId = "pick-1", Name = "bad", Failed = true, Error = "truncated", Done = 5, Total = 60 } },
@@ -104,6 +112,10 @@ public sealed class SerializationTests : IDisposable
         { "e-sub", new CampaignSubmitted(Spec) },
         { "e-add", new MicrographsAdded("pick-1", [new MicrographRef("mic_0003", "/data/mic_0003.mrc")], ["mic_0003"]) },
         { "e-pks", new MicrographsPicked("pick-1", [new PickedMicrograph(0, 101, 0.5f, "n"), new PickedMicrograph(99_999, 0, 1.25f, "m"), new PickedMicrograph(3, 7, 0.75f, "n")]) },
+        { "e-pks-watch", new MicrographsPicked("pick-1", [new PickedMicrograph(0, 101, 0.5f, "n", 4.5f), new PickedMicrograph(1, 0, 1.25f, "m", 0.125f)]) },
+        { "e-add-watch", new MicrographsAdded("pick-1", [new MicrographRef("mic_0003", "/data/mic_0003.mrc") { ArrivedUnixMs = 1_763_942_400_500 }], []) },
+        { "e-wat", new CampaignWatched("pick-1", true) },
+        { "e-wat-end", new CampaignWatched("pick-1", false) },
         { "e-pk", new MicrographPicked("pick-1", "mic_0001", "n", 101, 0.5) },
         { "e-fl", new MicrographFailed("pick-1", "bad", "truncated", 4) },
         { "e-fl-old", new MicrographFailed("pick-1", "bad", "truncated") },
@@ -127,6 +139,10 @@ public sealed class SerializationTests : IDisposable
         { "t-e-ck", new TrainingCheckpointed("train-1", 50, new BlobRef(new string('9', 64), "/state/training/train-1-00000050.ckpt", 43_000)) },
         { "t-ckf", new CheckpointFile("train-1", new Numerics.Training.TrainingCheckpoint(2, 17, 3.5, [0.5f, -0.5f], [0.01f, 0f], [0.4f, -0.4f], 0.97, 0.02, 1, [Epoch])) },
         { "snap2", new CoordinatorSnapshot([new CampaignSnapshot(Spec with { AlreadyDone = [] }, [1, 2, 0, 3, 1, 0], [101, 0], [(3, "truncated")], [new NodeThroughput("n", 2, 0.5)], 1_763_942_500_000)]) },
+        { "snap2-watch", new CoordinatorSnapshot([new CampaignSnapshot(Spec with
+            {
+                AlreadyDone = [], Micrographs = [new MicrographRef("a", "/data/in/a.mrc") { ArrivedUnixMs = 1_763_942_400_500 }, new MicrographRef("b", "/data/in/b.mrc")],
+            }, [1, 0], [101], [], [new NodeThroughput("n", 1, 0.5)], 0) { Watching = true, DoneLatencies = [4.5f] }]) },
     };
 
     [Theory]

@@ -27,7 +27,7 @@ public class ArrivalPlannerTests
         // Two seconds after the look that first saw the final state.
         planner.Seen(new FileLook("/w/a.mrc", 3 << 20, Written.AddSeconds(3)), At(5));
         var arrival = Assert.Single(planner.TakeComplete());
-        Assert.Equal(new Arrival("/w/a.mrc", At(1), At(5), ByRename: false), arrival);
+        Assert.Equal(new Arrival("/w/a.mrc", At(1), At(5), ByRename: false) { LastChanged = At(3) }, arrival);
         Assert.Empty(planner.Waiting);
         Assert.True(planner.HasArrived("/w/a.mrc"));
     }
@@ -43,7 +43,8 @@ public class ArrivalPlannerTests
         planner.Seen(new FileLook("/w/b.mrc", 4096, Written.AddSeconds(1.5)), At(4.4));
         Assert.Empty(planner.TakeComplete());
         planner.Seen(new FileLook("/w/b.mrc", 4096, Written.AddSeconds(1.5)), At(4.5));
-        Assert.Equal(At(4.5), Assert.Single(planner.TakeComplete()).CompleteAt);
+        var arrival = Assert.Single(planner.TakeComplete());
+        Assert.Equal((At(4.5), At(2.5)), (arrival.CompleteAt, arrival.LastChanged));
     }
 
     [Fact]

@@ -22,21 +22,34 @@ public static class BenchCommand
         var presets = new Option<string[]>("--preset") { Description = "presets to measure", DefaultValueFactory = _ => [Presets.Default, Presets.PaperKlh], AllowMultipleArgumentsPerToken = true };
         var seconds = new Option<double>("--seconds") { Description = "seconds per measurement", DefaultValueFactory = _ => 1.0 };
         var quick = new Option<bool>("--quick") { Description = "skip paper-klh on a 4096² micrograph (about a minute of scoring)" };
-        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training (the default); process: whole deepem pick processes (start-up, one micrograph, the marginal one, peak memory); cluster: the coordinator at scale; device: the GPU node check (bench/gpu/run.sh)", DefaultValueFactory = _ => "layers,scoring,picking,training" };
+        var parts = new Option<string>("--parts") { Description = "layers,scoring,picking,training (the default); process: whole deepem pick processes (start-up, one micrograph, the marginal one, peak memory); cluster: the coordinator at scale; device: the GPU node check (bench/gpu/run.sh); watch: pick --watch's latency and the cost of watching many files", DefaultValueFactory = _ => "layers,scoring,picking,training" };
         var device = new Option<string>("--device") { Description = "device: the device checked, gpu or ilgpu-cpu (the GPU kernels on ILGPU's CPU accelerator, tiny sizes)", DefaultValueFactory = _ => "gpu" };
         var nodes = new Option<string>("--nodes") { Description = "cluster: worker nodes of each run", DefaultValueFactory = _ => "1,8,32,64" };
         var micrographs = new Option<int>("--micrographs") { Description = "cluster: micrographs of each run's campaign", DefaultValueFactory = _ => 100_000 };
         var journals = new Option<string>("--journal") { Description = "cluster: sqlite, postgresql (a throwaway server of this machine's PostgreSQL), or both", DefaultValueFactory = _ => "sqlite,postgresql" };
         var json = new Option<string?>("--json") { Description = "cluster: write the figures of every run to this file (a JSON array, one object per run)" };
+        var demo = new Option<string>("--demo") { Description = "watch: the folder ./deepem demo wrote (its model and micrographs are fed to pick --watch)", DefaultValueFactory = _ => "deepem-demo" };
+        var arrivals = new Option<int>("--arrivals") { Description = "watch: micrographs fed into the watched folder", DefaultValueFactory = _ => 40 };
+        var perHour = new Option<double>("--per-hour") { Description = "watch: the rate they land at, micrographs an hour", DefaultValueFactory = _ => 1000 };
+        var watchedFiles = new Option<int>("--watched-files") { Description = "watch: files in the folder whose listing is measured", DefaultValueFactory = _ => 100_000 };
         var command = new Command("bench", "Speed on this machine: convolution layers against the peak, dense against naive scoring, end-to-end picking, training; the cluster's coordinator at scale.")
         {
-            presets, seconds, quick, parts, nodes, micrographs, journals, json, device,
+            presets, seconds, quick, parts, nodes, micrographs, journals, json, device, demo, arrivals, perHour, watchedFiles,
         };
         command.SetAction(parse => Terminal.Run(() =>
         {
             var selected = parse.GetValue(parts)!.Split(',', StringSplitOptions.TrimEntries);
-            var unknown = selected.Where(p => p is not ("layers" or "scoring" or "picking" or "training" or "process" or "cluster" or "device")).ToList();
-            if (unknown.Count > 0) throw new UsageException($"--parts: unknown part '{unknown[0]}' (layers, scoring, picking, training, process, cluster, device)");
+            var unknown = selected.Where(p => p is not ("layers" or "scoring" or "picking" or "training" or "process" or "cluster" or "device" or "watch")).ToList();
+            if (unknown.Count > 0) throw new UsageException($"--parts: unknown part '{unknown[0]}' (layers, scoring, picking, training, process, cluster, device, watch)");
+            if (selected.Contains("watch"))
+            {
+                if (parse.GetValue(arrivals) < 2 || parse.GetValue(perHour) <= 0 || parse.GetValue(watchedFiles) < 1)
+                {
+                    throw new UsageException("--arrivals must be at least 2, --per-hour and --watched-files positive");
+                }
+                WatchBench.Run(parse.GetValue(demo)!, parse.GetValue(arrivals), parse.GetValue(perHour), parse.GetValue(watchedFiles), Console.Out);
+                if (selected.Length == 1) return ExitCodes.Success;
+            }
             if (selected.Contains("device"))
             {
                 // The same check as bench/gpu/run.sh, in this program; exit code 1 when the device disagrees with the CPU.

@@ -7,6 +7,7 @@ using DeepEM.Cluster.Models;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
+using DeepEM.Pipeline.Arrivals;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cli.Commands;
@@ -33,9 +34,13 @@ public static class PickCommand
         var noStd = new Option<bool>("--no-std-filter") { Description = "keep picks whatever their standard deviation" };
         var device = new Option<string>("--device") { Description = "auto (the first GPU, else the CPU), cpu, gpu (every GPU, a picking lane each) or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
         var relion = new Option<bool>("--relion-layout") { Description = "name each micrograph's files by its path as given (OUT/Micrographs/x.star for Micrographs/x.mrc), where RELION 3.1 looks for them; the default when --micrographs is a RELION micrographs.star" };
+        var watch = new Option<bool>("--watch") { Description = "keep picking what lands in the --micrographs folders or patterns until Ctrl-C, OUT/DEEPEM_STOP or --idle" };
+        var settle = new Option<double>("--settle") { Description = "with --watch: seconds a file must stay the same size and time to count as completely written (a rename into place counts at once)", DefaultValueFactory = _ => 3 };
+        var rescan = new Option<double>("--rescan") { Description = "with --watch: seconds between listings of the watched folders (the safety net for file systems without events, such as NFS)", DefaultValueFactory = _ => 30 };
+        var idle = new Option<double?>("--idle") { Description = "with --watch: end after this many minutes with nothing new" };
         var command = new Command("pick", "Pick particles in every micrograph and write one coordinate file per micrograph plus an index.")
         {
-            model, micrographs, output, threshold, step, format, naive, distance, edge, stdRange, noStd, device, relion,
+            model, micrographs, output, threshold, step, format, naive, distance, edge, stdRange, noStd, device, relion, watch, settle, rescan, idle,
         };
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
@@ -62,6 +67,16 @@ public static class PickCommand
             var modelPath = parse.GetValue(model)!;
             // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
             var (trained, _) = ParsedModels.Load(modelPath);
+            if (parse.GetValue(watch))
+            {
+                var options = WatchOptionsOf(parse.GetValue(micrographs)!, parse.GetValue(settle), parse.GetValue(rescan), parse.GetValue(idle), out var givenFiles);
+                return Watch(modelPath, trained, givenFiles, options, parse.GetValue(output)!, settings, formats, deviceChoice, parse.GetValue(relion),
+                    address is null ? null : cluster.ClientNode(parse, address));
+            }
+            if (new Option[] { settle, rescan, idle }.Any(o => parse.GetResult(o) is { Implicit: false }))
+            {
+                throw new UsageException("--settle, --rescan and --idle go with --watch");
+            }
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
             var relionLayout = parse.GetValue(relion) || expansion.FromStarFile;
@@ -121,6 +136,74 @@ public static class PickCommand
             return failedCount > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>The watched places of --micrographs (folders and patterns) and the files named as they are.</summary>
+    private static WatchOptions WatchOptionsOf(string[] arguments, double settle, double rescan, double? idle, out List<string> files)
+    {
+        if (!(settle > 0 && settle <= 3600)) throw new UsageException($"--settle {settle}: seconds, more than 0 and at most 3600");
+        if (!(rescan >= 1 && rescan <= 3600)) throw new UsageException($"--rescan {rescan}: seconds, 1 to 3600");
+        if (idle is { } i && !(i > 0)) throw new UsageException($"--idle {i}: minutes, more than 0");
+        var places = new List<WatchedPlace>();
+        files = [];
+        foreach (var argument in arguments)
+        {
+            if (WatchedPlace.Of(argument) is { } place)
+            {
+                if (!Directory.Exists(place.Folder)) throw new UsageException($"{argument}: --watch needs the folder {place.Folder} to exist");
+                places.Add(place);
+            }
+            else if (argument.EndsWith(".star", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new UsageException($"{argument}: --watch watches folders or patterns (Movies/*.mrc), not a RELION list");
+            }
+            else if (File.Exists(argument))
+            {
+                files.Add(argument);
+            }
+            else
+            {
+                throw new UsageException($"{argument}: no such folder or file");
+            }
+        }
+        if (places.Count == 0) throw new UsageException("--watch needs a folder or a pattern in --micrographs to watch");
+        return new WatchOptions(places, TimeSpan.FromSeconds(settle), TimeSpan.FromSeconds(rescan), idle is { } minutes ? TimeSpan.FromMinutes(minutes) : null);
+    }
+
+    private static int Watch(string modelPath, Numerics.ModelFile.TrainedModel trained, IReadOnlyList<string> files, WatchOptions options, string outDir,
+        PickSettings settings, IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, bool relionLayout, Cluster.Nodes.NodeOptions? client)
+    {
+        using var interruption = new Interruption();
+        WatchedCampaignResult watched;
+        try
+        {
+            watched = WatchedCampaign.RunAsync(modelPath, trained, files, options, outDir, settings, formats, device, relionLayout, client,
+                Terminal.Verbose, Console.Out, Terminal.Error, interruption.Token).GetAwaiter().GetResult();
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        catch (CampaignRejectedException e)
+        {
+            Terminal.Error(e.Message);
+            return ExitCodes.Fatal;
+        }
+        var (result, final, _) = watched;
+        // Each failure was reported as it happened.
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
+            (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +
+            (result.FailedCount > 0 ? $", {result.FailedCount} failed" : "") + "; " + PeakMemory.Describe());
+        if (final.LatencyCount > 0)
+        {
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  latency from complete file to picks: median {final.LatencyMedianSeconds:0.0} s, 95th percentile {final.LatencyP95Seconds:0.0} s, most {final.LatencyMaxSeconds:0.0} s ({final.LatencyCount} micrographs)"));
+        }
+        Console.Out.WriteLine($"  coordinates: {result.OutDir}");
+        Console.Out.WriteLine($"  index: {Path.Combine(result.OutDir, "autopick.star")}");
+        Console.Out.WriteLine($"  campaign summary: {Path.Combine(result.OutDir, "campaign.json")}");
+        return result.FailedCount > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
     }
 
     private static float? ParseThreshold(string text)

@@ -75,12 +75,19 @@ public static class StatusCommand
         }
         await using var progress = new ConsoleProgress(Console.Out, "micrographs");
         var failures = new HashSet<string>(StringComparer.Ordinal);
+        var watched = new Dictionary<string, int>(StringComparer.Ordinal);
         var campaigns = first;
         while (true)
         {
             foreach (var c in campaigns.Where(c => running.Contains(c.CampaignId)))
             {
                 progress.Report(c.CampaignId, $"campaign {c.CampaignId}", c.Done + c.Skipped + c.Failed, c.Total);
+                // A watched campaign grows: each new arrival, and what it waits, in one line now and then.
+                if (c.Watching && watched.GetValueOrDefault(c.CampaignId) != c.Arrived + c.Done)
+                {
+                    watched[c.CampaignId] = c.Arrived + c.Done;
+                    progress.Line($"campaign {c.CampaignId}: {Watched(c)}");
+                }
                 foreach (var f in c.Failures.Where(f => failures.Add($"{c.CampaignId}/{f.Name}"))) progress.Line($"campaign {c.CampaignId}: failed: {f.Name}: {f.Error}");
                 if (c.Complete && running.Remove(c.CampaignId))
                 {
@@ -94,17 +101,23 @@ public static class StatusCommand
         }
     }
 
+    /// <summary>Arrivals, backlog and latency of a campaign that pick --watch adds to.</summary>
+    private static string Watched(CampaignStatus c) => string.Create(CultureInfo.InvariantCulture,
+        $"{c.Arrived} arrived by watching, {c.Backlog} waiting to be picked") + (c.LatencyCount == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+        $"; latency from complete file to picks: median {c.LatencyMedianSeconds:0.0} s, 95th percentile {c.LatencyP95Seconds:0.0} s"));
+
     private static void Print(CampaignStatus c)
     {
         var when = c.Complete
             ? $"complete {DateTimeOffset.FromUnixTimeMilliseconds(c.FinishedUnixMs):yyyy-MM-dd HH:mm:ss}Z"
-            : "running";
+            : c.Watching ? "running, watched (pick --watch adds what arrives)" : "running";
         Console.Out.WriteLine($"campaign {c.CampaignId}: {when}");
         Console.Out.WriteLine($"  output: {c.OutDir}");
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {c.Total} micrographs: {c.Done} picked, {c.Skipped} already there, {c.Failed} failed, {c.InFlight} in flight, {c.Pending} pending; {c.Particles} particles"));
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  picked since the coordinator started: {c.PickedSinceRecovery} ({c.CoordinatorMsPerMicrograph:0.00} ms of coordinator time each)"));
+        if (c.Arrived > 0) Console.Out.WriteLine($"  {Watched(c)}");
         foreach (var n in c.Nodes)
         {
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -32,19 +32,9 @@ public static class PickingCampaign
         var absoluteOut = spec.OutDir;
 
         await using var progress = new ConsoleProgress(output, "micrographs");
-        var threshold = settings.Threshold ?? model.Threshold;
-        var where = client is null ? $"embedded cluster (this process), device {device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}";
-        progress.Line(FormattableString.Invariant($"{where}; threshold {threshold:0.###}; ") +
-            (settings.StdFilter ? "std filter on" : "std filter off") + (settings.Naive ? "; naive raster scan" : ""));
+        progress.Line(Describe(client, device, settings, model));
 
-        var state = Path.Combine(absoluteOut, ".deepem");
-        var nodeOptions = client ?? new NodeOptions
-        {
-            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = device,
-            // --device gpu picks on every GPU of the machine, a lane each.
-            Gpus = Commands.NodeCommand.ResolveGpus(device, null),
-            LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
-        };
+        var nodeOptions = NodeFor(client, absoluteOut, device, verbose);
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.
         var failed = 0;
         var outcome = await CampaignClient.RunAsMemberAsync(nodeOptions, spec, a =>
@@ -63,9 +53,7 @@ public static class PickingCampaign
             }
             else
             {
-                progress.Line(FormattableString.Invariant(
-                    $"{p.Name}: {p.Particles} particles ({p.Peaks} peaks, {p.RejectedByStd} outside the std range), scored {p.Positions} positions in {p.ScoringSeconds:0.000} s") +
-                    (client is null ? "" : $" on {ShortNode(p.Node)}"));
+                progress.Line(Describe(p, onCluster: client is not null));
             }
             progress.Report(p.CampaignId, "picking", p.Done + failed, p.Total);
         }, rejoins: client is null ? 0 : Rejoins, rejoining: n => progress.Line($"this client was removed from the cluster; joining again ({n} of {Rejoins})"), cancel: cancel);
@@ -73,6 +61,31 @@ public static class PickingCampaign
         var picked = final.Done + final.Skipped - outcome.Accepted.Done;
         return new PickingCampaignResult(picked, outcome.Accepted.Done, final.Particles - outcome.Accepted.Particles, final.Failures, final.Failed, watch.Elapsed, absoluteOut);
     }
+
+    /// <summary>The member that runs the campaign: the client of a cluster, or the embedded one-node cluster, its journal in OUT/.deepem.</summary>
+    internal static NodeOptions NodeFor(NodeOptions? client, string absoluteOut, DeviceChoice device, bool verbose)
+    {
+        if (client is not null) return client;
+        var state = Path.Combine(absoluteOut, ".deepem");
+        return new NodeOptions
+        {
+            Embedded = true, Roles = [Cluster.Roles.Worker, Cluster.Roles.Coordinator], StateDir = state, Device = device,
+            // --device gpu picks on every GPU of the machine, a lane each.
+            Gpus = Commands.NodeCommand.ResolveGpus(device, null),
+            LogFile = Path.Combine(state, "deepem.log"), LogLevel = verbose ? "DEBUG" : "INFO",
+        };
+    }
+
+    /// <summary>The line printed for a picked micrograph.</summary>
+    internal static string Describe(MicrographProgress p, bool onCluster) => FormattableString.Invariant(
+        $"{p.Name}: {p.Particles} particles ({p.Peaks} peaks, {p.RejectedByStd} outside the std range), scored {p.Positions} positions in {p.ScoringSeconds:0.000} s") +
+        (onCluster ? $" on {ShortNode(p.Node)}" : "");
+
+    /// <summary>The first line: where the campaign runs and how it scores.</summary>
+    internal static string Describe(NodeOptions? client, DeviceChoice device, PickSettings settings, TrainedModel model) =>
+        (client is null ? $"embedded cluster (this process), device {device.ToString().ToLowerInvariant()}" : $"cluster at {client.SeedNodes[0]}") +
+        FormattableString.Invariant($"; threshold {settings.Threshold ?? model.Threshold:0.###}; ") +
+        (settings.StdFilter ? "std filter on" : "std filter off") + (settings.Naive ? "; naive raster scan" : "");
 
     /// <summary><c>host:port</c> of a node address.</summary>
     public static string ShortNode(string node) => node.Contains('@') ? node[(node.IndexOf('@') + 1)..] : node;

@@ -52,7 +52,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private int SlotCount => _workers.Values.Sum() * _settings.SlotsPerWorker;
     private readonly Followers _followers;
     // Results waiting for the next journal write, per campaign.
-    private readonly Dictionary<string, List<TaskPicked>> _toRecord = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<(TaskPicked Result, float Latency)>> _toRecord = new(StringComparer.Ordinal);
     private bool _recordingUnderWay;
     private int _waitingToRecord;
     private readonly HashSet<string> _indexDirty = new(StringComparer.Ordinal);
@@ -60,6 +60,9 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     private readonly HashSet<string> _completing = new(StringComparer.Ordinal);
     // Campaigns that completed while an index of theirs was being written: the final write follows it.
     private readonly HashSet<string> _finalWriteWaiting = new(StringComparer.Ordinal);
+    // Complete in the journal, its index and summary not yet on disk: reported as not complete until they are, so that a
+    // client that asks (a follower's repeated FollowCampaign, deepem status) never ends before campaign.json is written.
+    private readonly HashSet<string> _finalizing = new(StringComparer.Ordinal);
     private static readonly TimeSpan LeftoverClockMargin = TimeSpan.FromSeconds(5);
     // This incarnation: task ids count up from the clock, so a result from a previous incarnation never matches a new
     // assignment, and slots drop the waiting tasks of an older incarnation when they see a newer one.
@@ -130,6 +133,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Command<GetCampaignStatus>(m => Sender.Tell(new CampaignStatusReport(
             _byAge.Where(c => m.CampaignId.Length == 0 || c.Id == m.CampaignId).Select(StatusOf).ToList())));
         Command<FollowCampaign>(Follow);
+        Command<EndWatch>(EndWatch);
         Command<TaskAccepted>(m => Timed(() => _book.Accepted(m.Slot, m.TaskId, m.Node)));
         Command<TaskPicked>(m => Timed(() => Picked(m)));
         Command<TaskFailed>(m => Timed(() => Failed(m)));
@@ -219,8 +223,11 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         return output;
     }
 
-    private CampaignStatus StatusOf(CampaignState c) =>
-        c.Status(_pickedSinceRecovery, _pickedSinceRecovery == 0 ? 0 : 1000.0 * _busyTicks / Stopwatch.Frequency / _pickedSinceRecovery);
+    private CampaignStatus StatusOf(CampaignState c)
+    {
+        var status = c.Status(_pickedSinceRecovery, _pickedSinceRecovery == 0 ? 0 : 1000.0 * _busyTicks / Stopwatch.Frequency / _pickedSinceRecovery);
+        return _finalizing.Contains(c.Id) ? status with { Complete = false } : status;
+    }
 
     private void Submit(SubmitCampaign message)
     {
@@ -231,72 +238,119 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             client.Tell(new CampaignRejected(spec.CampaignId, "this coordinator only reads its journal (deepem status); submit to a running cluster"));
             return;
         }
-        void Follow()
-        {
-            _followers.Add(spec.CampaignId, client);
-        }
         try
         {
             // Names come over the network and become file names in the output folder: none may lead out of it.
             Pipeline.Picking.PickOutputs.CheckNames(spec.Micrographs.Select(m => (m.Name, m.Path)));
             if (_campaigns.TryGetValue(spec.CampaignId, out var existing))
             {
-                if (existing.Spec.ModelSha256 != spec.ModelSha256)
-                {
-                    throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with another model ({existing.Spec.ModelPath}); choose another --out");
-                }
-                if (!existing.Spec.PicksLike(spec))
-                {
-                    // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
-                    throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
-                }
-                // The folder is listed afresh: picks may have been deleted since the campaign last looked. That listing is
-                // not kept (at 100,000 micrographs it is megabytes): the output that writes the index never lists.
-                var output = _outputs.Open(existing.Spec);
-                // New micrographs, failed ones (the user may have mended them), and done ones whose picks are gone.
-                var added = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name)
-                    || (existing.IsSettled(m.Name) && !output.HasPicks(m.Name)))
-                    // Names as given are relative to the project folder of this submission, which the campaign may not share.
-                    .Select(m => spec.ProjectDir == existing.Spec.ProjectDir ? m : m with { Listed = spec.ListedName(m) }).ToList();
-                if (added.Count == 0)
-                {
-                    Follow();
-                    client.Tell(Accepted(existing, resumed: true));
-                    CheckComplete(existing);
-                    return;
-                }
-                var already = added.Where(m => output.HasPicks(m.Name)).Select(m => m.Name).ToList();
-                Persist(new MicrographsAdded(spec.CampaignId, added, already), e =>
-                {
-                    Apply(e);
-                    _changedSinceSnapshot += added.Count;
-                    _log.Info(LogFields.ForCampaign(spec.CampaignId), $"{added.Count} micrographs added");
-                    Follow();
-                    client.Tell(Accepted(existing, resumed: true));
-                    CheckComplete(existing);
-                    Dispatch();
-                });
+                Resubmit(message, existing, client);
                 return;
             }
             _models.Register(spec.ModelPath, spec.ModelSha256);
             var opened = _outputs.Open(spec);
-            var alreadyDone = spec.Micrographs.Where(m => opened.HasPicks(m.Name)).Select(m => m.Name).ToList();
-            Persist(new CampaignSubmitted(spec with { AlreadyDone = alreadyDone }), e =>
+            var withPicks = opened.WithPicks(spec.Micrographs.Select(m => m.Name).ToList());
+            var alreadyDone = spec.Micrographs.Where(m => withPicks.Contains(m.Name)).Select(m => m.Name).ToList();
+            List<ICampaignEvent> events = [new CampaignSubmitted(spec with { AlreadyDone = alreadyDone })];
+            if (message.Watch) events.Add(new CampaignWatched(spec.CampaignId, true));
+            PersistTogether(events, () =>
             {
-                Apply(e);
                 _changedSinceSnapshot += spec.Micrographs.Count;
                 var campaign = _campaigns[spec.CampaignId];
-                Follow();
-                _log.Info(LogFields.ForCampaign(spec.CampaignId), $"submitted: {campaign.Total} micrographs into {spec.OutDir} ({campaign.Skipped} already picked)");
-                client.Tell(Accepted(campaign, resumed: false));
-                CheckComplete(campaign);
-                Dispatch();
+                _log.Info(LogFields.ForCampaign(spec.CampaignId), $"submitted: {campaign.Total} micrographs into {spec.OutDir} ({campaign.Skipped} already picked){(message.Watch ? "; watched for more" : "")}");
+                Answer(campaign, client, message, resumed: false);
             });
         }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or Numerics.ModelFile.InvalidModelException)
         {
             client.Tell(new CampaignRejected(spec.CampaignId, e.Message));
         }
+    }
+
+    /// <summary>
+    /// A known campaign submitted again (the same command run again, a batch of a long list, or what <c>pick --watch</c>
+    /// saw arrive): new micrographs, failed ones (the user may have mended them; not when watching, which only adds what
+    /// is new, so a damaged file is reported once), and done ones whose picks are gone are picked.
+    /// </summary>
+    private void Resubmit(SubmitCampaign message, CampaignState existing, IActorRef client)
+    {
+        var spec = message.Spec;
+        if (existing.Spec.ModelSha256 != spec.ModelSha256)
+        {
+            throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with another model ({existing.Spec.ModelPath}); choose another --out");
+        }
+        if (!existing.Spec.PicksLike(spec))
+        {
+            // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
+            throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
+        }
+        // What is on disk is looked up afresh (picks may have been deleted since the campaign last looked), for the names
+        // that need it only, and not kept (at 100,000 micrographs a listing is megabytes).
+        var output = _outputs.Open(existing.Spec);
+        var candidates = spec.Micrographs.Where(m => !existing.Knows(m.Name) || existing.IsSettled(m.Name) && !(message.Watch && existing.HasFailed(m.Name))).ToList();
+        var withPicks = output.WithPicks(candidates.Select(m => m.Name).ToList());
+        var added = candidates.Where(m => !existing.Knows(m.Name) || existing.HasFailed(m.Name) || !withPicks.Contains(m.Name))
+            // Names as given are relative to the project folder of this submission, which the campaign may not share.
+            .Select(m => spec.ProjectDir == existing.Spec.ProjectDir ? m : m with { Listed = spec.ListedName(m) }).ToList();
+        var events = new List<ICampaignEvent>();
+        if (added.Count > 0) events.Add(new MicrographsAdded(spec.CampaignId, added, added.Where(m => withPicks.Contains(m.Name)).Select(m => m.Name).ToList()));
+        if (message.Watch && !existing.Watching) events.Add(new CampaignWatched(spec.CampaignId, true));
+        if (events.Count == 0)
+        {
+            Answer(existing, client, message, resumed: true);
+            return;
+        }
+        PersistTogether(events, () =>
+        {
+            _changedSinceSnapshot += added.Count;
+            if (added.Count > 0) _log.Info(LogFields.ForCampaign(spec.CampaignId), $"{added.Count} micrographs added{(existing.Watching ? " (watched arriving)" : "")}");
+            Answer(existing, client, message, resumed: true);
+        });
+    }
+
+    /// <summary>Journals the events together (the actor waits for them), applies each, then runs <paramref name="after"/> once.</summary>
+    private void PersistTogether(IReadOnlyList<ICampaignEvent> events, Action after)
+    {
+        var left = events.Count;
+        PersistAll(events, e =>
+        {
+            Apply(e);
+            if (--left == 0) after();
+        });
+    }
+
+    /// <summary>The submitter follows the campaign and hears it accepted; whatever it added is handed out.</summary>
+    private void Answer(CampaignState campaign, IActorRef client, SubmitCampaign message, bool resumed)
+    {
+        _followers.Add(campaign.Id, client);
+        client.Tell(Accepted(campaign, resumed) with { Batch = message.Batch });
+        CheckComplete(campaign);
+        Dispatch();
+    }
+
+    /// <summary><c>pick --watch</c> ended: the campaign completes once what was submitted is settled.</summary>
+    private void EndWatch(EndWatch message)
+    {
+        var client = Sender;
+        if (!_campaigns.TryGetValue(message.CampaignId, out var campaign))
+        {
+            client.Tell(new CampaignRejected(message.CampaignId, $"no campaign '{message.CampaignId}' is known to this cluster"));
+            return;
+        }
+        _followers.Add(campaign.Id, client);
+        if (_settings.ReadOnly || !campaign.Watching)
+        {
+            client.Tell(StatusOf(campaign));
+            return;
+        }
+        Persist(new CampaignWatched(campaign.Id, false), e =>
+        {
+            Apply(e);
+            _changedSinceSnapshot++;
+            _log.Info(LogFields.ForCampaign(campaign.Id), $"no longer watched: {campaign.Backlog} micrographs still to settle");
+            client.Tell(StatusOf(campaign));
+            CheckComplete(campaign);
+        });
     }
 
     private static CampaignAccepted Accepted(CampaignState c, bool resumed) => new(c.Id, c.Total, c.Done + c.Skipped, c.Failed, resumed, c.Particles);
@@ -397,7 +451,10 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         else
         {
             if (!_toRecord.TryGetValue(campaign.Id, out var batch)) _toRecord[campaign.Id] = batch = [];
-            batch.Add(message);
+            // The worker wrote the picks before it said so: from arrival (the watching client's clock; one clock on one
+            // machine, NTP's on a cluster) to now is the latency a user of pick --watch waits.
+            var arrived = campaign.ArrivedAt(message.Index);
+            batch.Add((message, arrived == 0 ? 0 : Math.Max(0.001f, (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - arrived) / 1000f)));
             // Group commit: the first result waits record-interval for others to share its journal write (a write costs
             // the coordinator about a millisecond whatever it holds); a full batch goes at once.
             if (++_waitingToRecord >= _settings.RecordBatch) RecordWhatArrived();
@@ -417,12 +474,12 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _waitingToRecord = 0;
         Timers.Cancel("record");
         var events = new List<MicrographsPicked>();
-        var messages = new List<IReadOnlyList<TaskPicked>>();
+        var messages = new List<IReadOnlyList<(TaskPicked Result, float Latency)>>();
         foreach (var (id, results) in _toRecord)
         {
             foreach (var chunk in results.Chunk(_settings.RecordBatch))
             {
-                events.Add(new MicrographsPicked(id, chunk.Select(r => new PickedMicrograph(r.Index, r.Particles, (float)r.TotalSeconds, r.Node)).ToList()));
+                events.Add(new MicrographsPicked(id, chunk.Select(r => new PickedMicrograph(r.Result.Index, r.Result.Particles, (float)r.Result.TotalSeconds, r.Result.Node, r.Latency)).ToList()));
                 messages.Add(chunk);
             }
         }
@@ -430,8 +487,13 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var next = 0;
         PersistAllAsync(events, e => Timed(() =>
         {
-            var results = messages[next++];
+            var recorded = messages[next++];
+            var results = recorded.Select(r => r.Result).ToList();
             Apply(e);
+            foreach (var (_, latency) in recorded)
+            {
+                if (latency > 0) _metrics.PickLatencySeconds.WithLabels(e.CampaignId).Observe(latency);
+            }
             var campaign = _campaigns[e.CampaignId];
             _pickedSinceRecovery += results.Count;
             _changedSinceSnapshot += results.Count;
@@ -494,11 +556,13 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     private void CheckComplete(CampaignState campaign)
     {
-        if (campaign.Complete || !campaign.AllSettled || campaign.InFlight > 0 || !_completing.Add(campaign.Id)) return;
+        // A watched campaign stays open however much of it is settled: more micrographs are on their way.
+        if (campaign.Complete || campaign.Watching || !campaign.AllSettled || campaign.InFlight > 0 || !_completing.Add(campaign.Id)) return;
         PersistAsync(new CampaignCompleted(campaign.Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), e =>
         {
             Apply(e);
             _completing.Remove(campaign.Id);
+            _finalizing.Add(campaign.Id);
             _log.Info(LogFields.ForCampaign(campaign.Id), $"complete: {campaign.Done} picked, {campaign.Skipped} already there, {campaign.Failed} failed");
             ReportGauges(campaign);
             // Followers hear of the end once the index and summary are on disk.
@@ -529,7 +593,8 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             return;
         }
         var withPicks = campaign.WithPicks.ToList();
-        var status = final ? StatusOf(campaign) : null;
+        // A watched campaign's summary is kept current too: arrivals, backlog and latency while it runs.
+        var status = final || campaign.Watching ? StatusOf(campaign) : null;
         // The campaign is over: what a worker killed mid-write left of its files (the state holds the names, not the spec),
         // written before now (a micrograph submitted again after this has a live writer). A few seconds' margin for the
         // clock of a file server that stamps the times.
@@ -572,6 +637,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         if (written.Final)
         {
+            _finalizing.Remove(campaign.Id);
             Notify(campaign.Id, StatusOf(campaign));
         }
         else if (_finalWriteWaiting.Remove(campaign.Id))

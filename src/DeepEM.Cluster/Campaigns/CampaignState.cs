@@ -35,6 +35,11 @@ internal sealed class CampaignState
     private byte[] _marks = [];
     private int[] _particles = [];
     private byte[] _attempts = [];
+    // Only for campaigns that pick --watch adds to: when each micrograph arrived (Unix ms) and, once done, its latency.
+    private long[]? _arrived;
+    private float[]? _latency;
+    private (int Version, double Median, double P95, double Max, int Count) _latencySummary = (-1, 0, 0, 0, 0);
+    private int _latencyVersion;
     private Dictionary<string, int>? _byName;
     private readonly Dictionary<int, string> _errors = [];
     private readonly Dictionary<string, (int Micrographs, double Seconds)> _nodes = new(StringComparer.Ordinal);
@@ -74,6 +79,9 @@ internal sealed class CampaignState
 
     public int Pending => Total - Done - Skipped - Failed - InFlight;
 
+    /// <summary>Submitted and not yet settled: open or in flight.</summary>
+    public int Backlog => Pending + InFlight;
+
     public long Particles { get; private set; }
 
     public long FinishedUnixMs { get; private set; }
@@ -82,7 +90,20 @@ internal sealed class CampaignState
 
     public bool Complete => FinishedUnixMs > 0;
 
-    public MicrographRef this[int index] => new(_names[index], PathOf(index)) { Listed = _listed.GetValueOrDefault(index) };
+    /// <summary><c>pick --watch</c> adds to it: it stays open (never complete) until the watch ends.</summary>
+    public bool Watching { get; private set; }
+
+    /// <summary>Micrographs that arrived in watched folders.</summary>
+    public int Arrived { get; private set; }
+
+    public MicrographRef this[int index] => new(_names[index], PathOf(index))
+    {
+        Listed = _listed.GetValueOrDefault(index),
+        ArrivedUnixMs = ArrivedAt(index),
+    };
+
+    /// <summary>When the micrograph arrived in a watched folder (Unix ms), or 0.</summary>
+    public long ArrivedAt(int index) => _arrived is null ? 0 : _arrived[index];
 
     public string NameOf(int index) => _names[index];
 
@@ -159,7 +180,7 @@ internal sealed class CampaignState
                 FinishedUnixMs = AllSettled ? FinishedUnixMs : 0;
                 break;
             case MicrographsPicked picked:
-                foreach (var m in picked.Micrographs) Picked(m.Index, m.Particles, m.Seconds, m.Node);
+                foreach (var m in picked.Micrographs) Picked(m.Index, m.Particles, m.Seconds, m.Node, m.LatencySeconds);
                 break;
             case MicrographPicked legacy when IndexOf(legacy.Name) is { } index:
                 Picked(index, legacy.Particles, legacy.Seconds, legacy.Node);
@@ -172,15 +193,26 @@ internal sealed class CampaignState
             case CampaignCompleted completed:
                 FinishedUnixMs = completed.FinishedUnixMs;
                 break;
+            case CampaignWatched watched:
+                Watching = watched.Watching;
+                // Watched again after it completed: open until this watch ends too.
+                if (Watching) FinishedUnixMs = 0;
+                break;
         }
     }
 
-    private void Picked(int index, int particles, double seconds, string node)
+    private void Picked(int index, int particles, double seconds, string node, float latency = 0)
     {
         // A micrograph is done once: a repeated result, or one for a micrograph that failed meanwhile, changes nothing.
         if (index < 0 || index >= Total || IsSettled(index)) return;
         SetMark(index, Mark.Done);
         _particles[index] = particles;
+        if (latency > 0)
+        {
+            EnsureArrivals();
+            _latency![index] = latency;
+            _latencyVersion++;
+        }
         Particles += particles;
         var (m, s) = _nodes.GetValueOrDefault(node);
         _nodes[node] = (m + 1, s + seconds);
@@ -199,6 +231,13 @@ internal sealed class CampaignState
                 if (mark is not (Mark.Failed or Mark.Done or Mark.Skipped)) continue;
                 if (mark == Mark.Done) Particles -= _particles[known];
                 _particles[known] = 0;
+                if (_latency is not null && _latency[known] > 0)
+                {
+                    _latency[known] = 0;
+                    _latencyVersion++;
+                }
+                // Watched arriving again (its picks were deleted, and it was written anew): its latency counts from now.
+                if (m.ArrivedUnixMs != 0) SetArrived(known, m.ArrivedUnixMs);
                 _attempts[known] = 0;
                 _errors.Remove(known);
                 if (already.Contains(m.Name))
@@ -226,6 +265,11 @@ internal sealed class CampaignState
             Array.Resize(ref _marks, capacity);
             Array.Resize(ref _particles, capacity);
             Array.Resize(ref _attempts, capacity);
+            if (_arrived is not null)
+            {
+                Array.Resize(ref _arrived, capacity);
+                Array.Resize(ref _latency, capacity);
+            }
         }
         _names.Add(m.Name);
         if (m.Listed is not null) _listed[index] = m.Listed;
@@ -247,7 +291,41 @@ internal sealed class CampaignState
             _files.Add(m.Path[(slash + 1)..]);
         }
         _byName?.Add(m.Name, index);
+        if (m.ArrivedUnixMs != 0) SetArrived(index, m.ArrivedUnixMs);
         return index;
+    }
+
+    private void EnsureArrivals()
+    {
+        if (_arrived is not null) return;
+        _arrived = new long[_marks.Length];
+        _latency = new float[_marks.Length];
+    }
+
+    private void SetArrived(int index, long unixMs)
+    {
+        EnsureArrivals();
+        if (_arrived![index] == 0) Arrived++;
+        _arrived[index] = unixMs;
+    }
+
+    /// <summary>Median, 95th percentile and largest latency of the done micrographs that arrived by watching, and how many.</summary>
+    public (double Median, double P95, double Max, int Count) Latency()
+    {
+        if (_latencySummary.Version == _latencyVersion) return (_latencySummary.Median, _latencySummary.P95, _latencySummary.Max, _latencySummary.Count);
+        var values = new List<float>();
+        if (_latency is not null)
+        {
+            for (var i = 0; i < Total; i++)
+            {
+                if (_latency[i] > 0 && MarkOf(i) == Mark.Done) values.Add(_latency[i]);
+            }
+        }
+        values.Sort();
+        // Nearest rank: the value below which the given share of the latencies lie.
+        double Rank(double q) => values.Count == 0 ? 0 : values[Math.Clamp((int)Math.Ceiling(q * values.Count) - 1, 0, values.Count - 1)];
+        _latencySummary = (_latencyVersion, Rank(0.5), Rank(0.95), values.Count == 0 ? 0 : values[^1], values.Count);
+        return (_latencySummary.Median, _latencySummary.P95, _latencySummary.Max, _latencySummary.Count);
     }
 
     /// <summary>The next micrograph to pick, now in flight; null when nothing is open.</summary>
@@ -302,31 +380,42 @@ internal sealed class CampaignState
 
     public const int MaxFailuresReported = 200;
 
-    public CampaignStatus Status(int pickedSinceRecovery, double coordinatorMs) => new()
+    public CampaignStatus Status(int pickedSinceRecovery, double coordinatorMs)
     {
-        CampaignId = Id,
-        OutDir = Spec.OutDir,
-        Total = Total,
-        Done = Done,
-        Skipped = Skipped,
-        Failed = Failed,
-        InFlight = InFlight,
-        Pending = Pending,
-        Complete = Complete,
-        SubmittedUnixMs = Spec.SubmittedUnixMs,
-        FinishedUnixMs = FinishedUnixMs,
-        Particles = Particles,
-        Nodes = _nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
-        // The first failures only: a status must fit in one remoting frame whatever the campaign (Failed counts them all).
-        Failures = _errors.OrderBy(e => e.Key).Take(MaxFailuresReported).Select(e => new FailedMicrograph(PathOf(e.Key), e.Value)).ToList(),
-        PickedSinceRecovery = pickedSinceRecovery,
-        CoordinatorMsPerMicrograph = coordinatorMs,
-    };
+        var latency = Latency();
+        return new CampaignStatus
+        {
+            CampaignId = Id,
+            OutDir = Spec.OutDir,
+            Total = Total,
+            Done = Done,
+            Skipped = Skipped,
+            Failed = Failed,
+            InFlight = InFlight,
+            Pending = Pending,
+            Complete = Complete,
+            SubmittedUnixMs = Spec.SubmittedUnixMs,
+            FinishedUnixMs = FinishedUnixMs,
+            Particles = Particles,
+            Nodes = _nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
+            // The first failures only: a status must fit in one remoting frame whatever the campaign (Failed counts them all).
+            Failures = _errors.OrderBy(e => e.Key).Take(MaxFailuresReported).Select(e => new FailedMicrograph(PathOf(e.Key), e.Value)).ToList(),
+            PickedSinceRecovery = pickedSinceRecovery,
+            CoordinatorMsPerMicrograph = coordinatorMs,
+            Watching = Watching,
+            Arrived = Arrived,
+            LatencyCount = latency.Count,
+            LatencyMedianSeconds = latency.Median,
+            LatencyP95Seconds = latency.P95,
+            LatencyMaxSeconds = latency.Max,
+        };
+    }
 
     public CampaignSnapshot ToSnapshot()
     {
         var settled = new byte[Total];
         var particles = new List<int>(Done);
+        var latencies = _latency is null ? null : new List<float>(Done);
         for (var i = 0; i < Total; i++)
         {
             settled[i] = (byte)(MarkOf(i) switch
@@ -336,14 +425,20 @@ internal sealed class CampaignState
                 Mark.Failed => Settlement.Failed,
                 _ => Settlement.Open,
             });
-            if (MarkOf(i) == Mark.Done) particles.Add(_particles[i]);
+            if (MarkOf(i) != Mark.Done) continue;
+            particles.Add(_particles[i]);
+            latencies?.Add(_latency![i]);
         }
         return new CampaignSnapshot(
             Spec with { Micrographs = Enumerable.Range(0, Total).Select(i => this[i]).ToList() },
             settled, particles,
             _errors.OrderBy(e => e.Key).Select(e => (e.Key, e.Value)).ToList(),
             _nodes.Select(n => new NodeThroughput(n.Key, n.Value.Micrographs, n.Value.Seconds)).ToList(),
-            FinishedUnixMs);
+            FinishedUnixMs)
+        {
+            Watching = Watching,
+            DoneLatencies = latencies ?? [],
+        };
     }
 
     public static CampaignState FromSnapshot(CampaignSnapshot snapshot)
@@ -360,7 +455,14 @@ internal sealed class CampaignState
             {
                 case Settlement.Done:
                     state.SetMark(i, Mark.Done);
-                    state._particles[i] = snapshot.DoneParticles[done++];
+                    state._particles[i] = snapshot.DoneParticles[done];
+                    if (snapshot.DoneLatencies.Count > done && snapshot.DoneLatencies[done] > 0)
+                    {
+                        state.EnsureArrivals();
+                        state._latency![i] = snapshot.DoneLatencies[done];
+                        state._latencyVersion++;
+                    }
+                    done++;
                     state.Particles += state._particles[i];
                     break;
                 case Settlement.Skipped:
@@ -374,6 +476,7 @@ internal sealed class CampaignState
         foreach (var (index, error) in snapshot.Failures) state._errors[index] = error;
         foreach (var n in snapshot.Nodes) state._nodes[n.Node] = (n.Micrographs, n.BusySeconds);
         state.FinishedUnixMs = snapshot.FinishedUnixMs;
+        state.Watching = snapshot.Watching;
         return state;
     }
 }

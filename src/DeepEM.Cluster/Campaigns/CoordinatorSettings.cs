@@ -10,7 +10,7 @@ internal sealed record CoordinatorSettings
     public int MaxAttempts { get; init; } = 3;
     public TimeSpan ResendUnacknowledgedAfter { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan CheckAcknowledgedAfter { get; init; } = TimeSpan.FromSeconds(60);
-    public TimeSpan IndexInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan IndexInterval { get; init; } = TimeSpan.FromSeconds(5);
     public int SnapshotAfter { get; init; } = 10_000;
     public TimeSpan SnapshotInterval { get; init; } = TimeSpan.FromSeconds(30);
     public int RecordBatch { get; init; } = 4096;

@@ -10,12 +10,16 @@ namespace DeepEM.Cluster.Campaigns;
 /// </summary>
 internal interface ICampaignOutput
 {
-    /// <summary>The micrograph's picks are already there (an earlier run wrote them). The folder is listed once per output opened.</summary>
-    bool HasPicks(string name);
+    /// <summary>
+    /// Those of these micrographs whose picks are already there (an earlier run wrote them). A few names are looked up
+    /// one by one (what <c>pick --watch</c> adds every few seconds to a campaign of 100,000); many list the folder once.
+    /// </summary>
+    IReadOnlySet<string> WithPicks(IReadOnlyCollection<string> names);
 
     /// <summary>The index of exactly these micrographs (the ones with picks), in submission order.</summary>
     void WriteIndex(IReadOnlyList<MicrographRef> withPicks);
 
+    /// <summary>campaign.json: at the end, and while <c>pick --watch</c> keeps the campaign open.</summary>
     void WriteSummary(CampaignStatus status);
 
     /// <summary>

@@ -93,7 +93,6 @@ public sealed class CampaignClient(ClusterNode node)
             TaskCompletionSource<CampaignOutcome> done)
         {
             CampaignAccepted? accepted = null;
-            var seen = new HashSet<string>(StringComparer.Ordinal);
             // A campaign of tens of thousands of micrographs would not fit one remoting frame: it goes in batches, each
             // a submission of the same campaign (the first starts it, the others add to it), each sent once the last
             // is accepted.
@@ -119,21 +118,32 @@ public sealed class CampaignClient(ClusterNode node)
                 coordinator.Tell(new FollowCampaign(spec.CampaignId));
             });
             Receive<CampaignRejected>(r => done.TrySetException(new CampaignRejectedException(r.Reason)));
-            Receive<MicrographProgress>(p =>
-            {
-                if (seen.Add(p.Name)) progress(p);
-            });
-            Receive<MicrographProgressBatch>(batch =>
-            {
-                foreach (var p in batch.Items)
-                {
-                    if (seen.Add(p.Name)) progress(p);
-                }
-            });
+            var once = new ProgressOnce(progress);
+            Receive<MicrographProgress>(once.Hear);
+            Receive<MicrographProgressBatch>(once.Hear);
             Receive<CampaignStatus>(s =>
             {
                 if (accepted is not null && s.Complete) done.TrySetResult(new CampaignOutcome(accepted, s));
             });
         }
+    }
+}
+
+/// <summary>
+/// Each micrograph's progress handed on once: a follower may hear one twice (a coordinator that restarted, a follow
+/// request repeated while a batch was on its way).
+/// </summary>
+internal sealed class ProgressOnce(Action<MicrographProgress> progress)
+{
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+
+    public void Hear(MicrographProgress p)
+    {
+        if (_seen.Add(p.Name)) progress(p);
+    }
+
+    public void Hear(MicrographProgressBatch batch)
+    {
+        foreach (var p in batch.Items) Hear(p);
     }
 }

@@ -20,14 +20,7 @@ public static class CampaignSpecs
     {
         var absoluteOut = Path.GetFullPath(outDir);
         var project = Directory.GetCurrentDirectory();
-        var refs = micrographs.Select(given =>
-        {
-            var full = Path.GetFullPath(given);
-            return new MicrographRef(relionLayout ? RelionName(given) : MicrographReader.NameOf(given), full)
-            {
-                Listed = Path.GetRelativePath(project, full) == given ? null : given,
-            };
-        }).ToList();
+        var refs = micrographs.Select(given => RefOf(given, relionLayout, project)).ToList();
         PickOutputs.CheckNames(refs.Select(r => (r.Name, r.Path)), relionLayout ? "" : " (--relion-layout names each by its path)");
         var model = HashedFiles.Read(modelPath);
         return new CampaignSpec(CampaignClient.CampaignIdOf(absoluteOut), absoluteOut, model.Path, model.Sha256,
@@ -35,6 +28,20 @@ public static class CampaignSpecs
         {
             ProjectDir = project,
             Formats = formats ?? PickSettings.DefaultFormats,
+        };
+    }
+
+    /// <summary>
+    /// One micrograph as given (relative to <paramref name="project"/>, the working folder, or absolute): its name in the
+    /// campaign (<see cref="RelionName"/> with a RELION layout), its absolute path, and the name as given where that is
+    /// not its path relative to the project folder. Throws <see cref="ArgumentException"/> for a name that cannot be.
+    /// </summary>
+    public static MicrographRef RefOf(string given, bool relionLayout, string project)
+    {
+        var full = Path.GetFullPath(given, project);
+        return new MicrographRef(relionLayout ? RelionName(given) : MicrographReader.NameOf(given), full)
+        {
+            Listed = Path.GetRelativePath(project, full) == given ? null : given,
         };
     }
 

@@ -22,6 +22,9 @@ internal sealed class NodeMetrics : IExtension
         MicrographsPicked = factory.CreateCounter("deepem_micrographs_picked_total", "Micrographs this node picked.", "campaign");
         MicrographsFailed = factory.CreateCounter("deepem_micrographs_failed_total", "Micrographs that failed on this node (bad input or an error).", "campaign");
         Particles = factory.CreateCounter("deepem_particles_total", "Particles this node picked.", "campaign");
+        PickLatencySeconds = factory.CreateHistogram("deepem_pick_latency_seconds",
+            "Seconds from a watched micrograph completely written (pick --watch) to its picks written, on the campaign coordinator's node.",
+            new HistogramConfiguration { LabelNames = ["campaign"], Buckets = Histogram.ExponentialBuckets(0.25, 2, 14) });
         MicrographSeconds = factory.CreateHistogram("deepem_micrograph_seconds", "Seconds from reading a micrograph to its picks, on this node.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 2, 12) });
         QueueDepth = factory.CreateGauge("deepem_queue_depth", "Micrographs of a campaign waiting for a slot (on the node that holds the campaign coordinator).", "campaign");
@@ -49,6 +52,7 @@ internal sealed class NodeMetrics : IExtension
     public Counter MicrographsFailed { get; }
     public Counter Particles { get; }
     public Histogram MicrographSeconds { get; }
+    public Histogram PickLatencySeconds { get; }
     public Gauge QueueDepth { get; }
     public Gauge InFlight { get; }
     public Gauge CampaignDone { get; }

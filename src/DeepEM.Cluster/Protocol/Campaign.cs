@@ -12,6 +12,10 @@ public sealed record MicrographRef(string Name, string Path)
     /// <summary>The micrograph's name as the user gave it (a relative path stays relative, a name from a STAR file stays
     /// as written), for autopick.star; null when it is <see cref="Path"/> relative to the campaign's project folder.</summary>
     public string? Listed { get; init; }
+
+    /// <summary>When <c>pick --watch</c> saw the end of the file's write (Unix ms, the watching client's clock), for the
+    /// latency to its picks; 0 for a micrograph that was not watched arriving.</summary>
+    public long ArrivedUnixMs { get; init; }
 }
 
 /// <summary>

@@ -6,10 +6,23 @@ namespace DeepEM.Cluster.Protocol;
 /// Starts a campaign, or resumes it when its id is known (new micrographs are added). The sender also becomes
 /// a follower (see <see cref="FollowCampaign"/>).
 /// </summary>
-internal sealed record SubmitCampaign(CampaignSpec Spec) : IClusterMessage;
+/// <param name="Watch"><c>pick --watch</c>: the campaign stays open, not complete, until an <see cref="EndWatch"/>.</param>
+/// <param name="Batch">The submitter's number for this submission, echoed in <see cref="CampaignAccepted.Batch"/>, so that
+/// a submission sent again (a coordinator restarted meanwhile) is never taken for the next one.</param>
+internal sealed record SubmitCampaign(CampaignSpec Spec, bool Watch = false, long Batch = 0) : IClusterMessage;
 
 /// <summary>The campaign runs; <see cref="Done"/> counts micrographs with picks already (this campaign's or older ones).</summary>
-public sealed record CampaignAccepted(string CampaignId, int Total, int Done, int Failed, bool Resumed, long Particles) : IClusterMessage;
+public sealed record CampaignAccepted(string CampaignId, int Total, int Done, int Failed, bool Resumed, long Particles) : IClusterMessage
+{
+    /// <summary>The <see cref="SubmitCampaign.Batch"/> of the submission this answers.</summary>
+    public long Batch { get; init; }
+}
+
+/// <summary>
+/// <c>pick --watch</c> ends (SIGINT, the stop file, --idle): the campaign completes once what was submitted is settled.
+/// The sender becomes a follower and hears the final status. Idempotent.
+/// </summary>
+internal sealed record EndWatch(string CampaignId) : IClusterMessage;
 
 internal sealed record CampaignRejected(string CampaignId, string Reason) : IClusterMessage;
 
@@ -40,6 +53,21 @@ public sealed record CampaignStatus : IClusterMessage
     public IReadOnlyList<FailedMicrograph> Failures { get; init; } = [];
     public int PickedSinceRecovery { get; init; }
     public double CoordinatorMsPerMicrograph { get; init; }
+
+    /// <summary><c>pick --watch</c> is adding to the campaign: it stays open.</summary>
+    public bool Watching { get; init; }
+
+    /// <summary>Micrographs that arrived in watched folders.</summary>
+    public int Arrived { get; init; }
+
+    /// <summary>Latency from a watched micrograph completely written to its picks written: how many, median, 95th percentile, most.</summary>
+    public int LatencyCount { get; init; }
+    public double LatencyMedianSeconds { get; init; }
+    public double LatencyP95Seconds { get; init; }
+    public double LatencyMaxSeconds { get; init; }
+
+    /// <summary>Submitted and not yet settled: open or in flight.</summary>
+    public int Backlog => Pending + InFlight;
 }
 
 internal sealed record CampaignStatusReport(IReadOnlyList<CampaignStatus> Campaigns) : IClusterMessage;

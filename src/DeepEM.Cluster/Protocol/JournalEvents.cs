@@ -21,8 +21,9 @@ internal sealed record CampaignSubmitted(CampaignSpec Spec) : ICampaignEvent
 /// </summary>
 internal sealed record MicrographsAdded(string CampaignId, IReadOnlyList<MicrographRef> Micrographs, IReadOnlyList<string> AlreadyDone) : ICampaignEvent;
 
-/// <summary>One micrograph of a <see cref="MicrographsPicked"/> event.</summary>
-internal readonly record struct PickedMicrograph(int Index, int Particles, float Seconds, string Node);
+/// <summary>One micrograph of a <see cref="MicrographsPicked"/> event; <paramref name="LatencySeconds"/> from its arrival in
+/// a watched folder to its picks written (0 when it did not arrive by watching).</summary>
+internal readonly record struct PickedMicrograph(int Index, int Particles, float Seconds, string Node, float LatencySeconds = 0);
 
 /// <summary>
 /// Micrographs whose picks the workers wrote, recorded together: the coordinator journals what arrived while its
@@ -37,6 +38,9 @@ internal sealed record MicrographPicked(string CampaignId, string Name, string N
 internal sealed record MicrographFailed(string CampaignId, string Name, string Error, int? Index = null) : ICampaignEvent;
 
 internal sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent;
+
+/// <summary><c>pick --watch</c> began or ended adding to the campaign; while it is watched it does not complete.</summary>
+internal sealed record CampaignWatched(string CampaignId, bool Watching) : ICampaignEvent;
 
 /// <summary>The whole coordinator state, for snapshots.</summary>
 internal sealed record CoordinatorSnapshot(IReadOnlyList<CampaignSnapshot> Campaigns) : IClusterMessage;
@@ -60,4 +64,10 @@ internal sealed record CampaignSnapshot(
     IReadOnlyList<int> DoneParticles,
     IReadOnlyList<(int Index, string Error)> Failures,
     IReadOnlyList<NodeThroughput> Nodes,
-    long FinishedUnixMs);
+    long FinishedUnixMs)
+{
+    public bool Watching { get; init; }
+
+    /// <summary>The latency of each done micrograph (parallel to <see cref="DoneParticles"/>); empty when none was watched.</summary>
+    public IReadOnlyList<float> DoneLatencies { get; init; } = [];
+}

@@ -27,6 +27,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         CampaignRejected => "rej",
         GetCampaignStatus => "get",
         FollowCampaign => "fol",
+        EndWatch => "unw",
         CampaignStatus => "st",
         CampaignStatusReport => "str",
         MicrographProgress => "prog",
@@ -46,6 +47,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         MicrographPicked => "e-pk",
         MicrographFailed => "e-fl",
         CampaignCompleted => "e-end",
+        CampaignWatched => "e-wat",
         CoordinatorSnapshot => "snap2",
         _ => TrainingManifest(o),
     };
@@ -54,11 +56,13 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
 
     public override object FromBinary(byte[] bytes, string manifest) => manifest switch
     {
-        "sub" => new SubmitCampaign(FromProto(P.SubmitCampaign.Parser.ParseFrom(bytes).Spec)),
-        "acc" => P.CampaignAccepted.Parser.ParseFrom(bytes) is var a ? new CampaignAccepted(a.CampaignId, a.Total, a.Done, a.Failed, a.Resumed, a.Particles) : null!,
+        "sub" => P.SubmitCampaign.Parser.ParseFrom(bytes) is var sub ? new SubmitCampaign(FromProto(sub.Spec), sub.Watch, sub.Batch) : null!,
+        "acc" => P.CampaignAccepted.Parser.ParseFrom(bytes) is var a
+            ? new CampaignAccepted(a.CampaignId, a.Total, a.Done, a.Failed, a.Resumed, a.Particles) { Batch = a.Batch } : null!,
         "rej" => P.CampaignRejected.Parser.ParseFrom(bytes) is var r ? new CampaignRejected(r.CampaignId, r.Reason) : null!,
         "get" => new GetCampaignStatus(P.GetCampaignStatus.Parser.ParseFrom(bytes).CampaignId),
         "fol" => new FollowCampaign(P.FollowCampaign.Parser.ParseFrom(bytes).CampaignId),
+        "unw" => new EndWatch(P.EndWatch.Parser.ParseFrom(bytes).CampaignId),
         "st" => FromProto(P.CampaignStatus.Parser.ParseFrom(bytes)),
         "str" => new CampaignStatusReport(P.CampaignStatusReport.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
         "prog" => FromProto(P.MicrographProgress.Parser.ParseFrom(bytes)),
@@ -78,6 +82,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         "e-pk" => P.MicrographPicked.Parser.ParseFrom(bytes) is var p ? new MicrographPicked(p.CampaignId, p.Name, p.Node, p.Particles, p.Seconds) : null!,
         "e-fl" => P.MicrographFailed.Parser.ParseFrom(bytes) is var e ? new MicrographFailed(e.CampaignId, e.Name, e.Error, e.HasIndex ? e.Index : null) : null!,
         "e-end" => P.CampaignCompleted.Parser.ParseFrom(bytes) is var d ? new CampaignCompleted(d.CampaignId, d.FinishedUnixMs) : null!,
+        "e-wat" => P.CampaignWatched.Parser.ParseFrom(bytes) is var w ? new CampaignWatched(w.CampaignId, w.Watching) : null!,
         "snap2" => new CoordinatorSnapshot(P.CoordinatorSnapshotV2.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
         "snap" => new CoordinatorSnapshot(P.CoordinatorSnapshot.Parser.ParseFrom(bytes).Campaigns.Select(FromLegacyProto).ToList()),
         _ => TrainingFromBinary(bytes, manifest),
@@ -85,11 +90,15 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
 
     private static IMessage ToProto(object o) => o switch
     {
-        SubmitCampaign m => new P.SubmitCampaign { Spec = ToProto(m.Spec) },
-        CampaignAccepted m => new P.CampaignAccepted { CampaignId = m.CampaignId, Total = m.Total, Done = m.Done, Failed = m.Failed, Resumed = m.Resumed, Particles = m.Particles },
+        SubmitCampaign m => new P.SubmitCampaign { Spec = ToProto(m.Spec), Watch = m.Watch, Batch = m.Batch },
+        CampaignAccepted m => new P.CampaignAccepted
+        {
+            CampaignId = m.CampaignId, Total = m.Total, Done = m.Done, Failed = m.Failed, Resumed = m.Resumed, Particles = m.Particles, Batch = m.Batch,
+        },
         CampaignRejected m => new P.CampaignRejected { CampaignId = m.CampaignId, Reason = m.Reason },
         GetCampaignStatus m => new P.GetCampaignStatus { CampaignId = m.CampaignId },
         FollowCampaign m => new P.FollowCampaign { CampaignId = m.CampaignId },
+        EndWatch m => new P.EndWatch { CampaignId = m.CampaignId },
         CampaignStatus m => ToProto(m),
         CampaignStatusReport m => new P.CampaignStatusReport { Campaigns = { m.Campaigns.Select(ToProto) } },
         MicrographProgress m => ToProto(m),
@@ -121,6 +130,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
             ? new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error, Index = index }
             : new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error },
         CampaignCompleted m => new P.CampaignCompleted { CampaignId = m.CampaignId, FinishedUnixMs = m.FinishedUnixMs },
+        CampaignWatched m => new P.CampaignWatched { CampaignId = m.CampaignId, Watching = m.Watching },
         CoordinatorSnapshot m => new P.CoordinatorSnapshotV2
         {
             Campaigns =
@@ -129,16 +139,17 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
                 {
                     Spec = ToProto(c.Spec), Settled = ByteString.CopyFrom(c.Settled), DoneParticles = { c.DoneParticles },
                     FailedIndex = { c.Failures.Select(f => f.Index) }, FailedError = { c.Failures.Select(f => f.Error) },
-                    Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs,
+                    Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs, Watching = c.Watching,
+                    DoneLatencySeconds = { c.DoneLatencies },
                 }),
             },
         },
         _ => TrainingToProto(o),
     };
 
-    private static P.MicrographRef ToProto(MicrographRef m) => new() { Name = m.Name, Path = m.Path };
+    private static P.MicrographRef ToProto(MicrographRef m) => new() { Name = m.Name, Path = m.Path, ArrivedUnixMs = m.ArrivedUnixMs };
 
-    private static MicrographRef FromProto(P.MicrographRef m) => new(m.Name, m.Path);
+    private static MicrographRef FromProto(P.MicrographRef m) => new(m.Name, m.Path) { ArrivedUnixMs = m.ArrivedUnixMs };
 
     private static P.NodeThroughput ToProto(NodeThroughput n) => new() { Node = n.Node, Micrographs = n.Micrographs, BusySeconds = n.BusySeconds };
 
@@ -217,6 +228,11 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
                 list.ListedIndex.Add(list.Files.Count);
                 list.Listed.Add(m.Listed);
             }
+            if (m.ArrivedUnixMs != 0)
+            {
+                list.ArrivedIndex.Add(list.Files.Count);
+                list.ArrivedUnixMs.Add(m.ArrivedUnixMs);
+            }
             list.Folder.Add(folder);
             list.Files.Add(file);
         }
@@ -227,14 +243,17 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
     {
         var result = legacy.Select(FromProto).ToList();
         if (list is null) return result;
-        if (list.Folder.Count != list.Files.Count || list.NamedIndex.Count != list.Named.Count || list.ListedIndex.Count != list.Listed.Count)
+        if (list.Folder.Count != list.Files.Count || list.NamedIndex.Count != list.Named.Count || list.ListedIndex.Count != list.Listed.Count
+            || list.ArrivedIndex.Count != list.ArrivedUnixMs.Count)
         {
-            throw new System.Runtime.Serialization.SerializationException("micrograph list: folders and files, or named indices and names, differ in length");
+            throw new System.Runtime.Serialization.SerializationException("micrograph list: folders and files, or indices and their values, differ in length");
         }
         var named = new Dictionary<int, string>();
         for (var i = 0; i < list.NamedIndex.Count; i++) named[list.NamedIndex[i]] = list.Named[i];
         var listed = new Dictionary<int, string>();
         for (var i = 0; i < list.ListedIndex.Count; i++) listed[list.ListedIndex[i]] = list.Listed[i];
+        var arrived = new Dictionary<int, long>();
+        for (var i = 0; i < list.ArrivedIndex.Count; i++) arrived[list.ArrivedIndex[i]] = list.ArrivedUnixMs[i];
         for (var i = 0; i < list.Files.Count; i++)
         {
             var file = list.Files[i];
@@ -244,6 +263,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
             result.Add(new MicrographRef(named.TryGetValue(i, out var name) ? name : Path.GetFileNameWithoutExtension(file), path)
             {
                 Listed = listed.GetValueOrDefault(i),
+                ArrivedUnixMs = arrived.GetValueOrDefault(i),
             });
         }
         return result;
@@ -265,17 +285,21 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
             p.Seconds.Add(picked.Seconds);
             p.Node.Add(node);
         }
+        // Only campaigns that watched arrivals have latencies: the others keep their events as they were.
+        if (m.Micrographs.Any(picked => picked.LatencySeconds != 0)) p.LatencySeconds.AddRange(m.Micrographs.Select(picked => picked.LatencySeconds));
         return p;
     }
 
     private static MicrographsPicked FromProto(P.MicrographsPicked p)
     {
         var n = p.Index.Count;
-        if (p.Particles.Count != n || p.Seconds.Count != n || p.Node.Count != n || p.Node.Any(i => i < 0 || i >= p.Nodes.Count))
+        if (p.Particles.Count != n || p.Seconds.Count != n || p.Node.Count != n || p.Node.Any(i => i < 0 || i >= p.Nodes.Count)
+            || p.LatencySeconds.Count is var l && l != 0 && l != n)
         {
             throw new System.Runtime.Serialization.SerializationException("micrographs picked: the lists differ in length or name an unknown node");
         }
-        return new MicrographsPicked(p.CampaignId, Enumerable.Range(0, n).Select(i => new PickedMicrograph(p.Index[i], p.Particles[i], p.Seconds[i], p.Nodes[p.Node[i]])).ToList());
+        return new MicrographsPicked(p.CampaignId, Enumerable.Range(0, n).Select(i => new PickedMicrograph(p.Index[i], p.Particles[i], p.Seconds[i], p.Nodes[p.Node[i]],
+            p.LatencySeconds.Count == n ? p.LatencySeconds[i] : 0)).ToList());
     }
 
     private static P.CampaignStatus ToProto(CampaignStatus m) => new()
@@ -283,7 +307,8 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         CampaignId = m.CampaignId, OutDir = m.OutDir, Total = m.Total, Done = m.Done, Skipped = m.Skipped, Failed = m.Failed, InFlight = m.InFlight,
         Pending = m.Pending, Complete = m.Complete, SubmittedUnixMs = m.SubmittedUnixMs, FinishedUnixMs = m.FinishedUnixMs, Particles = m.Particles,
         Nodes = { m.Nodes.Select(ToProto) }, Failures = { m.Failures.Select(ToProto) }, PickedSinceRecovery = m.PickedSinceRecovery,
-        CoordinatorMsPerMicrograph = m.CoordinatorMsPerMicrograph,
+        CoordinatorMsPerMicrograph = m.CoordinatorMsPerMicrograph, Watching = m.Watching, Arrived = m.Arrived, LatencyCount = m.LatencyCount,
+        LatencyMedianSeconds = m.LatencyMedianSeconds, LatencyP95Seconds = m.LatencyP95Seconds, LatencyMaxSeconds = m.LatencyMaxSeconds,
     };
 
     private static CampaignStatus FromProto(P.CampaignStatus m) => new()
@@ -291,7 +316,8 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         CampaignId = m.CampaignId, OutDir = m.OutDir, Total = m.Total, Done = m.Done, Skipped = m.Skipped, Failed = m.Failed, InFlight = m.InFlight,
         Pending = m.Pending, Complete = m.Complete, SubmittedUnixMs = m.SubmittedUnixMs, FinishedUnixMs = m.FinishedUnixMs, Particles = m.Particles,
         Nodes = m.Nodes.Select(FromProto).ToList(), Failures = m.Failures.Select(FromProto).ToList(), PickedSinceRecovery = m.PickedSinceRecovery,
-        CoordinatorMsPerMicrograph = m.CoordinatorMsPerMicrograph,
+        CoordinatorMsPerMicrograph = m.CoordinatorMsPerMicrograph, Watching = m.Watching, Arrived = m.Arrived, LatencyCount = m.LatencyCount,
+        LatencyMedianSeconds = m.LatencyMedianSeconds, LatencyP95Seconds = m.LatencyP95Seconds, LatencyMaxSeconds = m.LatencyMaxSeconds,
     };
 
     private static P.MicrographProgress ToProto(MicrographProgress m) => new()
@@ -321,12 +347,17 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         var spec = FromProto(c.Spec);
         var settled = c.Settled.ToByteArray();
         if (settled.Length != spec.Micrographs.Count || settled.Count(b => b == (byte)Settlement.Done) != c.DoneParticles.Count
-            || c.FailedIndex.Count != c.FailedError.Count || c.FailedIndex.Any(i => i < 0 || i >= settled.Length))
+            || c.FailedIndex.Count != c.FailedError.Count || c.FailedIndex.Any(i => i < 0 || i >= settled.Length)
+            || c.DoneLatencySeconds.Count != 0 && c.DoneLatencySeconds.Count != c.DoneParticles.Count)
         {
             throw new System.Runtime.Serialization.SerializationException($"campaign snapshot {spec.CampaignId}: its lists do not fit its {spec.Micrographs.Count} micrographs");
         }
         return new CampaignSnapshot(spec, settled, c.DoneParticles.ToList(), c.FailedIndex.Zip(c.FailedError).ToList(), c.Nodes.Select(FromProto).ToList(),
-            c.FinishedUnixMs);
+            c.FinishedUnixMs)
+        {
+            Watching = c.Watching,
+            DoneLatencies = c.DoneLatencySeconds.ToList(),
+        };
     }
 
     /// <summary>A snapshot of an older version, which named done and failed micrographs: in today's form.</summary>

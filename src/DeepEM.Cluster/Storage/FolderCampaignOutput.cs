@@ -33,7 +33,12 @@ internal sealed class FolderCampaignOutput : ICampaignOutput
         _outputs = new PickOutputs(spec.OutDir, [], 0);
     }
 
-    public bool HasPicks(string name) => _outputs.IsDone(name);
+    /// <summary>Up to this many names are looked up one by one; more list the folder (one directory read, whatever its size).</summary>
+    private const int LookedUpOneByOne = 1000;
+
+    public IReadOnlySet<string> WithPicks(IReadOnlyCollection<string> names) => names.Count <= LookedUpOneByOne
+        ? names.Where(n => File.Exists(_outputs.StarPath(n))).ToHashSet(StringComparer.Ordinal)
+        : names.Where(_outputs.IsDone).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// autopick.star as RELION 4 and 5 read it: each micrograph named as the user gave it (RELION matches the names of
@@ -56,8 +61,19 @@ internal sealed class FolderCampaignOutput : ICampaignOutput
             failed = status.Failed,
             particles = status.Particles,
             submitted = DateTimeOffset.FromUnixTimeMilliseconds(status.SubmittedUnixMs),
-            finished = DateTimeOffset.FromUnixTimeMilliseconds(status.FinishedUnixMs),
+            finished = status.FinishedUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FinishedUnixMs) : (DateTimeOffset?)null,
             coordinatorMsPerMicrograph = Math.Round(status.CoordinatorMsPerMicrograph, 3),
+            // pick --watch: still open while watched; arrivals, what waits, and the latency from complete file to picks.
+            watching = status.Watching,
+            arrived = status.Arrived,
+            backlog = status.Backlog,
+            latencySeconds = status.LatencyCount == 0 ? null : new
+            {
+                count = status.LatencyCount,
+                median = Math.Round(status.LatencyMedianSeconds, 3),
+                p95 = Math.Round(status.LatencyP95Seconds, 3),
+                max = Math.Round(status.LatencyMaxSeconds, 3),
+            },
             nodes = status.Nodes.Select(n => new
             {
                 node = n.Node,

@@ -4,7 +4,13 @@ namespace DeepEM.Pipeline.Arrivals;
 public readonly record struct FileLook(string Path, long Length, DateTime ModifiedUtc);
 
 /// <summary>A micrograph that is completely written: when it was first seen, when it was known complete, and how.</summary>
-public sealed record Arrival(string Path, DateTimeOffset FirstSeen, DateTimeOffset CompleteAt, bool ByRename);
+/// <param name="LastChanged">The first look that saw the file as it finally is (for a rename, the rename): within a look of
+/// the end of the write, by this process's clock. A user waits from then: the latency of <c>pick --watch</c> counts from it,
+/// the settle time included.</param>
+public sealed record Arrival(string Path, DateTimeOffset FirstSeen, DateTimeOffset CompleteAt, bool ByRename)
+{
+    public DateTimeOffset LastChanged { get; init; } = CompleteAt;
+}
 
 /// <summary>
 /// Decides when a file that appeared in a watched folder is completely written, so that a picker never reads one that a
@@ -69,7 +75,7 @@ public sealed class ArrivalPlanner
             candidate.StableSince = now;
             return;
         }
-        if (now - candidate.StableSince >= Settle) Complete(look.Path, candidate.FirstSeen, now, byRename: false);
+        if (now - candidate.StableSince >= Settle) Complete(look.Path, candidate.FirstSeen, now, byRename: false, candidate.StableSince);
     }
 
     /// <summary>The file appeared by a rename into this name: written elsewhere and put in place whole.</summary>
@@ -77,7 +83,7 @@ public sealed class ArrivalPlanner
     {
         if (_handedOut.Contains(look.Path)) return;
         // Even when empty: a file renamed into place is all there will be (an empty one is bad, and the picker says so).
-        Complete(look.Path, _waiting.TryGetValue(look.Path, out var candidate) ? candidate.FirstSeen : now, now, byRename: true);
+        Complete(look.Path, _waiting.TryGetValue(look.Path, out var candidate) ? candidate.FirstSeen : now, now, byRename: true, now);
     }
 
     /// <summary>The file went away before it was complete (deleted, or renamed to another name).</summary>
@@ -92,10 +98,10 @@ public sealed class ArrivalPlanner
         return taken;
     }
 
-    private void Complete(string path, DateTimeOffset firstSeen, DateTimeOffset now, bool byRename)
+    private void Complete(string path, DateTimeOffset firstSeen, DateTimeOffset now, bool byRename, DateTimeOffset lastChanged)
     {
         _waiting.Remove(path);
         _handedOut.Add(path);
-        _complete.Add(new Arrival(path, firstSeen, now, byRename));
+        _complete.Add(new Arrival(path, firstSeen, now, byRename) { LastChanged = lastChanged });
     }
 }

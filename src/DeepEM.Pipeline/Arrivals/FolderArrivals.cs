@@ -87,6 +87,9 @@ public sealed class FolderArrivals : IDisposable
     /// <summary>The last listing error (a folder gone for a moment, a stale NFS handle), tried again next round; null when none.</summary>
     public string? ListingError { get; private set; }
 
+    /// <summary>Files seen and not yet complete.</summary>
+    public int Waiting => _planner.Waiting.Count;
+
     /// <summary>How many listings were made (the safety net's cost, for the summary and the benchmark).</summary>
     public int Listings { get; private set; }
 

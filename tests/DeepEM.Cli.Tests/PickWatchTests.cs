@@ -1,0 +1,115 @@
+using System.Text.Json;
+using DeepEM.Formats.Coordinates;
+using DeepEM.TestSupport;
+
+namespace DeepEM.Cli.Tests;
+
+/// <summary>
+/// <c>deepem pick --watch</c> as a microscope's pipeline feeds it: micrographs land in a watched folder over time (one
+/// copied whole, one written slowly in pieces, one renamed into place, one damaged), the process is killed with SIGKILL
+/// in the middle and started again with the same command, and the stop file ends it. Every complete micrograph gets
+/// exactly one set of picks, byte for byte those of picking the final set in one go.
+/// </summary>
+public sealed partial class PickVerbTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task A_watched_folder_is_picked_as_files_land_exactly_once_across_a_SIGKILL_and_a_restart()
+    {
+        using var temp = TestPaths.NewTemp();
+        DeepemProcess.Ok("simulate", "--out", temp.File("source"), "--count", "5", "--size", "512", "--box", "48", "--seed", "41");
+        string Source(int i) => temp.File($"source/micrographs/mic_{i:D4}.mrc");
+        var watched = Directory.CreateDirectory(temp.File("incoming")).FullName;
+        var outDir = temp.File("picks");
+        string In(string name) => Path.Combine(watched, name);
+        string[] Watch() => ["pick", "--model", _data.Model, "--micrographs", watched, "--out", outDir, "--watch", "--settle", "3", "--rescan", "2"];
+
+        var first = new RunningDeepem(Watch());
+        try
+        {
+            await first.WaitForLine(l => l.StartsWith("watching ", StringComparison.Ordinal), Limit, "the watch's first line");
+            // Copied whole: complete once unchanged for the settle time.
+            File.Copy(Source(0), In("mic_0000.mrc"));
+            // Renamed into place from a hidden temporary name (how motion correction writes): complete at once.
+            File.Copy(Source(2), In(".mic_0002.mrc.partial"));
+            File.Move(In(".mic_0002.mrc.partial"), In("mic_0002.mrc"));
+            // Damaged: an MRC header that promises more than the file holds.
+            var bytes = File.ReadAllBytes(Source(3));
+            File.WriteAllBytes(In("damaged.mrc"), bytes[..(bytes.Length / 2)]);
+            // Written slowly in pieces, each well within the settle time of the last: never read while incomplete (it
+            // would fail as truncated, as the damaged one does).
+            var slow = File.ReadAllBytes(Source(1));
+            await using (var writer = new FileStream(In("mic_0001.mrc"), FileMode.CreateNew))
+            {
+                foreach (var piece in slow.Chunk(slow.Length / 8 + 1))
+                {
+                    writer.Write(piece);
+                    writer.Flush();
+                    await Task.Delay(TimeSpan.FromMilliseconds(300));
+                }
+            }
+            foreach (var name in new[] { "mic_0000", "mic_0001", "mic_0002" })
+            {
+                await first.WaitForLine(l => l.StartsWith(name + ": ", StringComparison.Ordinal) && l.Contains(" particles ("), Limit, $"the picks of {name}");
+            }
+            await first.WaitForLine(l => l.Contains("damaged"), Limit, "the damaged micrograph's report");
+        }
+        finally
+        {
+            // Killed in the middle: a micrograph has just landed, and the campaign is open.
+            File.Copy(Source(3), In("mic_0003.mrc"));
+            first.Process.Kill(entireProcessTree: true);
+            await first.Process.WaitForExitAsync();
+        }
+        var firstOutput = first.Output;
+        Assert.Single(first.ErrorLines, l => l.Contains("damaged"));
+        Assert.DoesNotContain(first.ErrorLines, l => l.Contains("mic_0001"));
+        var pickedBefore = new[] { "mic_0000", "mic_0001", "mic_0002" }.ToDictionary(n => n, n => File.GetLastWriteTimeUtc(Path.Combine(outDir, n + ".star")));
+        first.Dispose();
+
+        // Landed while nothing watched: found by the restarted watch's first listing.
+        File.Copy(Source(4), In("mic_0004.mrc"));
+        using var second = new RunningDeepem(Watch());
+        await second.WaitForLine(l => l.Contains("(resumed)"), Limit, "the resumed campaign");
+        for (var wait = DateTime.UtcNow + Limit; !(File.Exists(Path.Combine(outDir, "mic_0003.star")) && File.Exists(Path.Combine(outDir, "mic_0004.star"))); await Task.Delay(100))
+        {
+            Assert.True(DateTime.UtcNow < wait && !second.Process.HasExited, $"mic_0003 and mic_0004 were not picked after the restart:\n{second.Output}");
+        }
+        File.WriteAllText(Path.Combine(outDir, "DEEPEM_STOP"), "");
+        Assert.True(second.Process.WaitForExit(Limit), second.Output);
+        second.Process.WaitForExit();
+        // One micrograph of the campaign failed (the damaged one, reported in the first run and not again).
+        Assert.True(second.Process.ExitCode == 3, second.Output);
+        Assert.Contains($"watch ended (DEEPEM_STOP found)", second.Output);
+        Assert.DoesNotContain(second.ErrorLines, l => l.Contains("damaged"));
+        Assert.False(File.Exists(Path.Combine(outDir, "DEEPEM_STOP")));
+
+        // Exactly the picks of the final set picked in one go, nothing picked twice, nothing half-written.
+        var reference = temp.File("reference");
+        Directory.CreateDirectory(temp.File("final"));
+        foreach (var i in Enumerable.Range(0, 5)) File.Copy(Source(i), temp.File($"final/mic_{i:D4}.mrc"));
+        DeepemProcess.Ok("pick", "--model", _data.Model, "--micrographs", temp.File("final"), "--out", reference);
+        var names = Enumerable.Range(0, 5).Select(i => $"mic_{i:D4}").ToList();
+        Assert.Equal(names.Select(n => n + ".star"), Directory.GetFiles(outDir, "*.star").Select(Path.GetFileName).Where(n => n != "autopick.star").Order());
+        foreach (var name in names)
+        {
+            Assert.Equal(File.ReadAllText(Path.Combine(reference, name + ".star")), File.ReadAllText(Path.Combine(outDir, name + ".star")));
+            Assert.Equal(File.ReadAllText(Path.Combine(reference, name + ".box")), File.ReadAllText(Path.Combine(outDir, name + ".box")));
+        }
+        foreach (var (name, written) in pickedBefore) Assert.True(File.GetLastWriteTimeUtc(Path.Combine(outDir, name + ".star")) == written, $"{name} was picked again");
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp", SearchOption.AllDirectories));
+        Assert.Equal(names, AutopickIndex.Read(Path.Combine(outDir, "autopick.star")).Select(e => Path.GetFileNameWithoutExtension(e.MicrographName)).Order());
+
+        // The summary: five picked across the two runs, the damaged one failed, a latency for each watched arrival.
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "campaign.json")));
+        var root = summary.RootElement;
+        Assert.Equal((5, 1, false, 0), (root.GetProperty("picked").GetInt32(), root.GetProperty("failed").GetInt32(), root.GetProperty("watching").GetBoolean(), root.GetProperty("backlog").GetInt32()));
+        Assert.Equal(6, root.GetProperty("arrived").GetInt32());
+        var latency = root.GetProperty("latencySeconds");
+        Assert.Equal(5, latency.GetProperty("count").GetInt32());
+        Assert.InRange(latency.GetProperty("median").GetDouble(), 0.001, 240);
+        Assert.Contains("latency from complete file to picks: median", second.Output);
+        Assert.Contains("mic_0000", firstOutput);
+    }
+}
