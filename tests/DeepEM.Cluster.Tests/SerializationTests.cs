@@ -120,6 +120,8 @@ public sealed class SerializationTests : IDisposable
         { "e-fl", new MicrographFailed("pick-1", "bad", "truncated", 4) },
         { "e-fl-old", new MicrographFailed("pick-1", "bad", "truncated") },
         { "e-end", new CampaignCompleted("pick-1", 1_763_942_500_000) },
+        { "e-end-follow", new CampaignCompleted("pick-1", 1_763_942_500_000) { OutputsFollow = true } },
+        { "e-out", new CampaignOutputsWritten("pick-1") },
         { "t-sub", new SubmitTraining(Training) },
         { "t-sub-init", new SubmitTraining(Training with { InitialParameters = new BlobRef(new string('e', 64), "/out/.deepem/blobs/e.parameters", 14_116) }) },
         { "t-acc", new TrainingAccepted("train-1", true, 120, 504, 3) },
@@ -142,7 +144,7 @@ public sealed class SerializationTests : IDisposable
         { "snap2-watch", new CoordinatorSnapshot([new CampaignSnapshot(Spec with
             {
                 AlreadyDone = [], Micrographs = [new MicrographRef("a", "/data/in/a.mrc") { ArrivedUnixMs = 1_763_942_400_500 }, new MicrographRef("b", "/data/in/b.mrc")],
-            }, [1, 0], [101], [], [new NodeThroughput("n", 1, 0.5)], 0) { Watching = true, DoneLatencies = [4.5f] }]) },
+            }, [1, 0], [101], [], [new NodeThroughput("n", 1, 0.5)], 0) { Watching = true, DoneLatencies = [4.5f], OutputsPending = true }]) },
     };
 
     [Theory]

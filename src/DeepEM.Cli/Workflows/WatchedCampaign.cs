@@ -92,7 +92,7 @@ public static class WatchedCampaign
                 progress.Line(PickingCampaign.Describe(p, onCluster));
             }
             progress.Report(p.CampaignId, "picking", p.Done + failed, p.Total);
-        }, _ => { }, rejoins: client is null ? 0 : PickingCampaign.Rejoins,
+        }, _ => { }, notice: reason => error($"{reason} (sent again)"), rejoins: client is null ? 0 : PickingCampaign.Rejoins,
             rejoining: n => progress.Line($"this client was removed from the cluster; joining again ({n} of {PickingCampaign.Rejoins})"));
 
         using var arrivals = new FolderArrivals(watch.Places, MicrographReader.IsMicrographFile, new ArrivalPlanner(watch.Settle, pickedBefore), watch.Rescan);
@@ -146,7 +146,8 @@ public static class WatchedCampaign
                 endedBecause = string.Create(CultureInfo.InvariantCulture, $"nothing new for {idleFor.TotalMinutes:0.#} min");
                 break;
             }
-            await Task.WhenAny(run, Task.Delay(interval, stop));
+            // Woken at once by a file-system event (a rename into place is picked without waiting for the next round).
+            await Task.WhenAny(run, arrivals.WaitAsync(interval, stop));
         }
         feed.End();
         var waiting = arrivals.Waiting;

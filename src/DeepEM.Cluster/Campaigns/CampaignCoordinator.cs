@@ -193,7 +193,14 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var micrographs = _byAge.Sum(c => (long)c.Total);
         _log.Info(default, $"campaign coordinator recovered {_byAge.Count} campaigns ({open.Count} open, {micrographs} micrographs) at sequence number {LastSequenceNr} in {_recovery.Elapsed.TotalSeconds:0.000} s{(_settings.ReadOnly ? " (read only)" : "")}");
         // Completing a campaign persists; that waits for the first command rather than running inside recovery.
-        if (!_settings.ReadOnly) Self.Tell(CheckAll.Instance);
+        if (_settings.ReadOnly) return;
+        Self.Tell(CheckAll.Instance);
+        // Completed, and the incarnation before was stopped before its final index and summary were on disk: now.
+        foreach (var c in _byAge.Where(c => c.Complete && c.OutputsPending))
+        {
+            _finalizing.Add(c.Id);
+            WriteOutputs(c, final: true);
+        }
     }
 
     protected override void PostStop()
@@ -283,6 +290,11 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             // Picks made with two thresholds (or steps, or formats) in one folder would not be one dataset.
             throw new ArgumentException($"{spec.OutDir}: this output folder belongs to a campaign that picks with other settings (threshold, step, distance, edge, std filter or formats); use the same flags, or another --out");
+        }
+        if (existing.Watching && !message.Watch)
+        {
+            // It would wait for the watch's end, and no one may be there to end it (a watch that was killed).
+            throw new ArgumentException($"{spec.OutDir}: pick --watch keeps this campaign open (or did, and was stopped without ending it); run that pick --watch again and end it (Ctrl-C, or touch {Path.Combine(spec.OutDir, "DEEPEM_STOP")}), then pick without --watch");
         }
         // What is on disk is looked up afresh (picks may have been deleted since the campaign last looked), for the names
         // that need it only, and not kept (at 100,000 micrographs a listing is megabytes).
@@ -558,7 +570,7 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         // A watched campaign stays open however much of it is settled: more micrographs are on their way.
         if (campaign.Complete || campaign.Watching || !campaign.AllSettled || campaign.InFlight > 0 || !_completing.Add(campaign.Id)) return;
-        PersistAsync(new CampaignCompleted(campaign.Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), e =>
+        PersistAsync(new CampaignCompleted(campaign.Id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) { OutputsFollow = true }, e =>
         {
             Apply(e);
             _completing.Remove(campaign.Id);
@@ -620,8 +632,9 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 }
                 return new OutputWritten(id, final, null);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception e)
             {
+                // Whatever went wrong, the coordinator hears of it: a campaign must not wait for ever on its final write.
                 return new OutputWritten(id, final, e.Message);
             }
         }).PipeTo(Self);
@@ -635,15 +648,18 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             _log.Error(LogFields.ForCampaign(campaign.Id), $"{(written.Final ? "the final outputs (index, summary, leftovers)" : "the index")}: {error}");
         }
-        if (written.Final)
+        if (_finalWriteWaiting.Remove(campaign.Id))
         {
-            _finalizing.Remove(campaign.Id);
-            Notify(campaign.Id, StatusOf(campaign));
-        }
-        else if (_finalWriteWaiting.Remove(campaign.Id))
-        {
-            // The campaign completed while an index of it was being written: now the final one.
+            // The campaign completed (again, when a watch reopened it) while an earlier write was under way: now the final one.
             WriteOutputs(campaign, final: true);
+            return;
+        }
+        if (written.Final && _finalizing.Remove(campaign.Id))
+        {
+            // On disk: journalled, so that a coordinator recovering the campaign does not write them again. A write that
+            // failed is not: the next incarnation tries again.
+            if (written.Error is null && campaign.Complete) PersistAsync(new CampaignOutputsWritten(campaign.Id), Apply);
+            Notify(campaign.Id, StatusOf(campaign));
         }
     }
 

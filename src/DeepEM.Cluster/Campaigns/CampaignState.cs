@@ -96,6 +96,9 @@ internal sealed class CampaignState
     /// <summary>Micrographs that arrived in watched folders.</summary>
     public int Arrived { get; private set; }
 
+    /// <summary>Complete, and its final index and summary not yet known to be on disk.</summary>
+    public bool OutputsPending { get; private set; }
+
     public MicrographRef this[int index] => new(_names[index], PathOf(index))
     {
         Listed = _listed.GetValueOrDefault(index),
@@ -192,11 +195,15 @@ internal sealed class CampaignState
                 break;
             case CampaignCompleted completed:
                 FinishedUnixMs = completed.FinishedUnixMs;
+                OutputsPending = completed.OutputsFollow;
+                break;
+            case CampaignOutputsWritten:
+                OutputsPending = false;
                 break;
             case CampaignWatched watched:
                 Watching = watched.Watching;
                 // Watched again after it completed: open until this watch ends too.
-                if (Watching) FinishedUnixMs = 0;
+                if (Watching) (FinishedUnixMs, OutputsPending) = (0, false);
                 break;
         }
     }
@@ -437,6 +444,7 @@ internal sealed class CampaignState
             FinishedUnixMs)
         {
             Watching = Watching,
+            OutputsPending = OutputsPending,
             DoneLatencies = latencies ?? [],
         };
     }
@@ -477,6 +485,7 @@ internal sealed class CampaignState
         foreach (var n in snapshot.Nodes) state._nodes[n.Node] = (n.Micrographs, n.BusySeconds);
         state.FinishedUnixMs = snapshot.FinishedUnixMs;
         state.Watching = snapshot.Watching;
+        state.OutputsPending = snapshot.OutputsPending;
         return state;
     }
 }

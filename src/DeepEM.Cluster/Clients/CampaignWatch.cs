@@ -88,7 +88,8 @@ public static class CampaignWatch
     /// cluster removes the member. The outcome's acceptance is the first one.
     /// </summary>
     public static async Task<CampaignOutcome> RunAsMemberAsync(NodeOptions options, CampaignSpec spec, WatchFeed feed, Action<CampaignAccepted> accepted,
-        Action<MicrographProgress> progress, Action<CampaignStatus> status, int rejoins, Action<int>? rejoining = null, CancellationToken cancel = default)
+        Action<MicrographProgress> progress, Action<CampaignStatus> status, Action<string> notice, int rejoins, Action<int>? rejoining = null,
+        CancellationToken cancel = default)
     {
         CampaignAccepted? first = null;
         return await ClientMembership.RunAsync(options, async node =>
@@ -99,7 +100,7 @@ public static class CampaignWatch
                 first ??= a;
                 accepted(a);
             };
-            var watcher = node.System.ActorOf(Props.Create(() => new Watcher(node.Coordinator, spec, feed, onAccepted, progress, status, done)));
+            var watcher = node.System.ActorOf(Props.Create(() => new Watcher(node.Coordinator, spec, feed, onAccepted, progress, status, notice, done)));
             await using var registration = cancel.Register(() => done.TrySetCanceled());
             _ = node.System.WhenTerminated.ContinueWith(_ => done.TrySetException(new ClientRemovedException(spec.CampaignId)), TaskScheduler.Default);
             try
@@ -135,11 +136,12 @@ public static class CampaignWatch
         private (SubmitCampaign Message, int Upto)? _outstanding;
         private long _batch;
         private bool _endSent;
+        private string? _lastRefusal;
 
         public ITimerScheduler Timers { get; set; } = null!;
 
         public Watcher(IActorRef coordinator, CampaignSpec spec, WatchFeed feed, Action<CampaignAccepted> onAccepted, Action<MicrographProgress> progress,
-            Action<CampaignStatus> status, TaskCompletionSource<CampaignOutcome> done)
+            Action<CampaignStatus> status, Action<string> notice, TaskCompletionSource<CampaignOutcome> done)
         {
             _coordinator = coordinator;
             _spec = spec;
@@ -162,6 +164,7 @@ public static class CampaignWatch
             {
                 if (_outstanding is not { } o || a.Batch != o.Message.Batch) return;
                 _outstanding = null;
+                _lastRefusal = null;
                 _feed.Acknowledge(o.Upto);
                 if (_accepted is null)
                 {
@@ -170,7 +173,13 @@ public static class CampaignWatch
                 }
                 SendNext(given);
             });
-            Receive<CampaignRejected>(r => done.TrySetException(new CampaignRejectedException(r.Reason)));
+            Receive<CampaignRejected>(r =>
+            {
+                // Before the campaign is accepted a rejection is final (another model, other flags). After it, a batch can
+                // be refused for a moment (the output folder unreadable on a file server's hiccup): said once, sent again.
+                if (_accepted is null) done.TrySetException(new CampaignRejectedException(r.Reason));
+                else if (r.Reason != _lastRefusal) notice(_lastRefusal = r.Reason);
+            });
             var once = new ProgressOnce(progress);
             Receive<MicrographProgress>(once.Hear);
             Receive<MicrographProgressBatch>(once.Hear);

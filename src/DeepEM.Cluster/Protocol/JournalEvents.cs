@@ -37,7 +37,18 @@ internal sealed record MicrographPicked(string CampaignId, string Name, string N
 /// <summary>A micrograph failed for good. <see cref="Index"/> is null in events of older versions (then the name says which).</summary>
 internal sealed record MicrographFailed(string CampaignId, string Name, string Error, int? Index = null) : ICampaignEvent;
 
-internal sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent;
+internal sealed record CampaignCompleted(string CampaignId, long FinishedUnixMs) : ICampaignEvent
+{
+    /// <summary>A <see cref="CampaignOutputsWritten"/> follows once the final index and summary are on disk; false in
+    /// events of older versions, which wrote them without saying so.</summary>
+    public bool OutputsFollow { get; init; }
+}
+
+/// <summary>
+/// A completed campaign's final index and summary are on disk. A coordinator that recovers a campaign completed without
+/// it (killed between the two) writes them again.
+/// </summary>
+internal sealed record CampaignOutputsWritten(string CampaignId) : ICampaignEvent;
 
 /// <summary><c>pick --watch</c> began or ended adding to the campaign; while it is watched it does not complete.</summary>
 internal sealed record CampaignWatched(string CampaignId, bool Watching) : ICampaignEvent;
@@ -67,6 +78,8 @@ internal sealed record CampaignSnapshot(
     long FinishedUnixMs)
 {
     public bool Watching { get; init; }
+
+    public bool OutputsPending { get; init; }
 
     /// <summary>The latency of each done micrograph (parallel to <see cref="DoneParticles"/>); empty when none was watched.</summary>
     public IReadOnlyList<float> DoneLatencies { get; init; } = [];

@@ -48,6 +48,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         MicrographFailed => "e-fl",
         CampaignCompleted => "e-end",
         CampaignWatched => "e-wat",
+        CampaignOutputsWritten => "e-out",
         CoordinatorSnapshot => "snap2",
         _ => TrainingManifest(o),
     };
@@ -81,7 +82,8 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         "e-pks" => FromProto(P.MicrographsPicked.Parser.ParseFrom(bytes)),
         "e-pk" => P.MicrographPicked.Parser.ParseFrom(bytes) is var p ? new MicrographPicked(p.CampaignId, p.Name, p.Node, p.Particles, p.Seconds) : null!,
         "e-fl" => P.MicrographFailed.Parser.ParseFrom(bytes) is var e ? new MicrographFailed(e.CampaignId, e.Name, e.Error, e.HasIndex ? e.Index : null) : null!,
-        "e-end" => P.CampaignCompleted.Parser.ParseFrom(bytes) is var d ? new CampaignCompleted(d.CampaignId, d.FinishedUnixMs) : null!,
+        "e-end" => P.CampaignCompleted.Parser.ParseFrom(bytes) is var d ? new CampaignCompleted(d.CampaignId, d.FinishedUnixMs) { OutputsFollow = d.OutputsFollow } : null!,
+        "e-out" => new CampaignOutputsWritten(P.CampaignOutputsWritten.Parser.ParseFrom(bytes).CampaignId),
         "e-wat" => P.CampaignWatched.Parser.ParseFrom(bytes) is var w ? new CampaignWatched(w.CampaignId, w.Watching) : null!,
         "snap2" => new CoordinatorSnapshot(P.CoordinatorSnapshotV2.Parser.ParseFrom(bytes).Campaigns.Select(FromProto).ToList()),
         "snap" => new CoordinatorSnapshot(P.CoordinatorSnapshot.Parser.ParseFrom(bytes).Campaigns.Select(FromLegacyProto).ToList()),
@@ -129,7 +131,8 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
         MicrographFailed m => m.Index is { } index
             ? new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error, Index = index }
             : new P.MicrographFailed { CampaignId = m.CampaignId, Name = m.Name, Error = m.Error },
-        CampaignCompleted m => new P.CampaignCompleted { CampaignId = m.CampaignId, FinishedUnixMs = m.FinishedUnixMs },
+        CampaignCompleted m => new P.CampaignCompleted { CampaignId = m.CampaignId, FinishedUnixMs = m.FinishedUnixMs, OutputsFollow = m.OutputsFollow },
+        CampaignOutputsWritten m => new P.CampaignOutputsWritten { CampaignId = m.CampaignId },
         CampaignWatched m => new P.CampaignWatched { CampaignId = m.CampaignId, Watching = m.Watching },
         CoordinatorSnapshot m => new P.CoordinatorSnapshotV2
         {
@@ -140,7 +143,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
                     Spec = ToProto(c.Spec), Settled = ByteString.CopyFrom(c.Settled), DoneParticles = { c.DoneParticles },
                     FailedIndex = { c.Failures.Select(f => f.Index) }, FailedError = { c.Failures.Select(f => f.Error) },
                     Nodes = { c.Nodes.Select(ToProto) }, FinishedUnixMs = c.FinishedUnixMs, Watching = c.Watching,
-                    DoneLatencySeconds = { c.DoneLatencies },
+                    DoneLatencySeconds = { c.DoneLatencies }, OutputsPending = c.OutputsPending,
                 }),
             },
         },
@@ -356,6 +359,7 @@ internal sealed partial class ClusterMessageSerializer(ExtendedActorSystem syste
             c.FinishedUnixMs)
         {
             Watching = c.Watching,
+            OutputsPending = c.OutputsPending,
             DoneLatencies = c.DoneLatencySeconds.ToList(),
         };
     }

@@ -36,6 +36,8 @@ public sealed class FolderArrivals : IDisposable
     private readonly List<FileSystemWatcher> _watchers = [];
     // Events arrive on the thread pool; the planner is looked at on the caller's loop only.
     private readonly ConcurrentQueue<(string Path, bool Renamed, string? OldPath)> _events = new();
+    // Released by each event, so that the caller's loop wakes at once for a file renamed into place.
+    private readonly SemaphoreSlim _eventCame = new(0);
     private DateTimeOffset _lastListing = DateTimeOffset.MinValue;
     // Set by a watcher whose queue overflowed (on its own thread): the next round lists at once.
     private volatile bool _listNow;
@@ -59,10 +61,10 @@ public sealed class FolderArrivals : IDisposable
                     NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.LastWrite,
                     InternalBufferSize = 64 * 1024,
                 };
-                watcher.Created += (_, e) => _events.Enqueue((e.FullPath, false, null));
-                watcher.Changed += (_, e) => _events.Enqueue((e.FullPath, false, null));
-                watcher.Renamed += (_, e) => _events.Enqueue((e.FullPath, true, e.OldFullPath));
-                watcher.Deleted += (_, e) => _events.Enqueue((e.FullPath, false, null));
+                watcher.Created += (_, e) => Enqueue(e.FullPath, false, null);
+                watcher.Changed += (_, e) => Enqueue(e.FullPath, false, null);
+                watcher.Renamed += (_, e) => Enqueue(e.FullPath, true, e.OldFullPath);
+                watcher.Deleted += (_, e) => Enqueue(e.FullPath, false, null);
                 // A lost event is not lost work: the next round lists the folders.
                 watcher.Error += (_, _) => _listNow = true;
                 watcher.EnableRaisingEvents = true;
@@ -76,6 +78,28 @@ public sealed class FolderArrivals : IDisposable
             }
         }
         if (unavailable.Count > 0) EventsUnavailable = $"{string.Join("; ", unavailable)}; found by listing every {rescan.TotalSeconds:0} s";
+    }
+
+    private void Enqueue(string path, bool renamed, string? oldPath)
+    {
+        _events.Enqueue((path, renamed, oldPath));
+        if (_eventCame.CurrentCount == 0) _eventCame.Release();
+    }
+
+    /// <summary>
+    /// Waits until a file-system event came or <paramref name="timeout"/> passed (the next look at waiting files, the next
+    /// listing), whichever is first; then call <see cref="Poll"/>. Never throws on cancellation: it returns.
+    /// </summary>
+    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancel = default)
+    {
+        try
+        {
+            await _eventCame.WaitAsync(timeout, cancel);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller looks at its token.
+        }
     }
 
     /// <summary>How often the folders are listed whole, events or not.</summary>
@@ -163,6 +187,7 @@ public sealed class FolderArrivals : IDisposable
     public void Dispose()
     {
         foreach (var watcher in _watchers) watcher.Dispose();
+        // The semaphore is not disposed: an event on its way from a watcher just disposed may still release it.
         _watchers.Clear();
     }
 }
