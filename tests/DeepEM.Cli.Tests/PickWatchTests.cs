@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using DeepEM.Formats.Coordinates;
 using DeepEM.TestSupport;
@@ -13,6 +14,15 @@ namespace DeepEM.Cli.Tests;
 public sealed partial class PickVerbTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(4);
+
+    /// <summary>How many times the embedded coordinator's log says micrographs were added to the campaign (0 before it starts).</summary>
+    private static int AdditionsLogged(string outDir)
+    {
+        var log = Path.Combine(outDir, ".deepem", "deepem.log");
+        if (!File.Exists(log)) return 0;
+        using var reader = new StreamReader(new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        return reader.ReadToEnd().Split('\n').Count(l => l.Contains("micrographs added"));
+    }
 
     private static async Task Until(Func<bool> condition, RunningDeepem process, string what)
     {
@@ -68,16 +78,10 @@ public sealed partial class PickVerbTests
 
             // Killed in the middle: a micrograph has just been added to the campaign (the coordinator's log says so) and is
             // being picked, or about to be.
-            var log = Path.Combine(outDir, ".deepem", "deepem.log");
-            int Added()
-            {
-                using var reader = new StreamReader(new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
-                return reader.ReadToEnd().Split('\n').Count(l => l.Contains("micrographs added"));
-            }
-            var addedBefore = Added();
+            var addedBefore = AdditionsLogged(outDir);
             File.Copy(Source(3), In(".mic_0003.mrc.partial"));
             File.Move(In(".mic_0003.mrc.partial"), In("mic_0003.mrc"));
-            await Until(() => Added() > addedBefore, first, "mic_0003 added to the campaign");
+            await Until(() => AdditionsLogged(outDir) > addedBefore, first, "mic_0003 added to the campaign");
         }
         finally
         {
@@ -138,5 +142,44 @@ public sealed partial class PickVerbTests
         Assert.True(latency.GetProperty("max").GetDouble() >= 3, latency.ToString());
         Assert.True(latency.GetProperty("median").GetDouble() > 0 && latency.GetProperty("median").GetDouble() <= latency.GetProperty("max").GetDouble(), latency.ToString());
         Assert.Contains("latency from complete file to picks: median", second.Output);
+    }
+
+    [Fact]
+    public async Task A_watch_ends_gracefully_on_SIGTERM_finishing_what_was_added_and_by_itself_after_idle_minutes()
+    {
+        using var temp = TestPaths.NewTemp();
+        DeepemProcess.Ok("simulate", "--out", temp.File("source"), "--count", "1", "--size", "512", "--box", "48", "--seed", "43");
+        var watched = Directory.CreateDirectory(temp.File("incoming")).FullName;
+        var outDir = temp.File("picks");
+        string[] Watch(params string[] more) => ["pick", "--model", _data.Model, "--micrographs", Path.Combine(watched, "*.mrc"), "--out", outDir, "--watch", .. more];
+
+        using (var watch = new RunningDeepem(Watch()))
+        {
+            await watch.WaitForLine(l => l.StartsWith("watching ", StringComparison.Ordinal), Limit, "the watch's first line");
+            File.Copy(temp.File("source/micrographs/mic_0000.mrc"), Path.Combine(watched, ".partial"));
+            File.Move(Path.Combine(watched, ".partial"), Path.Combine(watched, "mic_0000.mrc"));
+            await Until(() => AdditionsLogged(outDir) > 0, watch, "the micrograph added");
+            // SIGTERM as a batch system or systemd sends it: what was added is finished, the campaign completes, exit 0.
+            Process.Start("kill", ["-TERM", $"{watch.Process.Id}"])!.WaitForExit();
+            Assert.True(watch.Process.WaitForExit(Limit), watch.Output);
+            watch.Process.WaitForExit();
+            Assert.True(watch.Process.ExitCode == 0, watch.Output);
+            Assert.Contains("watch ended (interrupted): finishing what was added", watch.Output);
+            Assert.Contains("picked 1 micrographs", watch.Output);
+        }
+        Assert.True(File.Exists(Path.Combine(outDir, "mic_0000.star")));
+        using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "campaign.json"))))
+        {
+            Assert.False(summary.RootElement.GetProperty("watching").GetBoolean());
+            Assert.NotEqual(JsonValueKind.Null, summary.RootElement.GetProperty("finished").ValueKind);
+        }
+
+        // The same command with --idle: nothing new arrives, and it ends by itself, the micrograph not picked again.
+        var picked = File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star"));
+        var idle = DeepemProcess.Run(Watch("--idle", "0.05"));
+        Assert.True(idle.ExitCode == 0, idle.Stdout + idle.Stderr);
+        Assert.Contains("watch ended (nothing new for 0.1 min)", idle.Stdout);
+        Assert.Contains("1 with picks already (resumed)", idle.Stdout);
+        Assert.Equal(picked, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star")));
     }
 }

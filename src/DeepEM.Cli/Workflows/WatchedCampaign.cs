@@ -75,7 +75,11 @@ public static class WatchedCampaign
         var feed = new WatchFeed();
         var failed = 0;
         var onCluster = client is not null;
-        var run = CampaignWatch.RunAsMemberAsync(PickingCampaign.NodeFor(client, spec.OutDir, device, verbose), spec, feed, a =>
+        var node = PickingCampaign.NodeFor(client, spec.OutDir, device, verbose);
+        // SIGINT and SIGTERM end the watch, gracefully: Akka must not stop the member on them (its own hook would, and the
+        // campaign could not be told its end nor finish what was added). A second signal ends the process at once.
+        node = node with { ExtraConfig = "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\n" + node.ExtraConfig };
+        var run = CampaignWatch.RunAsMemberAsync(node, spec, feed, a =>
         {
             progress.Line($"campaign {a.CampaignId}: {a.Total} micrographs so far, {a.Done} with picks already{(a.Resumed ? " (resumed)" : "")}");
             failed = a.Failed;

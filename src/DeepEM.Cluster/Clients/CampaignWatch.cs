@@ -162,6 +162,14 @@ public static class CampaignWatch
             Receive<Changed>(_ => SendNext(given));
             Receive<CampaignAccepted>(a =>
             {
+                if (a.Batch == 0)
+                {
+                    // Only a coordinator of a version before pick --watch leaves the number out: it would complete the campaign
+                    // under the watch, and never hear its end.
+                    done.TrySetException(new CampaignRejectedException(
+                        $"{_spec.OutDir}: the cluster's campaign coordinator is of a version without pick --watch (it does not number submissions); run this version's coordinator, or pick without --watch"));
+                    return;
+                }
                 if (_outstanding is not { } o || a.Batch != o.Message.Batch) return;
                 _outstanding = null;
                 _lastRefusal = null;
