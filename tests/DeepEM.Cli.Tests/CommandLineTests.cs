@@ -49,6 +49,21 @@ public class CommandLineTests
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 
+    [Theory]
+    [InlineData("go with --watch", "--micrographs", "x.mrc", "--settle", "5")]
+    [InlineData("not a RELION list", "--micrographs", "micrographs.star", "--watch")]
+    [InlineData("needs a folder or a pattern", "--micrographs", "x.mrc", "--watch")]
+    [InlineData("--settle 0: seconds", "--micrographs", "/tmp", "--watch", "--settle", "0")]
+    [InlineData("--idle -1: minutes", "--micrographs", "/tmp", "--watch", "--idle", "-1")]
+    [InlineData("needs the folder /nonexistent/in to exist", "--micrographs", "/nonexistent/in/*.mrc", "--watch")]
+    public void Watch_flags_that_cannot_work_are_one_line_usage_errors_before_the_model_is_read(string says, params string[] args)
+    {
+        var r = DeepemProcess.Run(["pick", "--model", "/nonexistent/m.deepem", "--out", "/nonexistent/o", .. args]);
+        Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.Stderr}");
+        Assert.Contains(says, Assert.Single(r.ErrorLines));
+        Assert.StartsWith("deepem: error: ", r.Stderr);
+    }
+
     [Fact]
     public void Status_without_a_journal_says_where_it_looked()
     {

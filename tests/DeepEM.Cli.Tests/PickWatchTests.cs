@@ -178,7 +178,7 @@ public sealed partial class PickVerbTests
         var picked = File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star"));
         var idle = DeepemProcess.Run(Watch("--idle", "0.05"));
         Assert.True(idle.ExitCode == 0, idle.Stdout + idle.Stderr);
-        Assert.Contains("watch ended (nothing new for 0.1 min)", idle.Stdout);
+        Assert.Contains("watch ended (nothing new for 0.05 min)", idle.Stdout);
         Assert.Contains("1 with picks already (resumed)", idle.Stdout);
         Assert.Equal(picked, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star")));
     }

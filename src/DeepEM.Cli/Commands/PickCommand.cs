@@ -65,17 +65,23 @@ public static class PickCommand
             var address = cluster.JoinAddress(parse);
             cluster.RefuseWithoutJoin(parse);
             var modelPath = parse.GetValue(model)!;
-            // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
-            var (trained, _) = ParsedModels.Load(modelPath);
-            if (parse.GetValue(watch))
-            {
-                var options = WatchOptionsOf(parse.GetValue(micrographs)!, parse.GetValue(settle), parse.GetValue(rescan), parse.GetValue(idle), out var givenFiles);
-                return Watch(modelPath, trained, givenFiles, options, parse.GetValue(output)!, settings, formats, deviceChoice, parse.GetValue(relion),
-                    address is null ? null : cluster.ClientNode(parse, address));
-            }
-            if (new Option[] { settle, rescan, idle }.Any(o => parse.GetResult(o) is { Implicit: false }))
+            // Flags first: a usage error is said before the model is read.
+            List<string> givenFiles = [], missingFiles = [];
+            var watchOptions = parse.GetValue(watch)
+                ? WatchOptionsOf(parse.GetValue(micrographs)!, parse.GetValue(settle), parse.GetValue(rescan), parse.GetValue(idle), out givenFiles, out missingFiles)
+                : null;
+            if (watchOptions is null && new Option[] { settle, rescan, idle }.Any(o => parse.GetResult(o) is { Implicit: false }))
             {
                 throw new UsageException("--settle, --rescan and --idle go with --watch");
+            }
+            // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
+            var (trained, _) = ParsedModels.Load(modelPath);
+            if (watchOptions is not null)
+            {
+                // A named file that is not there is one line, as without --watch; the watch goes on.
+                foreach (var missing in missingFiles) Terminal.Error($"{missing}: no such file");
+                return Watch(modelPath, trained, givenFiles, watchOptions, parse.GetValue(output)!, settings, formats, deviceChoice, parse.GetValue(relion),
+                    address is null ? null : cluster.ClientNode(parse, address), missingFiles.Count);
             }
             var expansion = InputPaths.Expand(parse.GetValue(micrographs)!, MicrographReader.IsMicrographFile);
             foreach (var missing in expansion.Missing) Terminal.Error(missing);
@@ -139,13 +145,14 @@ public static class PickCommand
     }
 
     /// <summary>The watched places of --micrographs (folders and patterns) and the files named as they are.</summary>
-    private static WatchOptions WatchOptionsOf(string[] arguments, double settle, double rescan, double? idle, out List<string> files)
+    private static WatchOptions WatchOptionsOf(string[] arguments, double settle, double rescan, double? idle, out List<string> files, out List<string> missing)
     {
         if (!(settle > 0 && settle <= 3600)) throw new UsageException($"--settle {settle}: seconds, more than 0 and at most 3600");
         if (!(rescan >= 1 && rescan <= 3600)) throw new UsageException($"--rescan {rescan}: seconds, 1 to 3600");
         if (idle is { } i && !(i > 0)) throw new UsageException($"--idle {i}: minutes, more than 0");
         var places = new List<WatchedPlace>();
         files = [];
+        missing = [];
         foreach (var argument in arguments)
         {
             if (WatchedPlace.Of(argument) is { } place)
@@ -163,7 +170,7 @@ public static class PickCommand
             }
             else
             {
-                throw new UsageException($"{argument}: no such folder or file");
+                missing.Add(argument);
             }
         }
         if (places.Count == 0) throw new UsageException("--watch needs a folder or a pattern in --micrographs to watch");
@@ -171,7 +178,8 @@ public static class PickCommand
     }
 
     private static int Watch(string modelPath, Numerics.ModelFile.TrainedModel trained, IReadOnlyList<string> files, WatchOptions options, string outDir,
-        PickSettings settings, IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, bool relionLayout, Cluster.Nodes.NodeOptions? client)
+        PickSettings settings, IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, bool relionLayout, Cluster.Nodes.NodeOptions? client,
+        int missing)
     {
         using var interruption = new Interruption();
         WatchedCampaignResult watched;
@@ -190,11 +198,12 @@ public static class PickCommand
             return ExitCodes.Fatal;
         }
         var (result, final, _) = watched;
+        var failed = result.FailedCount + missing;
         // Each failure was reported as it happened.
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"picked {result.Picked} micrographs ({result.Particles} particles) in {result.Elapsed.TotalSeconds:0.0} s") +
             (result.AlreadyDone > 0 ? $", {result.AlreadyDone} already done (skipped)" : "") +
-            (result.FailedCount > 0 ? $", {result.FailedCount} failed" : "") + "; " + PeakMemory.Describe());
+            (failed > 0 ? $", {failed} failed" : "") + "; " + PeakMemory.Describe());
         if (final.LatencyCount > 0)
         {
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -203,7 +212,7 @@ public static class PickCommand
         Console.Out.WriteLine($"  coordinates: {result.OutDir}");
         Console.Out.WriteLine($"  index: {Path.Combine(result.OutDir, "autopick.star")}");
         Console.Out.WriteLine($"  campaign summary: {Path.Combine(result.OutDir, "campaign.json")}");
-        return result.FailedCount > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
+        return failed > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
     }
 
     private static float? ParseThreshold(string text)

@@ -119,9 +119,8 @@ internal static class WatchBench
             var result = watch.GetAwaiter().GetResult();
             string Figures(IEnumerable<double> values)
             {
-                var sorted = values.Order().ToList();
-                double Rank(double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Count) - 1, 0, sorted.Count - 1)];
-                return string.Create(CultureInfo.InvariantCulture, $"median {Rank(0.5):0.00} s, 95th percentile {Rank(0.95):0.00} s, most {sorted[^1]:0.00} s");
+                var (median, p95, most) = LatencyFigures.Of(values);
+                return string.Create(CultureInfo.InvariantCulture, $"median {median:0.00} s, 95th percentile {p95:0.00} s, most {most:0.00} s");
             }
             output.WriteLine($"  from the file's last write to its .star written: {Figures(latency)} ({count} micrographs)");
             output.WriteLine($"    renamed into place: {Figures(latency.Where((_, i) => renamed[i]))}");

@@ -50,7 +50,7 @@ public static class WatchedCampaign
         progress.Line(PickingCampaign.Describe(client, device, settings, model));
         progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"watching {string.Join(", ", watch.Places.Select(p => p.Pattern == "*" ? p.Folder : Path.Combine(p.Folder, p.Pattern)))}: a file is picked once it is renamed into place or unchanged for {watch.Settle.TotalSeconds:0.#} s; listed every {watch.Rescan.TotalSeconds:0.#} s") +
-            (watch.Idle is { } idle ? string.Create(CultureInfo.InvariantCulture, $"; ends after {idle.TotalMinutes:0.#} min with nothing new") : "") +
+            (watch.Idle is { } idle ? string.Create(CultureInfo.InvariantCulture, $"; ends after {idle.TotalMinutes:0.##} min with nothing new") : "") +
             $"; Ctrl-C or touch {stopFile} ends it");
 
         // Micrographs with picks in the output folder (a resumed watch) are not looked at again: one listing of it, now.
@@ -147,7 +147,7 @@ public static class WatchedCampaign
             }
             if (watch.Idle is { } idleFor && clock.Elapsed - lastNew >= idleFor)
             {
-                endedBecause = string.Create(CultureInfo.InvariantCulture, $"nothing new for {idleFor.TotalMinutes:0.#} min");
+                endedBecause = string.Create(CultureInfo.InvariantCulture, $"nothing new for {idleFor.TotalMinutes:0.##} min");
                 break;
             }
             // Woken at once by a file-system event (a rename into place is picked without waiting for the next round).

@@ -1,4 +1,5 @@
 using DeepEM.Cluster.Protocol;
+using DeepEM.Pipeline.Arrivals;
 
 namespace DeepEM.Cluster.Campaigns;
 
@@ -320,7 +321,7 @@ internal sealed class CampaignState
     public (double Median, double P95, double Max, int Count) Latency()
     {
         if (_latencySummary.Version == _latencyVersion) return (_latencySummary.Median, _latencySummary.P95, _latencySummary.Max, _latencySummary.Count);
-        var values = new List<float>();
+        var values = new List<double>();
         if (_latency is not null)
         {
             for (var i = 0; i < Total; i++)
@@ -328,10 +329,8 @@ internal sealed class CampaignState
                 if (_latency[i] > 0 && MarkOf(i) == Mark.Done) values.Add(_latency[i]);
             }
         }
-        values.Sort();
-        // Nearest rank: the value below which the given share of the latencies lie.
-        double Rank(double q) => values.Count == 0 ? 0 : values[Math.Clamp((int)Math.Ceiling(q * values.Count) - 1, 0, values.Count - 1)];
-        _latencySummary = (_latencyVersion, Rank(0.5), Rank(0.95), values.Count == 0 ? 0 : values[^1], values.Count);
+        var (median, p95, max) = LatencyFigures.Of(values);
+        _latencySummary = (_latencyVersion, median, p95, max, values.Count);
         return (_latencySummary.Median, _latencySummary.P95, _latencySummary.Max, _latencySummary.Count);
     }
 
