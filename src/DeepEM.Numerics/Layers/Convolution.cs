@@ -136,20 +136,7 @@ public static class Convolution
                     var row = plane + ky * rowStep;
                     for (var kx = 0; kx < k; kx++, tap += OutputBlock)
                     {
-                        var v0 = Avx.LoadVector256(row + kx * dilation);
-                        var v1 = Avx.LoadVector256(row + kx * dilation + 8);
-                        var wv = Vector256.Create(tap[0]);
-                        a0 = Fma.MultiplyAdd(v0, wv, a0); b0 = Fma.MultiplyAdd(v1, wv, b0);
-                        wv = Vector256.Create(tap[1]);
-                        a1 = Fma.MultiplyAdd(v0, wv, a1); b1 = Fma.MultiplyAdd(v1, wv, b1);
-                        wv = Vector256.Create(tap[2]);
-                        a2 = Fma.MultiplyAdd(v0, wv, a2); b2 = Fma.MultiplyAdd(v1, wv, b2);
-                        wv = Vector256.Create(tap[3]);
-                        a3 = Fma.MultiplyAdd(v0, wv, a3); b3 = Fma.MultiplyAdd(v1, wv, b3);
-                        wv = Vector256.Create(tap[4]);
-                        a4 = Fma.MultiplyAdd(v0, wv, a4); b4 = Fma.MultiplyAdd(v1, wv, b4);
-                        wv = Vector256.Create(tap[5]);
-                        a5 = Fma.MultiplyAdd(v0, wv, a5); b5 = Fma.MultiplyAdd(v1, wv, b5);
+                        Tap(row + kx * dilation, tap, ref a0, ref b0, ref a1, ref b1, ref a2, ref b2, ref a3, ref b3, ref a4, ref b4, ref a5, ref b5);
                     }
                 }
             }
@@ -169,8 +156,34 @@ public static class Convolution
         }
     }
 
+    /// <summary>
+    /// One kernel tap of the register block: 16 pixels at <paramref name="pixels"/> times the tap's six weights, added to the
+    /// twelve accumulators (a: pixels 0–7, b: 8–15, one pair per output map). Inlined, the accumulators stay in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void Tap(float* pixels, float* tap,
+        ref Vector256<float> a0, ref Vector256<float> b0, ref Vector256<float> a1, ref Vector256<float> b1,
+        ref Vector256<float> a2, ref Vector256<float> b2, ref Vector256<float> a3, ref Vector256<float> b3,
+        ref Vector256<float> a4, ref Vector256<float> b4, ref Vector256<float> a5, ref Vector256<float> b5)
+    {
+        var v0 = Avx.LoadVector256(pixels);
+        var v1 = Avx.LoadVector256(pixels + 8);
+        var wv = Vector256.Create(tap[0]);
+        a0 = Fma.MultiplyAdd(v0, wv, a0); b0 = Fma.MultiplyAdd(v1, wv, b0);
+        wv = Vector256.Create(tap[1]);
+        a1 = Fma.MultiplyAdd(v0, wv, a1); b1 = Fma.MultiplyAdd(v1, wv, b1);
+        wv = Vector256.Create(tap[2]);
+        a2 = Fma.MultiplyAdd(v0, wv, a2); b2 = Fma.MultiplyAdd(v1, wv, b2);
+        wv = Vector256.Create(tap[3]);
+        a3 = Fma.MultiplyAdd(v0, wv, a3); b3 = Fma.MultiplyAdd(v1, wv, b3);
+        wv = Vector256.Create(tap[4]);
+        a4 = Fma.MultiplyAdd(v0, wv, a4); b4 = Fma.MultiplyAdd(v1, wv, b4);
+        wv = Vector256.Create(tap[5]);
+        a5 = Fma.MultiplyAdd(v0, wv, a5); b5 = Fma.MultiplyAdd(v1, wv, b5);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ActivateBlock(float* block, int outPlane, int act)
+    internal static unsafe void ActivateBlock(float* block, int outPlane, int act)
     {
         for (var lane = 0; lane < OutputBlock; lane++)
         {
@@ -184,7 +197,7 @@ public static class Convolution
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> v, int act) => act == 1
         ? Vector256.Max(v, Vector256<float>.Zero)
-        : Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-v));
+        : Vector256<float>.One / (Vector256<float>.One + (VectorExp.IsSupported ? VectorExp.Exp(-v) : Vector256.Exp(-v)));
 
     /// <summary>The same on one value, with the same exponential as the vector form.</summary>
     public static float Activate(float v, int act) => act == 1 ? MathF.Max(v, 0f) : Activate(Vector256.Create(v), act).GetElement(0);

@@ -60,10 +60,9 @@ public sealed class DenseScorer : IDenseScorer
         var work = Interlocked.Exchange(ref _work, null) ?? new Workspace();
         var rotated = work.Images(rotations, image.Length);
         image.CopyTo(rotated[0]);
-        for (var r = 1; r < rotations; r++)
-        {
-            Training.BoxRotation.RotateImage(rotated[0].AsSpan(0, image.Length), rotated[r], width, height, r);
-        }
+        var length = image.Length;
+        Parallel.For(1, rotations, new ParallelOptions { MaxDegreeOfParallelism = _threads }, r =>
+            Training.BoxRotation.RotateImage(rotated[0].AsSpan(0, length), rotated[r], width, height, r));
         // Work items: (rotation, band); each writes its own rows of its own rotation's map.
         var maps = work.Maps(rotations, outW * outH);
         var items = new List<(int rotation, int y0, int rows, int w, int h)>();
@@ -89,14 +88,30 @@ public sealed class DenseScorer : IDenseScorer
     }
 
     /// <summary>Each rotation's map rotated back, and the four averaged in the per-box order.</summary>
+    private void Recombine(float[][] maps, int rotations, int width, int height, int box, float[] sum)
+    {
+        int outW = width - box + 1, outH = height - box + 1;
+        // In tiles of 64 × 64 positions, both cores at once: rotations 1 and 3 are read down their columns, and row by row
+        // over the whole map each of those reads was a cache line of its own (about 6% of a micrograph's scoring).
+        const int tile = 64;
+        var tilesY = (outH + tile - 1) / tile;
+        Parallel.For(0, tilesY, new ParallelOptions { MaxDegreeOfParallelism = _threads }, ty =>
+        {
+            for (var tx = 0; tx < outW; tx += tile)
+            {
+                RecombineTile(maps, rotations, width, height, box, sum, ty * tile, Math.Min(outH, ty * tile + tile), tx, Math.Min(outW, tx + tile));
+            }
+        });
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Recombine(float[][] maps, int rotations, int width, int height, int box, float[] sum)
+    private static void RecombineTile(float[][] maps, int rotations, int width, int height, int box, float[] sum, int yFrom, int yTo, int xFrom, int xTo)
     {
         int outW = width - box + 1, outH = height - box + 1;
         // Rotate each map back: the box at (x0, y0) of the original sits at T_r(x0, y0) in rotation r.
-        for (var y0 = 0; y0 < outH; y0++)
+        for (var y0 = yFrom; y0 < yTo; y0++)
         {
-            for (var x0 = 0; x0 < outW; x0++)
+            for (var x0 = xFrom; x0 < xTo; x0++)
             {
                 var s = maps[0][y0 * outW + x0];
                 if (rotations == 4)

@@ -23,12 +23,16 @@ public interface IBandScorer
     void ScoreBand(ReadOnlySpan<float> band, int width, int height, Span<float> scores, int scoresStride);
 }
 
-/// <summary>The managed CPU band scorer: the AVX2/FMA convolution kernel with dilation, vectorised pooling and output unit.</summary>
+/// <summary>
+/// The managed CPU band scorer: the AVX2/FMA convolution kernels with dilation (Winograd's F(m, k) down the columns for the
+/// 3 × 3 and 5 × 5 layers, <see cref="WinogradRows"/>; direct taps for the others), vectorised pooling and output unit.
+/// </summary>
 public sealed class ManagedBandScorer : IBandScorer
 {
     private readonly NetworkArchitecture _arch;
     private readonly float[] _parameters;
     private readonly float[][] _packed;
+    private readonly WinogradRows?[] _winograd;
 
     public ManagedBandScorer(NetworkArchitecture architecture, float[] parameters)
     {
@@ -41,6 +45,10 @@ public sealed class ManagedBandScorer : IBandScorer
             Convolution.PackWeights(parameters.AsSpan(layout.WeightOffset(s), st.WeightCount), st.OutChannels, st.InChannels, st.Kernel, packed);
             return packed;
         }).ToArray();
+        _winograd = architecture.Stages.Select((st, s) => Fma.IsSupported && WinogradRows.TileFor(st.Kernel, st.InChannels) is { } m
+            ? new WinogradRows(parameters.AsSpan(layout.WeightOffset(s), st.WeightCount), parameters.AsSpan(layout.BiasOffset(s), st.OutChannels),
+                st.OutChannels, st.InChannels, st.Kernel, m)
+            : null).ToArray();
     }
 
     public int MaxParallelism => int.MaxValue;
@@ -104,7 +112,7 @@ public sealed class ManagedBandScorer : IBandScorer
         // Two buffers for all stages: a stage's convolution reads the maps pooled before it (buffer 0, which first holds
         // the band itself) and writes its activations to buffer 1; its pooling reads those and writes buffer 0 again.
         // Buffers per stage would hold three times the memory for nothing.
-        const int pooledSlot = 0, activationSlot = 1;
+        const int pooledSlot = 0, activationSlot = 1, scratchSlot = 2;
         var rowsIn = height;
         var inPlane = Plane(rowsIn);
         var input = Buffer(buffers, pooledSlot, inPlane);
@@ -118,8 +126,15 @@ public sealed class ManagedBandScorer : IBandScorer
             var convRows = rowsIn - d * (st.Kernel - 1);
             var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
             var act = Buffer(buffers, activationSlot, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
-            Convolution.Forward(current, channels, inPlane, stride, _packed[s],
-                _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d, _arch.Activation);
+            if (_winograd[s] is { } winograd && WinogradRows.Applies(stride, convRows, winograd.Tile, d))
+            {
+                winograd.Forward(current, inPlane, stride, act, convRows, convPlane, d, _arch.Activation, Buffer(buffers, scratchSlot, winograd.ScratchLength(d)));
+            }
+            else
+            {
+                Convolution.Forward(current, channels, inPlane, stride, _packed[s],
+                    _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d, _arch.Activation);
+            }
             var poolRows = convRows - d * (st.Pool - 1);
             var poolPlane = Plane(poolRows);
             var pooled = Buffer(buffers, pooledSlot, st.OutChannels * poolPlane);
@@ -210,7 +225,38 @@ public sealed class ManagedBandScorer : IBandScorer
         var x = 0;
         if (Fma.IsSupported && columns >= 8)
         {
-            for (var next = 0; next < columns; next += 8)
+            // Four vectors at a time: four independent sums (one vector's sum waits on each addition before) and each weight
+            // broadcast once for all four. Each lane sums in the same order as one vector alone, so the scores are the same.
+            for (; x + 32 <= columns; x += 32)
+            {
+                var q = rowStart + x;
+                var z0 = Vector256.Create(bias);
+                Vector256<float> z1 = z0, z2 = z0, z3 = z0;
+                var wi = 0;
+                for (var c = 0; c < channels; c++)
+                {
+                    for (var u = 0; u < size; u++)
+                    {
+                        var row = m + c * plane + q + d * u * stride;
+                        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                        for (var v = 0; v < size; v++, wi++)
+                        {
+                            var wv = Vector256.Create(w[wi]);
+                            var at = row + d * v;
+                            s0 = Fma.MultiplyAdd(Avx.LoadVector256(at), wv, s0);
+                            s1 = Fma.MultiplyAdd(Avx.LoadVector256(at + 8), wv, s1);
+                            s2 = Fma.MultiplyAdd(Avx.LoadVector256(at + 16), wv, s2);
+                            s3 = Fma.MultiplyAdd(Avx.LoadVector256(at + 24), wv, s3);
+                        }
+                        z0 += s0; z1 += s1; z2 += s2; z3 += s3;
+                    }
+                }
+                Avx.Store(o + x, Vector256<float>.One / (Vector256<float>.One + VectorExp.Exp(-z0)));
+                Avx.Store(o + x + 8, Vector256<float>.One / (Vector256<float>.One + VectorExp.Exp(-z1)));
+                Avx.Store(o + x + 16, Vector256<float>.One / (Vector256<float>.One + VectorExp.Exp(-z2)));
+                Avx.Store(o + x + 24, Vector256<float>.One / (Vector256<float>.One + VectorExp.Exp(-z3)));
+            }
+            for (var next = x; next < columns; next += 8)
             {
                 x = Math.Min(next, columns - 8);
                 var q = rowStart + x;
@@ -226,7 +272,7 @@ public sealed class ManagedBandScorer : IBandScorer
                         z += s;
                     }
                 }
-                var e = Vector256.Exp(-z);
+                var e = VectorExp.Exp(-z);
                 Avx.Store(o + x, Vector256<float>.One / (Vector256<float>.One + e));
             }
             return;
