@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using DeepEM.Imaging.Randomness;
 using DeepEM.Numerics.Backends.Managed;
+using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
 using DeepEM.Numerics.Scoring;
 using DeepEM.Numerics.Training;
@@ -83,14 +84,24 @@ public static class PickingBenchmark
     }
 
     /// <summary>Multiply-adds ×2 of dense scoring an n×n image in four rotations, over the valid positions of every map.</summary>
-    public static double DenseFlops(NetworkArchitecture arch, int n)
+    public static double DenseFlops(NetworkArchitecture arch, int n) => DenseFlops(arch, n, winograd: false);
+
+    /// <summary>
+    /// The same, or with <paramref name="winograd"/> the multiply-adds of the products the CPU scorer computes (a layer with
+    /// Winograd's F(m, k) down the columns takes (m + k − 1)·k per m rows instead of m·k², <see cref="WinogradRows"/>; its
+    /// transforms not counted): the floor of what the arithmetic done costs.
+    /// </summary>
+    public static double DenseFlops(NetworkArchitecture arch, int n, bool winograd)
     {
         double macs = 0;
         long rows = n, d = 1;
         foreach (var st in arch.Stages)
         {
             var convRows = rows - d * (st.Kernel - 1);
-            macs += (double)convRows * convRows * st.OutChannels * st.InChannels * st.Kernel * st.Kernel;
+            var taps = winograd && WinogradRows.TileFor(st.Kernel, st.InChannels) is { } m
+                ? (m + st.Kernel - 1.0) * st.Kernel / m
+                : st.Kernel * st.Kernel;
+            macs += (double)convRows * convRows * st.OutChannels * st.InChannels * taps;
             rows = convRows - d * (st.Pool - 1);
             d *= st.Pool;
         }
