@@ -54,7 +54,7 @@ public sealed class DenseScorer : IDenseScorer
             throw new ArgumentOutOfRangeException(nameof(rotations), "1 or 4 rotations");
         }
         int outW = width - box + 1, outH = height - box + 1;
-        var sum = new float[outW * outH];
+        var sum = LargeBuffers.Allocate(outW * outH);
         // The rotated images and their maps are kept for the next micrograph (of the same size, in a campaign): allocated
         // anew they were tens of megabytes of large objects per micrograph for the collector to find.
         var work = Interlocked.Exchange(ref _work, null) ?? new Workspace();
@@ -151,7 +151,7 @@ public sealed class DenseScorer : IDenseScorer
             if (arrays.Length < count) Array.Resize(ref arrays, count);
             for (var i = 0; i < count; i++)
             {
-                if (arrays[i] is null || arrays[i].Length < length) arrays[i] = new float[length];
+                if (arrays[i] is null || arrays[i].Length < length) arrays[i] = LargeBuffers.Allocate(length);
             }
             return arrays;
         }

@@ -80,7 +80,7 @@ public sealed class ManagedBandScorer : IBandScorer
     private static float[] Buffer(List<float[]> buffers, int slot, int length)
     {
         while (buffers.Count <= slot) buffers.Add([]);
-        if (buffers[slot].Length < length) buffers[slot] = new float[length];
+        if (buffers[slot].Length < length) buffers[slot] = LargeBuffers.Allocate(length);
         return buffers[slot];
     }
 

@@ -1,0 +1,38 @@
+using System.Runtime.InteropServices;
+
+namespace DeepEM.Numerics.Scoring;
+
+/// <summary>
+/// The dense scorer's large arrays (band maps, rotated images, score maps): pinned, and on Linux advised to the kernel
+/// for 2 MB pages before their first use. Faulting in a micrograph's first 230 MB of maps a 4 KB page at a time took
+/// half a second here (a page fault costs about 10 µs in this virtual machine) and most of a node's first micrograph;
+/// with 2 MB pages it takes a few milliseconds (docs/benchmarks.md). Transparent huge pages in their default "madvise"
+/// mode serve only ranges advised so; where they are off, or the call fails, the array is an ordinary one.
+/// </summary>
+internal static class LargeBuffers
+{
+    private const long HugePage = 2L << 20;
+    private const int MadviseHugePage = 14; // MADV_HUGEPAGE
+
+    /// <summary>A zeroed array of <paramref name="length"/> floats that the collector never moves.</summary>
+    public static float[] Allocate(int length)
+    {
+        var array = GC.AllocateArray<float>(length, pinned: true);
+        if (OperatingSystem.IsLinux() && (long)length * sizeof(float) >= 2 * HugePage) Advise(array);
+        return array;
+    }
+
+    private static unsafe void Advise(float[] array)
+    {
+        fixed (float* p = array)
+        {
+            // Only whole 2 MB pages inside the array: its first and last bytes share pages with other objects.
+            var start = ((long)p + HugePage - 1) & ~(HugePage - 1);
+            var end = ((long)p + (long)array.Length * sizeof(float)) & ~(HugePage - 1);
+            if (end > start) _ = madvise((nint)start, (nuint)(end - start), MadviseHugePage);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "madvise")]
+    private static extern int madvise(nint address, nuint length, int advice);
+}
