@@ -47,23 +47,35 @@ public class WinogradRowsTests
     [InlineData(12, 12, 3, 4, 4, 262, 40, Activation.Relu)]
     [InlineData(6, 12, 5, 4, 1, 70, 19, null)]
     [InlineData(3, 5, 3, 6, 2, 16, 30, null)]
+    [InlineData(6, 12, 5, 4, 2, 300, 17, Activation.Sigmoid)]      // a second segment of 44 px
+    [InlineData(12, 12, 3, 6, 4, 512, 24, null)]                   // whole segments, no remainder rows
     public void Forward_equals_a_float64_convolution_and_the_direct_kernel(int inChannels, int outChannels, int k, int m, int dilation,
         int width, int outRows, Activation? activation)
     {
         var rng = new DeterministicRandom((ulong)(inChannels * 1000 + k * 100 + m * 10 + dilation));
         var stride = width;
-        var slack = dilation * (k - 1) + 2 * Convolution.PixelBlock + 8;
+        // The input planes as small as the direct kernel's contract allows, each followed by NaN where nothing may read
+        // that a defined output depends on; NaN past the output's and the scratch's ends, where nothing may write.
+        const int sentinels = 64;
+        var slack = dilation * (k - 1) + Convolution.PixelBlock;
         var inPlane = (outRows + dilation * (k - 1)) * stride + slack;
-        var input = Enumerable.Range(0, inChannels * inPlane).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var input = Enumerable.Range(0, inChannels * inPlane + sentinels).Select(_ => (float)rng.NextGaussian()).ToArray();
+        for (var i = 0; i < inChannels; i++) input.AsSpan(i * inPlane + inPlane - slack, slack).Fill(float.NaN);
+        input.AsSpan(inChannels * inPlane).Fill(float.NaN);
         var weights = Enumerable.Range(0, outChannels * inChannels * k * k).Select(_ => (float)(0.3 * rng.NextGaussian())).ToArray();
         var bias = Enumerable.Range(0, outChannels).Select(_ => (float)(0.2 * rng.NextGaussian())).ToArray();
-        var outPlane = (outRows * stride + Convolution.PixelBlock - 1) / Convolution.PixelBlock * Convolution.PixelBlock + slack;
+        var outPlane = (outRows * stride + Convolution.PixelBlock - 1) / Convolution.PixelBlock * Convolution.PixelBlock;
         var padded = Convolution.PaddedOutputs(outChannels);
 
         Assert.True(WinogradRows.Applies(stride, outRows, m, dilation));
         var winograd = new WinogradRows(weights, bias, outChannels, inChannels, k, m);
-        var fast = new float[padded * outPlane];
-        winograd.Forward(input, inPlane, stride, fast, outRows, outPlane, dilation, activation, new float[winograd.ScratchLength(dilation)]);
+        var fast = new float[padded * outPlane + sentinels];
+        fast.AsSpan(padded * outPlane).Fill(float.NaN);
+        var scratch = new float[winograd.ScratchLength(dilation) + sentinels];
+        scratch.AsSpan(scratch.Length - sentinels).Fill(float.NaN);
+        winograd.Forward(input, inPlane, stride, fast, outRows, outPlane, dilation, activation, scratch.AsSpan(0, scratch.Length - sentinels));
+        Assert.All(fast[(padded * outPlane)..], v => Assert.True(float.IsNaN(v), "written past the output planes"));
+        Assert.All(scratch[^sentinels..], v => Assert.True(float.IsNaN(v), "written past the scratch"));
         var packed = new float[Convolution.PackedLength(outChannels, inChannels, k)];
         Convolution.PackWeights(weights, outChannels, inChannels, k, packed);
         var direct = new float[padded * outPlane];

@@ -7,7 +7,7 @@ namespace DeepEM.Numerics.Layers;
 /// <summary>
 /// e^x on eight floats in float arithmetic, for the sigmoid units: Cody–Waite reduction x = n·ln 2 + r (ln 2 split in two
 /// so that n·ln 2 is exact), Cephes' degree-6 polynomial for e^r on |r| ≤ ln 2 / 2, and 2^n put into the exponent bits.
-/// Largest relative error 1.2e-7 (1 ulp) against Math.Exp over [−87, 88] (tested). <see cref="Vector256.Exp(Vector256{float})"/>
+/// Largest relative error 1.2e-7 (one to two ulps) against Math.Exp over [−87, 88] (tested). <see cref="Vector256.Exp(Vector256{float})"/>
 /// computes in double for the last half ulp and took about a sixth of a micrograph's scoring; this is several times faster.
 /// Below −87.3 it returns e^−87.3 (about the smallest normal float) and above 88 e^88 (2^n must stay a finite float), where 1/(1 + e^x) is 0 or 1 to
 /// float precision anyway.

@@ -9,8 +9,8 @@ namespace DeepEM.Numerics.Layers;
 /// columns (y), direct taps along the rows (x). A tile of m output rows, d apart for dilation d, is computed from
 /// n = m + k − 1 input rows combined into n transformed rows (Bᵀ), each convolved along x with one transformed kernel
 /// row (G), and the n results combined into the m output rows (Aᵀ): n·k multiply-adds per input map, output map and
-/// pixel for m rows, where <see cref="Convolution.Forward"/> takes m·k². For the 5×5 and 3×3 layers of deepem-48 with
-/// m = 4 that is 2.5× and 2× fewer, before the transforms.
+/// pixel for m rows, where <see cref="Convolution.Forward"/> takes m·k². For the 5×5 and 3×3 layers of deepem-48, with
+/// F(4, 5) and F(6, 3), that is 2.5× and 2.25× fewer, before the transforms.
 ///
 /// One-dimensional on purpose: the rows stay whole vectors, so dilation and the flat plane layout of
 /// <see cref="Convolution"/> (p = y·stride + x, garbage at x ≥ the output width) carry over unchanged, and the
@@ -80,16 +80,17 @@ public sealed class WinogradRows
 
     /// <summary>
     /// The tile dense scoring uses for a k × k layer, or null where the direct kernel is the better choice: m = 6 for 3 × 3
-    /// and m = 4 for 5 × 5 (1.7× and 1.7× faster on a 1024² binned micrograph here, docs/benchmarks.md; the rounding no
-    /// worse than direct summation's). Larger kernels need more than eight points, where the transforms' entries grow and
+    /// and m = 4 for 5 × 5 (1.6–1.7× faster each on a 1024² binned micrograph here, docs/benchmarks.md; the rounding a few
+    /// times direct summation's, far inside 1e-5 of a score). Larger kernels need more than eight points, where the transforms' entries grow and
     /// the rounding with them; a single input map (the first layer) leaves too little work to pay for the transforms.
     /// </summary>
     public static int? TileFor(int k, int inChannels) => inChannels < 2 ? null : k switch { 3 => 6, 5 => 4, _ => null };
 
-    /// <summary>Floats of scratch <see cref="Forward"/> needs for a plane of <paramref name="stride"/> and dilation <paramref name="dilation"/>.</summary>
+    /// <summary>Floats of scratch <see cref="Forward"/> needs at dilation <paramref name="dilation"/>.</summary>
     public int ScratchLength(int dilation) => _n * _in * TransformedWidth(dilation);
 
-    private int TransformedWidth(int dilation) => (Segment + (_k - 1) * dilation + Pixels + 7) / 8 * 8;
+    // A segment's columns and the (k − 1)·d its taps reach past them, in whole vectors.
+    private int TransformedWidth(int dilation) => (Segment + (_k - 1) * dilation + 7) / 8 * 8;
 
     /// <summary>Whether this layer can compute <paramref name="outRows"/> rows of <paramref name="stride"/> pixels (else use the direct kernel).</summary>
     public static bool Applies(int stride, int outRows, int m, int dilation) =>
@@ -97,8 +98,9 @@ public sealed class WinogradRows
 
     /// <summary>
     /// out[o][p] = act(bias[o] + Σ_i Σ_ky Σ_kx in[i][p + d·(ky·stride + kx)]·w[o][i][ky][kx]) for p in [0, outRows·stride), as
-    /// <see cref="Convolution.Forward"/> computes it: the same planes, strides, slack and padding maps. Rows past the
-    /// last whole group of m·d are left to the direct kernel.
+    /// <see cref="Convolution.Forward"/> computes it, on planes that meet the same contract (an input plane readable
+    /// (k − 1)·d + 16 floats past its last row, output planes of whole blocks of 16, padding maps). Rows past the last
+    /// whole group of m·d are left to the direct kernel.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe void Forward(ReadOnlySpan<float> input, int inPlane, int stride, Span<float> output, int outRows, int outPlane,
@@ -106,7 +108,16 @@ public sealed class WinogradRows
     {
         if (!Applies(stride, outRows, _m, dilation)) throw new ArgumentException($"{outRows} rows of {stride} px: too small for tiles of {_m} rows at dilation {dilation}");
         if (scratch.Length < ScratchLength(dilation)) throw new ArgumentException("scratch too small");
-        if (outPlane < outRows * stride) throw new ArgumentException($"output plane {outPlane} < {outRows * stride}");
+        var blocks = (outRows * stride + Pixels - 1) / Pixels * Pixels;
+        if (outPlane < blocks) throw new ArgumentException($"output plane {outPlane} < {blocks}");
+        if (inPlane < (outRows + dilation * (_k - 1)) * stride + dilation * (_k - 1) + Pixels)
+        {
+            throw new ArgumentException($"input plane {inPlane} too small for {outRows} rows of stride {stride}, kernel {_k}");
+        }
+        if (input.Length < (long)_in * inPlane || output.Length < (long)_blocks * Block * outPlane)
+        {
+            throw new ArgumentException("the planes do not fit their spans");
+        }
         var act = activation is { } a ? (int)a : -1;
         var group = _m * dilation;
         var tiled = outRows / group * group;
@@ -131,7 +142,7 @@ public sealed class WinogradRows
                         // A segment shorter than a chunk is moved back to end at the row's end (its pixels computed twice, alike).
                         var start = stride - x0 < Pixels ? stride - Pixels : x0;
                         var length = Math.Min(Segment, stride - start);
-                        TransformInput(inBase + (long)y0 * stride + start, inPlane, stride, dilation, tBase, width, length + (_k - 1) * dilation + Pixels, bt);
+                        TransformInput(inBase + (long)y0 * stride + start, inPlane, stride, dilation, tBase, width, length + (_k - 1) * dilation, bt);
                         for (var b = 0; b < _blocks; b++)
                         {
                             for (var next = 0; next < length; next += Pixels)

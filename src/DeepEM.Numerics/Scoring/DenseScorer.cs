@@ -5,15 +5,16 @@ using DeepEM.Numerics.Network;
 namespace DeepEM.Numerics.Scoring;
 
 /// <summary>
-/// Scores every box of a micrograph at once, fully convolutionally, with exactly the arithmetic of scoring
-/// each box alone (the paper's raster scan at step 1).
+/// Scores every box of a micrograph at once, fully convolutionally, with the score each box would get alone (the
+/// paper's raster scan at step 1), to rounding.
 ///
-/// Why it is exact: in a box whose top-left pixel is (x0, y0), stage s's map pixel (a, b) is the image-wide
+/// Why it is the same: in a box whose top-left pixel is (x0, y0), stage s's map pixel (a, b) is the image-wide
 /// map at (y0 + d·a, x0 + d·b), where d is the product of the poolings before stage s. So each convolution
 /// runs once over the whole image with its kernel taps spread d apart (dilated), each pooling averages
 /// pixels d apart, and the output unit reads the last maps with taps spread by the product of all poolings.
 /// Every box position gets its score from shared work: the cost is that of a few boxes per pixel instead
-/// of one box per position. Sums are taken in the same order as the per-box path.
+/// of one box per position. The direct layers sum in the per-box order; the CPU scorer's Winograd layers
+/// (<see cref="WinogradRows"/>) in another, so a dense score differs from the box's own by rounding (tested within 1e-5).
 ///
 /// The paper's score is the mean over the box and its three 90° rotations; here the whole micrograph is
 /// rotated (not the boxes re-cut), scored, and the maps rotated back and averaged. Memory stays bounded:

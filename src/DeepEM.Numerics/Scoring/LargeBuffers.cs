@@ -30,7 +30,15 @@ internal static class LargeBuffers
             // Only whole 2 MB pages inside the array: its first and last bytes share pages with other objects.
             var start = ((long)p + HugePage - 1) & ~(HugePage - 1);
             var end = ((long)p + (long)array.Length * sizeof(float)) & ~(HugePage - 1);
-            if (end > start) _ = madvise((nint)start, (nuint)(end - start), MadviseHugePage);
+            if (end <= start) return;
+            try
+            {
+                _ = madvise((nint)start, (nuint)(end - start), MadviseHugePage);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                // A C library without madvise: the array stays an ordinary one.
+            }
         }
     }
 
