@@ -14,6 +14,25 @@ public class PickLeftoverTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact]
+    public void Picks_written_whole_are_read_back_and_a_missing_or_unreadable_star_is_none()
+    {
+        var outputs = new PickOutputs(Dir, [CoordinateFormat.Star, CoordinateFormat.Box], 48);
+        var picks = new List<Pick> { new(120.5, 88, 0.93), new(400, 321.25, 0.71) };
+        Assert.Null(PickOutputs.ReadWritten(Dir, "mic_1"));
+        outputs.Write("mic_1", picks);
+        var read = PickOutputs.ReadWritten(Dir, "mic_1");
+        Assert.NotNull(read);
+        Assert.Equal(picks.Select(p => (p.X, p.Y, p.Score)), read.Select(p => (p.X, p.Y, p.Score)));
+        // Only the .box there (the writer died before the .star, which goes last): not written whole.
+        outputs.Write("mic_2", picks);
+        File.Delete(Path.Combine(Dir, "mic_2.star"));
+        Assert.Null(PickOutputs.ReadWritten(Dir, "mic_2"));
+        File.WriteAllText(Path.Combine(Dir, "mic_3.star"), "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\nnot a number\n");
+        Assert.Null(PickOutputs.ReadWritten(Dir, "mic_3"));
+        Assert.Throws<ArgumentException>(() => PickOutputs.ReadWritten(Dir, "../elsewhere"));
+    }
+
+    [Fact]
     public void Leftovers_of_the_runs_files_go_and_everything_else_stays()
     {
         var outputs = new PickOutputs(Dir, [CoordinateFormat.Star, CoordinateFormat.Box], 48);

@@ -1,3 +1,4 @@
+using DeepEM.Formats.Coordinates;
 using DeepEM.Cluster.Protocol;
 using DeepEM.Pipeline.Picking;
 
@@ -29,6 +30,12 @@ internal sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
 internal interface IPickWriter
 {
     Task WriteAsync(PickTask task, PickOutcome outcome);
+
+    /// <summary>
+    /// The picks the task's micrograph already has in its output folder, whole (a worker killed after writing them and
+    /// before the coordinator journalled them, whose task came back after a restart); null when it has none.
+    /// </summary>
+    Task<IReadOnlyList<Pick>?> WrittenAsync(PickTask task);
 }
 
 /// <summary>The micrograph cannot be picked, whoever tries: not retried.</summary>

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Picking;
 
@@ -30,7 +31,7 @@ internal sealed class PickSlot : ReceiveActor
     private long _epoch;
     private bool _stopping;
 
-    private sealed record Finished(PickTask Task, PickOutcome? Outcome, Exception? Error) : INoSerializationVerificationNeeded;
+    private sealed record Finished(PickTask Task, PickOutcome? Outcome, Exception? Error, bool Adopted = false) : INoSerializationVerificationNeeded;
 
     public static Props Props(IMicrographPicking picking, IPickWriter writer, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new PickSlot(picking, writer, coordinator));
@@ -115,7 +116,9 @@ internal sealed class PickSlot : ReceiveActor
         {
             _metrics.MicrographsPicked.WithLabels(campaign).Inc();
             _metrics.Particles.WithLabels(campaign).Inc(picks.Picks.Count);
-            _log.Info(LogFields.ForCampaign(campaign, f.Task.Micrograph.Name), $"picked {picks.Picks.Count} particles in {seconds:0.000} s (scoring {picks.ScoringTime.TotalSeconds:0.000} s)");
+            var fieldsPicked = LogFields.ForCampaign(campaign, f.Task.Micrograph.Name);
+            if (f.Adopted) _log.Info(fieldsPicked, $"{picks.Picks.Count} particles already written (picked before a restart), not picked again");
+            else _log.Info(fieldsPicked, $"picked {picks.Picks.Count} particles in {seconds:0.000} s (scoring {picks.ScoringTime.TotalSeconds:0.000} s)");
             return;
         }
         _metrics.MicrographsFailed.WithLabels(campaign).Inc();
@@ -143,6 +146,12 @@ internal sealed class PickSlot : ReceiveActor
     {
         try
         {
+            // Its files are there already: picked before a crash that came between writing them and the coordinator's journal.
+            // The picks on disk are the result; picking again would write them a second time.
+            if (await _writer.WrittenAsync(task) is { } written)
+            {
+                return new Finished(task, new PickOutcome(new MicrographPicks(task.Micrograph.Name, written, written.Count, 0, 0, TimeSpan.Zero), 0), null, Adopted: true);
+            }
             var outcome = await _picking.PickAsync(task, _node, _cancel.Token);
             // The worker writes the files: the coordinator, which serves the whole cluster, only records that it happened.
             await _writer.WriteAsync(task, outcome);

@@ -1,3 +1,4 @@
+using DeepEM.Formats.Coordinates;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DeepEM.Cluster.Picking;
@@ -36,6 +37,14 @@ internal sealed class FolderPickWriter : IPickWriter
         }
         // PickOutputs refuses names that would lead out of the folder: names come over the network.
         return Writers.Run(() => outputs.Write(task.Micrograph.Name, outcome.Picks.Picks));
+    }
+
+    public async Task<IReadOnlyList<Pick>?> WrittenAsync(PickTask task)
+    {
+        IReadOnlyList<Pick>? written = null;
+        // On the writing threads too: a look at the shared file system may block as long as a write.
+        await Writers.Run(() => written = PickOutputs.ReadWritten(task.OutDir, task.Micrograph.Name));
+        return written;
     }
 
     /// <summary>The process's writing threads: one for each picking slot of the nodes in this process, at most 64.</summary>

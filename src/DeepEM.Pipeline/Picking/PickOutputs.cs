@@ -20,6 +20,25 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
 
     public bool IsDone(string name) => Done.Contains(name);
 
+    /// <summary>
+    /// The picks of <paramref name="name"/> in <paramref name="directory"/> when its files are all there (NAME.star, written
+    /// last, is), read back from the .star; null when they are not, or the .star cannot be read (then it is written anew).
+    /// </summary>
+    public static IReadOnlyList<Pick>? ReadWritten(string directory, string name)
+    {
+        CheckName(name);
+        var star = Path.Combine(directory, name + ".star");
+        if (!File.Exists(star)) return null;
+        try
+        {
+            return RelionStarCoordinates.ReadOne(star);
+        }
+        catch (Exception e) when (e is Formats.BadInputException or IOException)
+        {
+            return null;
+        }
+    }
+
     // Names may be paths (a RELION layout: Micrographs/x.star), so the listing goes into sub-folders, but not into
     // hidden ones (.deepem, the embedded cluster's state).
     private HashSet<string> Done => _done ??= System.IO.Directory.Exists(Directory)
