@@ -1,5 +1,5 @@
-using DeepEM.Formats.Coordinates;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Formats.Coordinates;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Picking;

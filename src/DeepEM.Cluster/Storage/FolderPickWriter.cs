@@ -1,8 +1,8 @@
-using DeepEM.Formats.Coordinates;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using DeepEM.Cluster.Picking;
 using DeepEM.Cluster.Protocol;
+using DeepEM.Formats.Coordinates;
 using DeepEM.Pipeline.Picking;
 
 namespace DeepEM.Cluster.Storage;

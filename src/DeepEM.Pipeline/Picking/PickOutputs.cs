@@ -16,7 +16,9 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
 
     public string Directory { get; } = directory;
 
-    public string StarPath(string name) => Path.Combine(Directory, name + ".star");
+    public string StarPath(string name) => StarPath(Directory, name);
+
+    private static string StarPath(string directory, string name) => Path.Combine(directory, name + ".star");
 
     public bool IsDone(string name) => Done.Contains(name);
 
@@ -27,7 +29,7 @@ public sealed class PickOutputs(string directory, IReadOnlyList<CoordinateFormat
     public static IReadOnlyList<Pick>? ReadWritten(string directory, string name)
     {
         CheckName(name);
-        var star = Path.Combine(directory, name + ".star");
+        var star = StarPath(directory, name);
         if (!File.Exists(star)) return null;
         try
         {
