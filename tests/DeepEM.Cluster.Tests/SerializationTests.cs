@@ -37,7 +37,7 @@ public sealed class SerializationTests : IDisposable
     };
 
     private static readonly TrainingSpec Training = new("train-1", "deepem-48", 48, new BlobRef(new string('d', 64), "/out/.deepem/blobs/d.boxes", 8_300_000), null,
-        20, 48, 0.3, 0.9, "squared-error", 0.15, 7, 1_763_942_400_000);
+        20, 48, 0.3, 0.9, "squared-error", 0.15, 7, 1_763_942_400_000, 8);
 
     private static readonly Numerics.Training.EpochReport Epoch = new(3, 20, 0.0148, 0.0129, 0.993, 8558.5, TimeSpan.FromMilliseconds(3_250), TimeSpan.FromMilliseconds(18_000), true);
 

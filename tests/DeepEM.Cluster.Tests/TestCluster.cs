@@ -37,7 +37,7 @@ public sealed class ClusterData : IDisposable
         Micrographs = SimulatedDataset.Write(Temp.File("test"), settings with { Size = 512 }, 40, 32).Micrographs;
         var outcome = TrainingWorkflow.Run(new TrainingRequest
         {
-            Micrographs = train.Micrographs, Coordinates = Temp.File("train/truth"), BoxSize = 48, Options = new TrainingOptions { Epochs = 3 },
+            Micrographs = train.Micrographs, Coordinates = Temp.File("train/truth"), BoxSize = 48, Epochs = 3,
         });
         File.WriteAllBytes(Model, outcome.Model.ToBytes());
         TrainingBoxes = outcome.Data.Boxes;

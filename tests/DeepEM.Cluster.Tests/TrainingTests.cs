@@ -28,7 +28,7 @@ public sealed class TrainingTests(ClusterData data)
         var path = temp.File("boxes.set");
         File.WriteAllBytes(path, bytes);
         return new TrainingSpec(jobId, Presets.Default, boxes.BoxSize, new BlobRef(HashedFiles.Sha256Hex(bytes), path, bytes.Length), null,
-            options.Epochs, options.BatchSize, options.LearningRate, options.Momentum, "squared-error", options.ValidationFraction, options.Seed, 0);
+            options.Epochs, options.BatchSize, options.LearningRate, options.Momentum, "squared-error", options.ValidationFraction, options.Seed, 0, options.Symmetries);
     }
 
     /// <summary>Largest difference relative to the largest weight.</summary>
@@ -72,8 +72,9 @@ public sealed class TrainingTests(ClusterData data)
 
             if (nodes == 2)
             {
-                // A second training on the same workers starts again from step 0 of its own.
-                var second = Options with { Epochs = 1, Seed = 6 };
+                // A second training on the same workers starts again from step 0 of its own; in eight symmetries, the
+                // mirrored boxes are assembled on the workers as in one process.
+                var second = Options with { Epochs = 1, Seed = 6, Symmetries = 8 };
                 var again = await new TrainingClient(cluster[0]).RunAsync(Spec(temp, data.TrainingBoxes, second, "second"), _ => { }, _ => { }, timeout.Token);
                 Assert.True(RelativeDifference(OneProcess(data.TrainingBoxes, second).Parameters, again.Parameters) <= 1e-5);
             }

@@ -48,6 +48,42 @@ public class TrainingTests
     }
 
     [Fact]
+    public void The_eight_symmetries_are_the_mirror_image_turned_and_all_distinct()
+    {
+        float[] box = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        var s = new float[9];
+        BoxRotation.Apply(box, s, 3, 4);
+        Assert.Equal([3f, 2, 1, 6, 5, 4, 9, 8, 7], s);
+        // Mirrored, then turned: symmetry 4 + r is the quarter turns of the mirror image.
+        var mirrored = s.ToArray();
+        var turned = new float[9];
+        for (var r = 0; r < 4; r++)
+        {
+            BoxRotation.Apply(box, s, 3, 4 + r);
+            BoxRotation.Rotate(mirrored, turned, 3, r);
+            Assert.Equal(turned, s);
+        }
+        // On a box with no symmetry of its own, the eight images differ pairwise; symmetries 0-3 are the rotations.
+        var random = new Random(4);
+        var asymmetric = Enumerable.Range(0, 25).Select(_ => (float)random.NextDouble()).ToArray();
+        var images = Enumerable.Range(0, 8).Select(k =>
+        {
+            var image = new float[25];
+            BoxRotation.Apply(asymmetric, image, 5, k);
+            return image;
+        }).ToList();
+        for (var a = 0; a < 8; a++)
+            for (var b = a + 1; b < 8; b++)
+                Assert.False(images[a].SequenceEqual(images[b]), $"symmetries {a} and {b} agree");
+        for (var r = 0; r < 4; r++)
+        {
+            BoxRotation.Rotate(asymmetric, turned = new float[25], 5, r);
+            Assert.Equal(turned, images[r]);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => BoxRotation.Apply(box, s, 3, 8));
+    }
+
+    [Fact]
     public void F2_threshold_is_found_on_a_hand_made_case()
     {
         // Scores and labels: 3 positives, 3 negatives.

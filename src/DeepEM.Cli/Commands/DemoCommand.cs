@@ -43,7 +43,8 @@ public static class DemoCommand
                 Micrographs = sim.Micrographs.Take(Training).ToList(),
                 Coordinates = truthDir,
                 BoxSize = settings.BoxSize,
-                Options = new TrainingOptions { Epochs = 12, Seed = 1 },
+                Options = new TrainingOptions { Seed = 1 },
+                Epochs = 12,
             };
             var trainingOutput = new IndentedWriter(Console.Out, "    ");
             var trained = TrainingWorkflow.Run(request, line => Console.Out.WriteLine($"    {line}"),

@@ -58,8 +58,13 @@ public static class InfoCommand
         if (ext == TrainedModel.Extension)
         {
             var model = TrainedModel.Load(file);
-            return $"{file}: DeepEM model {model.Describe()}; trained on {model.Training.Micrographs.Count} micrographs " +
-                   $"({model.Training.Positives} particles, {model.Training.Negatives} non-particles), {model.Training.Epochs} epochs, seed {model.Training.Seed}, deepem {model.Training.ProgramVersion}";
+            var t = model.Training;
+            // The thresholds per criterion with what their calibration expects, for a user choosing --threshold auto-f1 or auto-f2.
+            var thresholds = string.Concat(t.Thresholds.Select(c => string.Create(CultureInfo.InvariantCulture,
+                $"; auto-{c.Criterion} {c.Threshold:0.###} (expected precision {c.Precision:0.00}, recall {c.Recall:0.00})")));
+            var labels = t.LabelledFraction is > 0 and < 1 ? string.Create(CultureInfo.InvariantCulture, $", sparse labels (about {t.LabelledFraction:P0} of the particles)") : "";
+            return $"{file}: DeepEM model {model.Describe()}{thresholds}; trained on {t.Micrographs.Count} micrographs " +
+                   $"({t.Positives} particles, {t.Negatives} non-particles{labels}), {t.Epochs} epochs, seed {t.Seed}, deepem {t.ProgramVersion}";
         }
         if (ext is ".mrc" or ".mrcs")
         {

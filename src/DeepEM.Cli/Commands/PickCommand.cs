@@ -7,8 +7,10 @@ using DeepEM.Cluster.Models;
 using DeepEM.Formats;
 using DeepEM.Formats.Coordinates;
 using DeepEM.Numerics.Backends;
+using DeepEM.Numerics.ModelFile;
 using DeepEM.Pipeline.Arrivals;
 using DeepEM.Pipeline.Picking;
+using DeepEM.Pipeline.Training;
 
 namespace DeepEM.Cli.Commands;
 
@@ -23,7 +25,7 @@ public static class PickCommand
         var model = new Option<string>("--model") { Description = "model file (.deepem)", Required = true };
         var micrographs = new Option<string[]>("--micrographs") { Description = "micrograph files, folders, glob patterns or a RELION micrographs.star", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "output folder", Required = true };
-        var threshold = new Option<string>("--threshold") { Description = "auto (the model's threshold, F2-best on its training micrographs) or a score in 0..1", DefaultValueFactory = _ => "auto" };
+        var threshold = new Option<string>("--threshold") { Description = "auto (the model's threshold: F1-best on its training micrographs), auto-f1, auto-f2 (the paper's: recall weighted above precision) or a score in 0..1", DefaultValueFactory = _ => "auto" };
         var step = new Option<int?>("--step") { Description = "raster step in pixels (default: one binned pixel, every position)" };
         var format = new Option<string>("--format") { Description = "coordinate files to write: star,box,topaz,csv", DefaultValueFactory = _ => "star,box" };
         var naive = new Option<bool>("--naive") { Description = "the paper's box-by-box raster scan (reference; slow)" };
@@ -47,7 +49,7 @@ public static class PickCommand
         {
             var settings = new PickSettings
             {
-                Threshold = ParseThreshold(parse.GetValue(threshold)!),
+                Threshold = ParseThreshold(parse.GetValue(threshold)!, out var criterion),
                 Step = parse.GetValue(step) is { } s ? (s > 0 ? s : throw new UsageException($"--step {s}: must be positive")) : null,
                 Distance = parse.GetValue(distance),
                 Edge = parse.GetValue(edge) switch
@@ -76,6 +78,7 @@ public static class PickCommand
             }
             // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
             var (trained, _) = ParsedModels.Load(modelPath);
+            settings = settings with { Threshold = settings.Threshold ?? ModelThreshold(trained, modelPath, parse.GetValue(threshold)!, criterion!) };
             if (watchOptions is not null)
             {
                 // A named file that is not there is one line, as without --watch; the watch goes on.
@@ -215,11 +218,31 @@ public static class PickCommand
         return failed > 0 ? ExitCodes.SomeInputsFailed : ExitCodes.Success;
     }
 
-    private static float? ParseThreshold(string text)
+    private static float? ParseThreshold(string text, out string? criterion)
     {
-        if (text == "auto") return null;
+        criterion = ThresholdCalibration.CriterionOf(text);
+        if (criterion is not null) return null;
         if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t is >= 0 and <= 1) return t;
-        throw new UsageException($"--threshold {text}: auto or a number in 0..1");
+        throw new UsageException($"--threshold {text}: auto, auto-f1, auto-f2 or a number in 0..1");
+    }
+
+    /// <summary>
+    /// The model's threshold for a criterion, said with the precision and recall its calibration expects. A model
+    /// trained before thresholds were stored per criterion has one threshold (F2-best): "auto" takes it, a named
+    /// criterion is refused. The model's own threshold (its default criterion's) stays null in the settings, as
+    /// campaigns have always recorded it.
+    /// </summary>
+    private static float? ModelThreshold(TrainedModel model, string path, string text, string criterion)
+    {
+        var stored = model.Training.Thresholds.FirstOrDefault(t => t.Criterion == criterion);
+        if (stored is null)
+        {
+            if (model.Training.Thresholds.Count == 0 && text == "auto") return null;
+            throw new UsageException($"{path}: the model has no auto-{criterion} threshold (trained before thresholds were stored per criterion); use auto or a number");
+        }
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"threshold {stored.Threshold:0.###} (auto-{criterion}: precision {stored.Precision:0.00}, recall {stored.Recall:0.00} expected, from picking the training micrographs{(model.Training.LabelledFraction < 1 ? $", about {model.Training.LabelledFraction:P0} of their particles labelled" : "")})"));
+        return criterion == model.Training.DefaultCriterion ? null : (float)stored.Threshold;
     }
 
     private static (float, float)? ParseRange(string? text)

@@ -23,7 +23,7 @@ public static class TrainCommand
         var box = new Option<int?>("--box") { Description = "box size in pixels of the micrographs as given" };
         var output = new Option<string>("--out") { Description = "model file to write (.deepem)", Required = true };
         var bin = new Option<int?>("--bin") { Description = "binning factor (default: brings the box near the preset's size)" };
-        var epochs = new Option<int>("--epochs") { Description = "passes over the training boxes", DefaultValueFactory = _ => defaults.Epochs };
+        var epochs = new Option<int?>("--epochs") { Description = $"passes over the training boxes (default: {TrainingWorkflow.MinimumEpochs}, more when the boxes are few, so that a training sees about {TrainingWorkflow.DefaultSamples / 1e6:0.##} million rotated boxes)" };
         var seed = new Option<ulong>("--seed") { Description = "random seed: same seed and data, same model bytes", DefaultValueFactory = _ => defaults.Seed };
         var init = new Option<string?>("--init") { Description = "model to continue from, with added positives and negatives (iterative refinement)" };
         var negatives = new Option<string?>("--negatives") { Description = "folder of non-particle coordinates (false positives to learn from)" };
@@ -36,12 +36,13 @@ public static class TrainCommand
         var loss = new Option<string>("--loss") { Description = "squared-error (the paper's) or cross-entropy", DefaultValueFactory = _ => "squared-error" };
         var validation = new Option<double>("--validation") { Description = "fraction of boxes held out for validation", DefaultValueFactory = _ => defaults.ValidationFraction };
         var ratio = new Option<double>("--negative-ratio") { Description = "random non-particle boxes per particle box", DefaultValueFactory = _ => 2.0 };
+        var symmetries = new Option<int>("--symmetries") { Description = "each box trained in its 4 rotations (the paper's) or 8 symmetries (with the mirror images)", DefaultValueFactory = _ => defaults.Symmetries };
         var distance = new Option<double>("--negative-distance") { Description = "least distance of random negatives from any pick, as a fraction of the box", DefaultValueFactory = _ => 0.3 };
 
         var command = new Command("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.")
         {
             micrographs, coords, box, output, bin, epochs, seed, init, negatives, preset, device, batch, rate, momentum, loss,
-            validation, ratio, distance,
+            validation, ratio, distance, symmetries,
         };
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
@@ -61,12 +62,12 @@ public static class TrainCommand
             }
             var options = new TrainingOptions
             {
-                Epochs = Positive(parse.GetValue(epochs), "--epochs"),
                 BatchSize = Positive(parse.GetValue(batch), "--batch"),
                 Momentum = parse.GetValue(momentum),
                 Seed = parse.GetValue(seed),
                 ValidationFraction = parse.GetValue(validation),
                 Loss = lossKind,
+                Symmetries = parse.GetValue(symmetries) is 4 or 8 ? parse.GetValue(symmetries) : throw new UsageException($"--symmetries {parse.GetValue(symmetries)}: 4 or 8"),
             };
             DeviceChoice deviceChoice;
             try
@@ -89,6 +90,7 @@ public static class TrainCommand
                 Device = deviceChoice,
                 Options = options,
                 LearningRate = parse.GetValue(rate),
+                Epochs = parse.GetValue(epochs) is { } n ? Positive(n, "--epochs") : null,
                 NegativeRatio = parse.GetValue(ratio),
                 NegativeDistanceFraction = parse.GetValue(distance),
             };

@@ -33,10 +33,10 @@ public static class ClusterTraining
         var lossName = LossNames.Of(o.Loss);
         var identity = string.Join('|', set.Sha256, init?.Sha256 ?? "", job.Architecture.Preset, job.Architecture.BoxSize, o.Epochs, o.BatchSize,
             o.LearningRate.ToString("R", CultureInfo.InvariantCulture), o.Momentum.ToString("R", CultureInfo.InvariantCulture), lossName,
-            o.ValidationFraction.ToString("R", CultureInfo.InvariantCulture), o.Seed);
+            o.ValidationFraction.ToString("R", CultureInfo.InvariantCulture), o.Seed) + (o.Symmetries == 4 ? "" : $"|symmetries {o.Symmetries}");
         var jobId = "train-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
         var spec = new TrainingSpec(jobId, job.Architecture.Preset, job.Architecture.BoxSize, set, init, o.Epochs, o.BatchSize, o.LearningRate, o.Momentum,
-            lossName, o.ValidationFraction, o.Seed, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            lossName, o.ValidationFraction, o.Seed, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), o.Symmetries);
 
         var node = client ?? new NodeOptions
         {

@@ -28,7 +28,8 @@ public sealed record TrainingSpec(
     string Loss,
     double ValidationFraction,
     ulong Seed,
-    long SubmittedUnixMs);
+    long SubmittedUnixMs,
+    int Symmetries = 4);
 
 /// <summary>What one training's steps cost, averaged over its steps so far (for the report and the benchmark).</summary>
 public sealed record TrainingTraffic(long Steps, double StepSeconds, double ComputeSeconds, double CommunicationSeconds, long BytesPerStep, int Workers);

@@ -112,7 +112,7 @@ internal sealed partial class ClusterMessageSerializer
         {
             JobId = s.JobId, Preset = s.Preset, BoxSize = s.BoxSize, TrainingSet = ToProto(s.TrainingSet), Epochs = s.Epochs, BatchSize = s.BatchSize,
             LearningRate = s.LearningRate, Momentum = s.Momentum, Loss = s.Loss, ValidationFraction = s.ValidationFraction, Seed = s.Seed,
-            SubmittedUnixMs = s.SubmittedUnixMs,
+            SubmittedUnixMs = s.SubmittedUnixMs, Symmetries = s.Symmetries,
         };
         if (s.InitialParameters is { } init) p.InitialParameters = ToProto(init);
         return p;
@@ -120,7 +120,7 @@ internal sealed partial class ClusterMessageSerializer
 
     private static TrainingSpec FromProto(P.TrainingSpec s) => new(
         s.JobId, s.Preset, s.BoxSize, FromProto(s.TrainingSet), s.InitialParameters is null ? null : FromProto(s.InitialParameters), s.Epochs,
-        s.BatchSize, s.LearningRate, s.Momentum, s.Loss, s.ValidationFraction, s.Seed, s.SubmittedUnixMs);
+        s.BatchSize, s.LearningRate, s.Momentum, s.Loss, s.ValidationFraction, s.Seed, s.SubmittedUnixMs, s.Symmetries == 0 ? 4 : s.Symmetries);
 
     private static P.EpochReport ToProto(EpochReport e) => new()
     {

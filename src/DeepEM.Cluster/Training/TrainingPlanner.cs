@@ -191,6 +191,7 @@ internal sealed class TrainingPlanner<TWorker>(TrainingSettings settings, TimePr
     {
         Epochs = spec.Epochs, BatchSize = spec.BatchSize, LearningRate = spec.LearningRate, Momentum = spec.Momentum,
         Loss = LossNames.Parse(spec.Loss), ValidationFraction = spec.ValidationFraction, Seed = spec.Seed,
+        Symmetries = spec.Symmetries,
     };
 
     /// <summary>Begins the training (its run already at the checkpoint's step); <see cref="Advance"/> then plans its first step.</summary>

@@ -22,6 +22,12 @@ public sealed record TrainingOptions
 
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>
+    /// Symmetries each training box is seen in every epoch: the paper's 4 rotations, or 8 with their mirror images
+    /// (<see cref="BoxRotation.Apply"/>). Validation and picking score the mean over the 4 rotations either way.
+    /// </summary>
+    public int Symmetries { get; init; } = 4;
+
     public double LearningRateAt(int epoch) =>
         LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * epoch / Math.Max(1, Epochs))));
 }

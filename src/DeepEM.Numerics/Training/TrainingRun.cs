@@ -5,7 +5,7 @@ using DeepEM.Numerics.Network;
 
 namespace DeepEM.Numerics.Training;
 
-/// <summary>One sample of an epoch: a training box in one of its four 90° rotations.</summary>
+/// <summary>One sample of an epoch: a training box in one of its symmetries (0–3 the 90° rotations, 4–7 mirrored; <see cref="BoxRotation.Apply"/>).</summary>
 public readonly record struct Sample(int Box, int Rotation);
 
 /// <summary>
@@ -28,7 +28,7 @@ public sealed record TrainingCheckpoint(
 /// <summary>
 /// One training as a sequence of steps, for whoever computes the gradients: <see cref="Trainer"/> on one device,
 /// or a cluster coordinator that hands each step's chunks to worker nodes. Each epoch shuffles every training box
-/// in its four rotations (seeded); each step takes the next <see cref="TrainingOptions.BatchSize"/> samples, and
+/// in its four rotations, or eight symmetries (seeded); each step takes the next <see cref="TrainingOptions.BatchSize"/> samples, and
 /// the caller adds the gradient of their <see cref="GradientChunks"/> in chunk order and applies it; after the last
 /// step of an epoch the caller validates (<see cref="FinishEpoch"/>) and the next epoch begins.
 /// </summary>
@@ -51,6 +51,7 @@ public sealed class TrainingRun
             throw new ArgumentException($"boxes of {data.BoxSize} px for a network of {architecture.BoxSize} px");
         }
         if (options.BatchSize < 1 || options.Epochs < 1) throw new ArgumentException($"batch {options.BatchSize} and {options.Epochs} epochs: both must be positive");
+        if (options.Symmetries is not (4 or 8)) throw new ArgumentException($"{options.Symmetries} symmetries: 4 (rotations) or 8 (with mirror images)");
         Architecture = architecture;
         Data = data;
         Options = options;
@@ -66,7 +67,7 @@ public sealed class TrainingRun
         }
         _velocity = new float[_parameters.Length];
         _best = (float[])_parameters.Clone();
-        _samples = TrainingIndices.SelectMany(i => Enumerable.Range(0, 4).Select(r => new Sample(i, r))).ToArray();
+        _samples = TrainingIndices.SelectMany(i => Enumerable.Range(0, options.Symmetries).Select(r => new Sample(i, r))).ToArray();
         _rng = DeterministicRandom.ForStream(options.Seed, 0x5417);
         Epoch = 1;
         Shuffle(_samples, _rng);
@@ -198,14 +199,14 @@ public sealed class TrainingRun
         _reports.AddRange(c.Reports);
     }
 
-    /// <summary>Rotated boxes and their labels for <paramref name="samples"/>, one after another.</summary>
+    /// <summary>Rotated (or mirrored) boxes and their labels for <paramref name="samples"/>, one after another.</summary>
     public static void Assemble(BoxSet data, ReadOnlySpan<Sample> samples, Span<float> boxes, Span<float> targets)
     {
         var size = data.BoxSize;
         var pixels = size * size;
         for (var b = 0; b < samples.Length; b++)
         {
-            BoxRotation.Rotate(data.Box(samples[b].Box), boxes.Slice(b * pixels, pixels), size, samples[b].Rotation);
+            BoxRotation.Apply(data.Box(samples[b].Box), boxes.Slice(b * pixels, pixels), size, samples[b].Rotation);
             targets[b] = data.Label(samples[b].Box);
         }
     }

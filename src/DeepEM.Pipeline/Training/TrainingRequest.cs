@@ -27,7 +27,11 @@ public sealed record TrainingRequest
 
     public DeviceChoice Device { get; init; } = DeviceChoice.Auto;
 
+    /// <summary>Optimizer settings; their <see cref="TrainingOptions.Epochs"/> is replaced by <see cref="Epochs"/>.</summary>
     public TrainingOptions Options { get; init; } = new();
+
+    /// <summary>Passes over the training boxes; null takes <see cref="TrainingWorkflow.DefaultEpochs"/> for the boxes cut.</summary>
+    public int? Epochs { get; init; }
 
     /// <summary>The learning rate asked for; null takes <see cref="TrainingWorkflow.DefaultLearningRate"/> for the network and loss.</summary>
     public double? LearningRate { get; init; }
