@@ -106,5 +106,19 @@ public class ThresholdCalibrationTests
         Assert.Equal(criterion, ThresholdCalibration.CriterionOf(text));
 
     [Fact]
+    public void Too_few_matched_labels_to_read_the_share_count_precision_as_measured()
+    {
+        // 40 labels in all (4 micrographs of 10): never 50 matched, so the share is not read and no threshold of zero
+        // (every peak) comes of dividing by the precision of all picks.
+        var (curve, _, labels) = Population(labelled: 40 / 6000.0, seed: 5);
+        Assert.InRange(labels, 20, 49);
+        var c = ThresholdCalibration.FromCurve(curve);
+        Assert.False(c.SparseLabels);
+        Assert.Equal(1.0, c.LabelledFraction);
+        Assert.Equal(curve.MaxBy(s => s.F1)!.Threshold, c.For("f1").Threshold, 12);
+        Assert.True(c.For("f1").Threshold > 0.5, $"threshold {c.For("f1").Threshold}");
+    }
+
+    [Fact]
     public void No_picks_is_refused() => Assert.Throws<ArgumentException>(() => ThresholdCalibration.FromCurve([]));
 }

@@ -227,22 +227,28 @@ public static class PickCommand
     }
 
     /// <summary>
-    /// The model's threshold for a criterion, said with the precision and recall its calibration expects. A model
-    /// trained before thresholds were stored per criterion has one threshold (F2-best): "auto" takes it, a named
-    /// criterion is refused. The model's own threshold (its default criterion's) stays null in the settings, as
-    /// campaigns have always recorded it.
+    /// The model's threshold for a criterion, said with the precision and recall its calibration expects; "auto" is
+    /// the model's own criterion. A model trained before thresholds were stored per criterion has one threshold, the
+    /// F2-best: "auto" and "auto-f2" take it, "auto-f1" is refused. The model's own threshold stays null in the
+    /// settings, as campaigns have always recorded it.
     /// </summary>
     private static float? ModelThreshold(TrainedModel model, string path, string text, string criterion)
     {
-        var stored = model.Training.Thresholds.FirstOrDefault(t => t.Criterion == criterion);
+        var record = model.Training;
+        if (text == "auto" && record.DefaultCriterion.Length > 0) criterion = record.DefaultCriterion;
+        var stored = record.Thresholds.FirstOrDefault(t => t.Criterion == criterion);
         if (stored is null)
         {
-            if (model.Training.Thresholds.Count == 0 && text == "auto") return null;
-            throw new UsageException($"{path}: the model has no auto-{criterion} threshold (trained before thresholds were stored per criterion); use auto or a number");
+            var single = record.ThresholdSource.StartsWith("F2-best", StringComparison.Ordinal) ? ThresholdCalibration.F2 : null;
+            if (record.Thresholds.Count == 0 && (text == "auto" || criterion == single)) return null;
+            throw new UsageException($"{path}: the model has no auto-{criterion} threshold (trained before thresholds were stored per criterion, or its calibration found no picks); use auto or a number");
         }
+        var labelled = record.LabelledFraction < 1
+            ? string.Create(CultureInfo.InvariantCulture, $", about {record.LabelledFraction:P0} of their particles labelled")
+            : "";
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"threshold {stored.Threshold:0.###} (auto-{criterion}: precision {stored.Precision:0.00}, recall {stored.Recall:0.00} expected, from picking the training micrographs{(model.Training.LabelledFraction < 1 ? $", about {model.Training.LabelledFraction:P0} of their particles labelled" : "")})"));
-        return criterion == model.Training.DefaultCriterion ? null : (float)stored.Threshold;
+            $"threshold {stored.Threshold:0.###} (auto-{criterion}: precision {stored.Precision:0.00}, recall {stored.Recall:0.00} expected, from picking the training micrographs{labelled})"));
+        return criterion == record.DefaultCriterion ? null : (float)stored.Threshold;
     }
 
     private static (float, float)? ParseRange(string? text)

@@ -159,6 +159,7 @@ internal sealed class TrainingPlanner<TWorker>(TrainingSettings settings, TimePr
             var architecture = Presets.Create(spec.Preset, spec.BoxSize);
             LossNames.Parse(spec.Loss);
             if (spec.Epochs < 1 || spec.BatchSize < 1) return $"{spec.Epochs} epochs of batch {spec.BatchSize}: both must be positive";
+            if (spec.Symmetries is not (4 or 8)) return $"{spec.Symmetries} symmetries: 4 (rotations) or 8 (with mirror images)";
             if (spec.InitialParameters is { } init && init.Length != 4L * architecture.ParameterCount)
                 return $"{init.Path}: {init.Length / 4} initial parameters for a network of {architecture.ParameterCount}";
             return null;

@@ -28,7 +28,10 @@ public sealed record Calibration(double LabelledFraction, bool SparseLabels, IRe
 /// lands lower, but its order of thresholds stays right (dividing by the share at a fixed recall, where a weak
 /// network's own false positives halve it, left precision at 1 everywhere and picked everything).
 /// Below <see cref="SparseBelow"/> the labels are taken as sparse and precision is divided by that estimate;
-/// above, as complete, and precision is counted as measured. The F2-best is the paper's threshold; the F1-best
+/// above, as complete, and precision is counted as measured; so too when no threshold matches that many labels
+/// (too few labels, or a network that finds few of them), since the share cannot be read then. A network that
+/// picks poorly with every particle labelled (precision below one half among its strongest picks) looks like
+/// sparse labels: its threshold lands lower than the F1-best. The F2-best is the paper's threshold; the F1-best
 /// is the default, since F1 is what a user and the benchmarks judge picks by.
 /// </summary>
 public static class ThresholdCalibration
@@ -52,8 +55,8 @@ public static class ThresholdCalibration
         if (curve.Count == 0) throw new ArgumentException("no picks to calibrate a threshold with");
         var labels = curve[0].TruePositives + curve[0].FalseNegatives;
         var enough = Math.Max(ReferenceMatches, (int)Math.Ceiling(ReferenceRecall * labels));
-        var reference = curve.Where(s => s.TruePositives >= enough).DefaultIfEmpty(curve[^1]).Max(s => s.Precision);
-        var share = Math.Clamp(reference, 1e-6, 1);
+        var measurable = curve.Where(s => s.TruePositives >= enough).ToList();
+        var share = measurable.Count == 0 ? 1 : Math.Clamp(measurable.Max(s => s.Precision), 1e-6, 1);
         var sparse = share < SparseBelow;
         var f = sparse ? share : 1;
         var points = curve.Select(s => (s.Threshold, Precision: Math.Min(1, s.Precision / f), s.Recall)).ToList();
