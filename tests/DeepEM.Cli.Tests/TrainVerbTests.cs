@@ -151,6 +151,36 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         }
     }
 
+    /// <summary>
+    /// The batch-normalised preset trains, and its model is the folded plain rectifier network: it loads as
+    /// deepem-48-relu with the plain parameter count, says where its statistics came from, and picks.
+    /// </summary>
+    [Fact]
+    public void The_batch_normalised_preset_trains_and_writes_a_folded_plain_network()
+    {
+        using var temp = TestPaths.NewTemp();
+        var path = temp.File("bn.deepem");
+        var r = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", path,
+            "--epochs", "3", "--seed", "3", "--preset", "deepem-48-bn", "--loss", "cross-entropy");
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("relu hidden units, batch normalisation", r.Stdout);
+        Assert.Contains("batch normalisation folded into the convolutions with the statistics of ", r.Stdout);
+        Assert.True(Accuracy(r.Stdout) >= 0.95, r.Stdout);
+        var model = TrainedModel.Load(path);
+        Assert.Equal("deepem-48-relu", model.Architecture.Preset);
+        Assert.False(model.Architecture.BatchNorm);
+        Assert.Equal(model.Architecture.PlainParameterCount, model.Parameters.Length);
+        Assert.InRange(model.Training.BatchNormBoxes, 1000, 4096);
+        var info = DeepemProcess.Run("info", path);
+        Assert.Contains("batch normalisation folded", info.Stdout);
+        var picked = DeepemProcess.Run("pick", "--model", path, "--micrographs", _data.Micrographs, "--out", temp.File("picks"));
+        Assert.True(picked.ExitCode == 0, picked.Stderr);
+        var refused = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", temp.File("x.deepem"),
+            "--epochs", "1", "--preset", "deepem-48-bn", "--device", "ilgpu-cpu");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("trains on the CPU backend only", refused.Stderr);
+    }
+
     [Fact]
     public void A_bad_micrograph_is_reported_and_the_others_still_train()
     {

@@ -62,7 +62,8 @@ public static class InfoCommand
             // The thresholds per criterion with what their calibration expects, for a user choosing --threshold auto-f1 or auto-f2.
             var thresholds = string.Concat(t.Thresholds.Select(c => string.Create(CultureInfo.InvariantCulture,
                 $"; auto-{c.Criterion} {c.Threshold:0.###} (expected precision {c.Precision:0.00}, recall {c.Recall:0.00})")));
-            var labels = t.LabelledFraction is > 0 and < 1 ? string.Create(CultureInfo.InvariantCulture, $", sparse labels (about {t.LabelledFraction:P0} of the particles)") : "";
+            var labels = (t.LabelledFraction is > 0 and < 1 ? string.Create(CultureInfo.InvariantCulture, $", sparse labels (about {t.LabelledFraction:P0} of the particles)") : "") +
+                         (t.BatchNormBoxes > 0 ? $", batch normalisation folded ({t.BatchNormBoxes} boxes' statistics)" : "");
             return $"{file}: DeepEM model {model.Describe()}{thresholds}; trained on {t.Micrographs.Count} micrographs " +
                    $"({t.Positives} particles, {t.Negatives} non-particles{labels}), {t.Epochs} epochs, seed {t.Seed}, deepem {t.ProgramVersion}";
         }

@@ -29,8 +29,15 @@ public static class BackendFactory
     };
 
     /// <param name="gpu">Which GPU (<see cref="IlgpuBackend.GpuNames"/>) for <see cref="DeviceChoice.Gpu"/> and <see cref="DeviceChoice.Auto"/>; the first when null.</param>
+    /// <remarks>
+    /// A network with batch normalisation trains on the managed backend only (the ILGPU kernels have no batch
+    /// statistics); its folded model is a plain network and picks on any device.
+    /// </remarks>
     public static IComputeBackend Create(NetworkArchitecture architecture, DeviceChoice choice, int? gpu = null) => choice switch
     {
+        _ when architecture.BatchNorm && choice is DeviceChoice.Auto or DeviceChoice.Cpu => new ManagedBackend(architecture),
+        _ when architecture.BatchNorm => throw new ArgumentException(
+            $"{architecture.Preset} (batch normalisation) trains on the CPU backend only: --device cpu or auto; its model picks on any device"),
         DeviceChoice.Cpu => new ManagedBackend(architecture),
         DeviceChoice.IlgpuCpu => IlgpuBackend.CreateCpu(architecture),
         DeviceChoice.Gpu => IlgpuBackend.TryCreateGpu(architecture, gpu)

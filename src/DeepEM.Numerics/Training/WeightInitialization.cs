@@ -36,6 +36,11 @@ public static class WeightInitialization
         {
             p[layout.DenseWeightOffset + i] = (float)rng.NextDouble(-denseLimit, denseLimit);
         }
+        // Batch normalisation starts as the identity on normalised maps: scales 1, shifts 0.
+        for (var s = 0; s < architecture.Stages.Count && architecture.BatchNorm; s++)
+        {
+            Array.Fill(p, 1f, layout.ScaleOffset(s), architecture.Stages[s].OutChannels);
+        }
         return p;
     }
 }

@@ -123,6 +123,28 @@ public static class TrainingWorkflow
         return new TrainedModel(model.Architecture, model.Parameters, model.Preprocessing, (float)chosen.Threshold, model.StdMin, model.StdMax, record);
     }
 
+    /// <summary>Boxes whose statistics are folded into a batch-normalised network's convolutions (more change nothing measurable).</summary>
+    public const int FoldingBoxes = 4096;
+
+    /// <summary>
+    /// The plain network picking uses: batch normalisation folded with the statistics of up to <see cref="FoldingBoxes"/>
+    /// training boxes, evenly spaced over the set (particles and non-particles in their training ratio), box i in
+    /// rotation i mod 4.
+    /// </summary>
+    public static (NetworkArchitecture Architecture, float[] Parameters, int Boxes) FoldBatchNorm(NetworkArchitecture architecture, float[] parameters, BoxSet boxes)
+    {
+        var count = Math.Min(FoldingBoxes, boxes.Count);
+        var pixels = architecture.BoxSize * architecture.BoxSize;
+        var sample = new float[count * pixels];
+        for (var i = 0; i < count; i++)
+        {
+            BoxRotation.Rotate(boxes.Box((int)((long)i * boxes.Count / count)), sample.AsSpan(i * pixels, pixels), architecture.BoxSize, i % 4);
+        }
+        var folded = new Numerics.Backends.Managed.ManagedBackend(architecture).FoldBatchNorm(parameters, sample, count);
+        var plain = architecture.WithoutBatchNorm();
+        return (plain, folded[..plain.ParameterCount], count);
+    }
+
     /// <summary>The binning that brings <paramref name="boxSize"/> closest to the preset's native box.</summary>
     public static int AutoBinning(int boxSize, string preset) =>
         Math.Max(1, (int)Math.Round(boxSize / (double)Presets.NativeBoxSize(preset)));
@@ -148,6 +170,7 @@ public static class TrainingWorkflow
                 throw new ArgumentException($"--box {b} differs from the --init model's box {originalBox}");
             if (request.Binning is { } bin && bin != binning)
                 throw new ArgumentException($"--bin {bin} differs from the --init model's binning {binning}");
+            // A batch-normalised model was folded into a plain rectifier network (deepem-48-relu): it goes on as that.
             architecture = init.Architecture;
         }
         else
@@ -222,7 +245,13 @@ public static class TrainingWorkflow
             PixelSizeAngstrom = data.PixelSizeAngstrom ?? 0,
         };
         record.BoxThreshold = result.Threshold.Threshold;
-        var boxModel = new TrainedModel(architecture, result.Parameters, preprocessing, (float)result.Threshold.Threshold,
+        var (pickingArchitecture, parameters) = (architecture, result.Parameters);
+        if (architecture.BatchNorm)
+        {
+            (pickingArchitecture, parameters, record.BatchNormBoxes) = FoldBatchNorm(architecture, result.Parameters, data.Boxes);
+            log?.Invoke($"batch normalisation folded into the convolutions with the statistics of {record.BatchNormBoxes} training boxes: the model is a plain network");
+        }
+        var boxModel = new TrainedModel(pickingArchitecture, parameters, preprocessing, (float)result.Threshold.Threshold,
             data.StdMin, data.StdMax, record);
         var model = CalibrateThreshold(boxModel, request, coordinates, data, log);
         return new TrainingOutcome(model, data, result, device);

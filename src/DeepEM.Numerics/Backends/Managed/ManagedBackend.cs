@@ -37,6 +37,9 @@ public sealed class ManagedBackend : IComputeBackend
 
     public void Score(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, int count, Span<float> scores)
     {
+        // With batch normalisation the boxes scored are normalised by their own statistics, all of them together (for
+        // validation: every validation box in its four rotations), as a folded model is by its training boxes'.
+        if (Architecture.BatchNorm) parameters = FoldBatchNorm(parameters, boxes, count);
         var packed = Pack(parameters, backward: false);
         var boxArray = boxes.ToArray();
         var paramArray = parameters.ToArray();
@@ -104,6 +107,13 @@ public sealed class ManagedBackend : IComputeBackend
         var scoreArray = new float[count];
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, chunk =>
         {
+            if (Architecture.BatchNorm)
+            {
+                var first = chunk * ChunkSize;
+                (chunkGradients[chunk], chunkLoss[chunk]) = BatchNormChunk(paramArray, packed, flipped, boxArray, targetArray, first,
+                    Math.Min(count, first + ChunkSize) - first, loss, scoreArray);
+                return;
+            }
             var ws = Rent();
             try
             {
@@ -128,6 +138,170 @@ public sealed class ManagedBackend : IComputeBackend
     }
 
     private int BoxPixels => Architecture.BoxSize * Architecture.BoxSize;
+
+    /// <summary>
+    /// One chunk's gradient with batch normalisation: each stage's convolution for every box of the chunk, the maps
+    /// normalised over the chunk (<see cref="BatchNorm.Forward"/>), activated and pooled; backward stage by stage over
+    /// the chunk, since each box's dL/dz depends on every box's dL/dy. Boxes are added in order, as without it.
+    /// </summary>
+    private (float[] gradient, double loss) BatchNormChunk(float[] parameters, float[][] packed, float[][] flipped, float[] boxes, float[] targets,
+        int first, int m, LossKind loss, float[] scores)
+    {
+        var layout = Architecture.Layout;
+        var stages = Architecture.Stages;
+        var g = new float[Architecture.ParameterCount];
+        var ws = new Workspace[m];
+        for (var i = 0; i < m; i++) ws[i] = Rent();
+        try
+        {
+            var invStd = stages.Select(st => new float[st.OutChannels]).ToArray();
+            for (var i = 0; i < m; i++) boxes.AsSpan((first + i) * BoxPixels, BoxPixels).CopyTo(ws[i].Input);
+            for (var s = 0; s < stages.Count; s++)
+            {
+                var st = stages[s];
+                var sh = Shapes[s];
+                for (var i = 0; i < m; i++)
+                {
+                    ReadOnlySpan<float> input = s == 0 ? ws[i].Input : ws[i].Pooled[s - 1];
+                    Convolution.Forward(input, st.InChannels, sh.InPlane, sh.Stride, packed[s], parameters.AsSpan(layout.BiasOffset(s), st.OutChannels),
+                        st.OutChannels, st.Kernel, ws[i].Conv[s], st.ConvHeight, sh.ConvPlane);
+                }
+                BatchNorm.Forward(ws.Select(w => w.Conv[s]).ToList(), ws.Select(w => w.XHat[s]).ToList(), st.OutChannels, sh.ConvPlane, st.ConvHeight,
+                    sh.Stride, st.ConvWidth, parameters.AsSpan(layout.ScaleOffset(s), st.OutChannels),
+                    parameters.AsSpan(layout.ShiftOffset(s, st.OutChannels), st.OutChannels), Architecture.Activation, invStd[s]);
+                for (var i = 0; i < m; i++)
+                {
+                    AveragePooling.Forward(ws[i].Conv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.Pool, st.OutHeight, st.OutWidth,
+                        ws[i].Pooled[s], sh.PooledPlane, st.OutWidth);
+                }
+            }
+            var last = stages[^1];
+            var lastShape = Shapes[^1];
+            double total = 0;
+            for (var i = 0; i < m; i++)
+            {
+                var y = DenseOutput.Forward(ws[i].Pooled[^1], last.OutChannels, lastShape.PooledPlane, last.OutWidth, last.OutHeight, last.OutWidth,
+                    parameters.AsSpan(layout.DenseWeightOffset, Architecture.DenseInputs), parameters[layout.DenseBiasOffset], out _);
+                scores[first + i] = y;
+                total += Loss.Value(loss, y, targets[first + i]);
+                DenseOutput.Backward(Loss.GradientAtPreActivation(loss, y, targets[first + i]), ws[i].Pooled[^1], last.OutChannels, lastShape.PooledPlane,
+                    last.OutWidth, last.OutHeight, last.OutWidth, parameters.AsSpan(layout.DenseWeightOffset, Architecture.DenseInputs),
+                    g.AsSpan(layout.DenseWeightOffset, Architecture.DenseInputs), ref g[layout.DenseBiasOffset], ws[i].DPooled);
+            }
+            var dPooled = ws.Select(w => w.DPooled).ToArray();
+            var dPooledPlane = lastShape.PooledPlane;
+            var dPooledStride = last.OutWidth;
+            for (var s = stages.Count - 1; s >= 0; s--)
+            {
+                var st = stages[s];
+                var sh = Shapes[s];
+                for (var i = 0; i < m; i++)
+                {
+                    AveragePooling.Backward(dPooled[i], st.OutChannels, dPooledPlane, dPooledStride, st.OutHeight, st.OutWidth,
+                        st.Pool, st.ConvHeight, st.ConvWidth, ws[i].DActivation[s], sh.ConvPlane, sh.Stride);
+                    HiddenActivation.Backward(Architecture.Activation, ws[i].Conv[s], ws[i].DActivation[s], sh.Stride, ws[i].DConv[s], st.OutChannels,
+                        sh.ConvPlane, st.ConvHeight, sh.Stride, st.ConvWidth);
+                }
+                BatchNorm.Backward(ws.Select(w => w.DConv[s]).ToList(), ws.Select(w => w.XHat[s]).ToList(), st.OutChannels, sh.ConvPlane, st.ConvHeight,
+                    sh.Stride, st.ConvWidth, parameters.AsSpan(layout.ScaleOffset(s), st.OutChannels), invStd[s],
+                    g.AsSpan(layout.ScaleOffset(s), st.OutChannels), g.AsSpan(layout.ShiftOffset(s, st.OutChannels), st.OutChannels));
+                for (var i = 0; i < m; i++)
+                {
+                    ReadOnlySpan<float> stageInput = s == 0 ? ws[i].Input : ws[i].Pooled[s - 1];
+                    Convolution.BackwardWeights(stageInput, st.InChannels, sh.InPlane, sh.Stride, ws[i].DConv[s], st.OutChannels, sh.ConvPlane,
+                        st.ConvHeight, st.Kernel, g.AsSpan(layout.WeightOffset(s), st.WeightCount), g.AsSpan(layout.BiasOffset(s), st.OutChannels));
+                    if (s == 0) continue;
+                    Convolution.BackwardData(ws[i].DConv[s], st.OutChannels, sh.ConvPlane, sh.Stride, st.ConvHeight, st.ConvWidth,
+                        flipped[s], st.InChannels, st.Kernel, ws[i].Padded[s], sh.PaddedPlane, ws[i].DInput[s], sh.DInputPlane);
+                    dPooled[i] = ws[i].DInput[s];
+                }
+                dPooledPlane = sh.DInputPlane;
+                dPooledStride = st.InWidth + st.Kernel - 1;
+            }
+            return (g, total);
+        }
+        finally
+        {
+            foreach (var w in ws) _workspaces.Add(w);
+        }
+    }
+
+    /// <summary>
+    /// Folds batch normalisation into the convolutions with the statistics of <paramref name="count"/> boxes: stage
+    /// by stage, each stage's maps measured with the stages before it already folded (as picking will compute them).
+    /// Returns a vector of the same layout whose plain part is the folded network; its scales and shifts no longer
+    /// matter. Sums per chunk in double, chunks added in order: the same bytes on any number of cores.
+    /// </summary>
+    public float[] FoldBatchNorm(ReadOnlySpan<float> parameters, ReadOnlySpan<float> boxes, int count)
+    {
+        if (!Architecture.BatchNorm) throw new InvalidOperationException($"{Architecture.Preset} has no batch normalisation to fold");
+        var layout = Architecture.Layout;
+        var stages = Architecture.Stages;
+        var folded = parameters.ToArray();
+        var boxArray = boxes[..(count * BoxPixels)].ToArray();
+        var chunks = (count + ChunkSize - 1) / ChunkSize;
+        for (var s = 0; s < stages.Count; s++)
+        {
+            var st = stages[s];
+            var sh = Shapes[s];
+            var packed = Pack(folded, backward: false);
+            var sums = new double[chunks][];
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, chunk =>
+            {
+                var ws = Rent();
+                try
+                {
+                    var sum = new double[2 * st.OutChannels];
+                    for (var b = chunk * ChunkSize; b < Math.Min(count, (chunk + 1) * ChunkSize); b++)
+                    {
+                        boxArray.AsSpan(b * BoxPixels, BoxPixels).CopyTo(ws.Input);
+                        ReadOnlySpan<float> input = ws.Input;
+                        for (var t = 0; t < s; t++)
+                        {
+                            var ts = stages[t];
+                            var tsh = Shapes[t];
+                            Convolution.Forward(input, ts.InChannels, tsh.InPlane, tsh.Stride, packed[t], folded.AsSpan(layout.BiasOffset(t), ts.OutChannels),
+                                ts.OutChannels, ts.Kernel, ws.Conv[t], ts.ConvHeight, tsh.ConvPlane, activation: Architecture.Activation);
+                            AveragePooling.Forward(ws.Conv[t], ts.OutChannels, tsh.ConvPlane, tsh.Stride, ts.Pool, ts.OutHeight, ts.OutWidth,
+                                ws.Pooled[t], tsh.PooledPlane, ts.OutWidth);
+                            input = ws.Pooled[t];
+                        }
+                        Convolution.Forward(input, st.InChannels, sh.InPlane, sh.Stride, packed[s], folded.AsSpan(layout.BiasOffset(s), st.OutChannels),
+                            st.OutChannels, st.Kernel, ws.Conv[s], st.ConvHeight, sh.ConvPlane);
+                        for (var c = 0; c < st.OutChannels; c++)
+                            for (var r = 0; r < st.ConvHeight; r++)
+                                foreach (var v in ws.Conv[s].AsSpan(c * sh.ConvPlane + r * sh.Stride, st.ConvWidth))
+                                {
+                                    sum[c] += v;
+                                    sum[st.OutChannels + c] += (double)v * v;
+                                }
+                    }
+                    sums[chunk] = sum;
+                }
+                finally
+                {
+                    _workspaces.Add(ws);
+                }
+            });
+            var n = (double)count * st.ConvHeight * st.ConvWidth;
+            var mean = new double[st.OutChannels];
+            var variance = new double[st.OutChannels];
+            for (var c = 0; c < st.OutChannels; c++)
+            {
+                double s1 = 0, s2 = 0;
+                foreach (var sum in sums)
+                {
+                    s1 += sum[c];
+                    s2 += sum[st.OutChannels + c];
+                }
+                mean[c] = s1 / n;
+                variance[c] = Math.Max(0, s2 / n - mean[c] * mean[c]);
+            }
+            BatchNorm.Fold(folded.AsSpan(layout.WeightOffset(s), st.WeightCount), folded.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels,
+                parameters.Slice(layout.ScaleOffset(s), st.OutChannels), parameters.Slice(layout.ShiftOffset(s, st.OutChannels), st.OutChannels), mean, variance);
+        }
+        return folded;
+    }
 
     private Workspace Rent() => _workspaces.TryTake(out var ws) ? ws : new Workspace(Architecture, Shapes);
 
@@ -257,6 +431,7 @@ public sealed class ManagedBackend : IComputeBackend
             DConv = new float[n][];
             Padded = new float[n][];
             DInput = new float[n][];
+            XHat = new float[n][];
             for (var s = 0; s < n; s++)
             {
                 var sh = shapes[s];
@@ -268,6 +443,7 @@ public sealed class ManagedBackend : IComputeBackend
                 DConv[s] = new float[outs * sh.ConvPlane];
                 Padded[s] = new float[outs * sh.PaddedPlane];
                 DInput[s] = new float[Convolution.PaddedOutputs(stages[s].InChannels) * sh.DInputPlane];
+                XHat[s] = architecture.BatchNorm ? new float[outs * sh.ConvPlane] : [];
             }
             DPooled = new float[Pooled[n - 1].Length];
         }
@@ -279,6 +455,8 @@ public sealed class ManagedBackend : IComputeBackend
         public float[][] DConv { get; }
         public float[][] Padded { get; }
         public float[][] DInput { get; }
+        /// <summary>Batch normalisation's normalised maps, for its backward pass (empty without it).</summary>
+        public float[][] XHat { get; }
         public float[] DPooled { get; }
     }
 }
