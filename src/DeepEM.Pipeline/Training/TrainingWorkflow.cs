@@ -123,26 +123,16 @@ public static class TrainingWorkflow
         return new TrainedModel(model.Architecture, model.Parameters, model.Preprocessing, (float)chosen.Threshold, model.StdMin, model.StdMax, record);
     }
 
-    /// <summary>Boxes whose statistics are folded into a batch-normalised network's convolutions (more change nothing measurable).</summary>
-    public const int FoldingBoxes = 4096;
-
     /// <summary>
-    /// The plain network picking uses: batch normalisation folded with the statistics of up to <see cref="FoldingBoxes"/>
-    /// training boxes, evenly spaced over the set (particles and non-particles in their training ratio), box i in
-    /// rotation i mod 4.
+    /// The plain network picking uses: batch normalisation folded with the statistics of the boxes trained on (not
+    /// the validation boxes), up to <see cref="Trainer.FoldingBoxes"/> of them, in their training ratio.
     /// </summary>
-    public static (NetworkArchitecture Architecture, float[] Parameters, int Boxes) FoldBatchNorm(NetworkArchitecture architecture, float[] parameters, BoxSet boxes)
+    public static (NetworkArchitecture Architecture, float[] Parameters, int Boxes) FoldBatchNorm(NetworkArchitecture architecture, float[] parameters, BoxSet boxes,
+        TrainingOptions options)
     {
-        var count = Math.Min(FoldingBoxes, boxes.Count);
-        var pixels = architecture.BoxSize * architecture.BoxSize;
-        var sample = new float[count * pixels];
-        for (var i = 0; i < count; i++)
-        {
-            BoxRotation.Rotate(boxes.Box((int)((long)i * boxes.Count / count)), sample.AsSpan(i * pixels, pixels), architecture.BoxSize, i % 4);
-        }
-        var folded = new Numerics.Backends.Managed.ManagedBackend(architecture).FoldBatchNorm(parameters, sample, count);
-        var plain = architecture.WithoutBatchNorm();
-        return (plain, folded[..plain.ParameterCount], count);
+        var (trained, _) = Trainer.Split(boxes, options.ValidationFraction, options.Seed);
+        using var backend = new Numerics.Backends.Managed.ManagedBackend(architecture);
+        return (architecture.WithoutBatchNorm(), Trainer.FoldBatchNorm(backend, parameters, boxes, trained), Math.Min(Trainer.FoldingBoxes, trained.Length));
     }
 
     /// <summary>The binning that brings <paramref name="boxSize"/> closest to the preset's native box.</summary>
@@ -248,7 +238,7 @@ public static class TrainingWorkflow
         var (pickingArchitecture, parameters) = (architecture, result.Parameters);
         if (architecture.BatchNorm)
         {
-            (pickingArchitecture, parameters, record.BatchNormBoxes) = FoldBatchNorm(architecture, result.Parameters, data.Boxes);
+            (pickingArchitecture, parameters, record.BatchNormBoxes) = FoldBatchNorm(architecture, result.Parameters, data.Boxes, options);
             log?.Invoke($"batch normalisation folded into the convolutions with the statistics of {record.BatchNormBoxes} training boxes: the model is a plain network");
         }
         var boxModel = new TrainedModel(pickingArchitecture, parameters, preprocessing, (float)result.Threshold.Threshold,
