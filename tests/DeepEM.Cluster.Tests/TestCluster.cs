@@ -85,7 +85,7 @@ internal static class TestCluster
         """;
 
     public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "",
-        string? log = null, IReadOnlyList<int>? gpus = null) =>
+        string? log = null, IReadOnlyList<int>? gpus = null, PickAhead? ahead = null) =>
         ClusterNode.StartAsync(new NodeOptions
         {
             Roles = roles,
@@ -96,6 +96,7 @@ internal static class TestCluster
             // Lanes numbered as GPUs; on the CPU device each lane is a managed backend of its own.
             Gpus = gpus,
             WrapPicking = wrap,
+            PickAhead = ahead,
             LogFile = log ?? (Environment.GetEnvironmentVariable("DEEPEM_TEST_LOGS") is { Length: > 0 } logs
                 ? Path.Combine(logs, $"node-{Interlocked.Increment(ref _nodes)}.log")
                 : state is null ? null : Path.Combine(state, "node.log")),

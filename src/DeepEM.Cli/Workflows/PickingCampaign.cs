@@ -35,6 +35,12 @@ public static class PickingCampaign
         progress.Line(Describe(client, device, settings, model));
 
         var nodeOptions = NodeFor(client, absoluteOut, device, verbose);
+        if (client is null && spec.Micrographs.Count > 0 && !File.Exists(Path.Combine(nodeOptions.StateDir!, "journal.db")))
+        {
+            // A new campaign's first micrograph is picked while the embedded cluster forms (PickAhead). A campaign resumed
+            // may have it already, and is left to pick as it always did.
+            nodeOptions = nodeOptions with { PickAhead = new PickAhead(spec.ModelSha256, model, spec.Settings, spec.Micrographs[0].Path) };
+        }
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.
         var failed = 0;
         var outcome = await CampaignClient.RunAsMemberAsync(nodeOptions, spec, a =>

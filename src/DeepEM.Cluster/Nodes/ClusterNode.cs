@@ -151,6 +151,10 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>Starts the node, joins the cluster (or forms one) and waits until it is a member.</summary>
     public static async Task<ClusterNode> StartAsync(NodeOptions options, CancellationToken cancel = default)
     {
+        // Before anything else: the pick runs on the cores that forming the cluster leaves idle.
+        var ahead = options.PickAhead is { } pickAhead && options.Roles.Contains(Roles.Worker)
+            ? AheadPicking.Start(pickAhead, options.Device, options.Gpus is { Count: > 0 } gpus ? gpus[0] : null)
+            : null;
         var config = BuildConfig(options);
         var settings = CoordinatorSettings.From(config) with { ReadOnly = options.ReadOnlyCoordinator };
         var tls = TlsSettings.From(config);
@@ -197,7 +201,7 @@ public sealed class ClusterNode : IAsyncDisposable
             if (options.Roles.Contains(Roles.Worker))
             {
                 replicas = new BlobReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
-                picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus);
+                picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus, ahead);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
                 var writer = new FolderPickWriter(settings.SlotsPerWorker * options.Lanes);
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),

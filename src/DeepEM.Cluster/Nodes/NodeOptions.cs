@@ -88,6 +88,12 @@ public sealed record NodeOptions
     /// </summary>
     public bool Embedded { get; init; }
 
+    /// <summary>
+    /// A micrograph the worker may pick while the node starts (<see cref="Nodes.PickAhead"/>): the first of an embedded
+    /// <c>pick</c>. Null: none.
+    /// </summary>
+    public PickAhead? PickAhead { get; init; }
+
     /// <summary>A coordinator that only reads its journal (see <see cref="Campaigns.CoordinatorSettings.ReadOnly"/>).</summary>
     public bool ReadOnlyCoordinator { get; init; }
 

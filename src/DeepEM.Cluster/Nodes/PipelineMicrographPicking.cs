@@ -23,15 +23,29 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
     private readonly SemaphoreSlim _free;
     private readonly System.Collections.Concurrent.ConcurrentQueue<Lane> _freeLanes;
     private readonly Lane[] _lanes;
+    // The pick started before the node (PickAhead), until a task takes it.
+    private AheadPicking? _ahead;
 
     /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device.</param>
-    public PipelineMicrographPicking(BlobReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null)
+    /// <param name="ahead">A pick started for the first lane (<see cref="AheadPicking.Start"/>, on that lane's GPU): the lane
+    /// is taken until it is done, and then keeps its picker.</param>
+    public PipelineMicrographPicking(BlobReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null, AheadPicking? ahead = null)
     {
         _replicas = replicas;
         _device = device;
         _lanes = gpus is { Count: > 0 } ? gpus.Select(g => new Lane(g)).ToArray() : [new Lane(null)];
         _free = new SemaphoreSlim(_lanes.Length, _lanes.Length);
         _freeLanes = new(_lanes);
+        if (ahead is null) return;
+        _ahead = ahead;
+        _free.Wait();
+        _freeLanes.TryDequeue(out var first);
+        ahead.Done.ContinueWith(t =>
+        {
+            if (t.Result.Picker is { } picker) first!.Picker = ((ahead.Request.ModelSha256, ahead.Request.Settings), picker);
+            _freeLanes.Enqueue(first!);
+            _free.Release();
+        }, TaskContinuationOptions.ExecuteSynchronously);
     }
 
     public int Lanes => _lanes.Length;
@@ -46,15 +60,14 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
     {
         var bytes = await _replicas.GetAsync(task.ModelSha256, task.ModelPath, task.ModelLength);
         var model = ParsedModels.Get(task.ModelSha256, bytes, $"model {task.ModelSha256[..12]}");
-        PreparedMicrograph micrograph;
-        try
+        if (_ahead is { } ahead && ahead.Serves(task.ModelSha256, task.Settings, task.Micrograph.Path)
+            && Interlocked.CompareExchange(ref _ahead, null, ahead) == ahead)
         {
-            micrograph = await Task.Run(() => PreparedMicrograph.Load(task.Micrograph.Path, model.Preprocessing.Binning), cancel);
+            var done = await ahead.Done.WaitAsync(cancel);
+            done.Error?.Throw();
+            return new PickOutcome(done.Picks!, model.Preprocessing.BoxSizeOriginal) { Ahead = true };
         }
-        catch (BadInputException e)
-        {
-            throw new BadMicrographException(e.Problem, e);
-        }
+        var micrograph = await Task.Run(() => Load(task.Micrograph.Path, model.Preprocessing.Binning), cancel);
         await _free.WaitAsync(cancel);
         _freeLanes.TryDequeue(out var lane);
         try
@@ -67,6 +80,19 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
         {
             _freeLanes.Enqueue(lane!);
             _free.Release();
+        }
+    }
+
+    /// <summary>Reads, bins and normalises a micrograph; an unusable one is a <see cref="BadMicrographException"/>.</summary>
+    internal static PreparedMicrograph Load(string path, int binning)
+    {
+        try
+        {
+            return PreparedMicrograph.Load(path, binning);
+        }
+        catch (BadInputException e)
+        {
+            throw new BadMicrographException(e.Problem, e);
         }
     }
 

@@ -20,7 +20,11 @@ internal interface IMicrographPicking
 }
 
 /// <summary>One micrograph's picks as the pipeline made them, and the box of the model that picked them (EMAN2 .box files give corners).</summary>
-internal sealed record PickOutcome(MicrographPicks Picks, int BoxSize);
+internal sealed record PickOutcome(MicrographPicks Picks, int BoxSize)
+{
+    /// <summary>Picked before its task came (Nodes/PickAhead: while the embedded node formed its cluster).</summary>
+    public bool Ahead { get; init; }
+}
 
 /// <summary>
 /// Writes a picked micrograph's coordinate files into its campaign's output folder, on the worker node that picked it

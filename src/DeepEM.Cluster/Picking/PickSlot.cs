@@ -118,6 +118,7 @@ internal sealed class PickSlot : ReceiveActor
             _metrics.Particles.WithLabels(campaign).Inc(picks.Picks.Count);
             var fieldsPicked = LogFields.ForCampaign(campaign, f.Task.Micrograph.Name);
             if (f.Adopted) _log.Info(fieldsPicked, $"{picks.Picks.Count} particles already written (picked before a restart), not picked again");
+            else if (f.Outcome.Ahead) _log.Info(fieldsPicked, $"picked {picks.Picks.Count} particles ahead, while the node started (scoring {picks.ScoringTime.TotalSeconds:0.000} s); written in {seconds:0.000} s");
             else _log.Info(fieldsPicked, $"picked {picks.Picks.Count} particles in {seconds:0.000} s (scoring {picks.ScoringTime.TotalSeconds:0.000} s)");
             return;
         }
