@@ -52,6 +52,35 @@ public class DenseScorerTests
         Assert.True(spread.Max() - spread.Min() > 0.01, $"scores must vary across positions for the comparison to mean something ({spread.Min()}..{spread.Max()})");
     }
 
+    [Theory]
+    [InlineData(Presets.Default, 300, 410)]      // Winograd for C3 and C5, tails below their last whole tiles
+    [InlineData(Presets.DefaultRelu, 261, 153)]
+    [InlineData(Presets.Default, 200, 60)]       // C5's rows fewer than one tile group: the direct kernel
+    public void A_band_streamed_a_few_rows_at_a_time_scores_to_the_bit_as_computed_whole(string name, int width, int height)
+    {
+        var arch = ManagedBackendTests.Build(name);
+        var parameters = TestData.Parameters(arch, 81);
+        var rng = new DeterministicRandom(82);
+        var band = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var box = arch.BoxSize;
+        int columns = width - box + 1, rows = height - box + 1;
+        float[] Scores(int step)
+        {
+            var scores = new float[rows * columns];
+            new ManagedBandScorer(arch, parameters, step).ScoreBand(band, width, height, scores, columns);
+            return scores;
+        }
+        // One step of the whole height computes every stage over the whole band at once, as before streaming.
+        var whole = Scores(height);
+        Assert.True(whole.Max() - whole.Min() > 1e-3, $"scores must vary ({whole.Min()}..{whole.Max()})");
+        foreach (var step in new[] { 1, 7, ManagedBandScorer.DefaultStepRows, 33, 100 })
+        {
+            var streamed = Scores(step);
+            var differing = Enumerable.Range(0, whole.Length).Count(i => BitConverter.SingleToInt32Bits(whole[i]) != BitConverter.SingleToInt32Bits(streamed[i]));
+            Assert.True(differing == 0, $"step {step}: {differing} of {whole.Length} scores differ from the whole band's");
+        }
+    }
+
     [Fact]
     public void Single_rotation_scores_match_one_box()
     {

@@ -17,8 +17,8 @@ namespace DeepEM.Numerics.Scoring;
 /// (<see cref="WinogradRows"/>) in another, so a dense score differs from the box's own by rounding (tested within 1e-5).
 ///
 /// The paper's score is the mean over the box and its three 90° rotations; here the whole micrograph is
-/// rotated (not the boxes re-cut), scored, and the maps rotated back and averaged. Memory stays bounded:
-/// the image is scored in bands of output rows, each with its box-sized halo.
+/// rotated (not the boxes re-cut), scored, and the maps rotated back and averaged. Memory stays bounded: each band of
+/// output rows (a whole rotation, unless the budget is small) is streamed through the network a few rows at a time.
 /// </summary>
 public sealed class DenseScorer : IDenseScorer
 {
@@ -158,11 +158,13 @@ public sealed class DenseScorer : IDenseScorer
         }
     }
 
-    /// <summary>Output rows per band so that one band's maps stay within the memory budget.</summary>
+    /// <summary>Output rows per band so that one band's rows stay within the memory budget.</summary>
     private int BandRows(int width)
     {
-        // A band holds one stage's activations and the maps pooled before it at a time (ManagedBandScorer), and its scores.
-        var floatsPerRow = (long)width * (_arch.Stages.Max(s => Convolution.PaddedOutputs(s.OutChannels)) + _arch.Stages.Max(s => Math.Max(s.InChannels, s.OutChannels)) + 1);
+        // A band streams through the network a few rows at a time (ManagedBandScorer), so what grows with its height is
+        // only its own rows of the image and of the scores: at the default budget a band is a whole rotation, whose
+        // halo is then computed once. A small budget splits it, each band with its box-high halo.
+        var floatsPerRow = 2L * width;
         var rows = _bandBudgetBytes / 4 / Math.Max(1, floatsPerRow) - _arch.BoxSize;
         // Each band recomputes a box-high halo; at least two boxes of output rows keep that under half the
         // work even when the budget is small (a 272 px box on a 4096 px wide micrograph).

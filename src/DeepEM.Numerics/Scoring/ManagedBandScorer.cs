@@ -33,9 +33,15 @@ public sealed class ManagedBandScorer : IBandScorer
     private readonly float[] _parameters;
     private readonly float[][] _packed;
     private readonly WinogradRows?[] _winograd;
+    // Each stage's dilation (the product of the poolings before it), and last the output unit's (of all of them).
+    private readonly int[] _dilations;
 
-    public ManagedBandScorer(NetworkArchitecture architecture, float[] parameters)
+    /// <param name="stepRows">Rows of a band taken in at a time (<see cref="DefaultStepRows"/>); the scores are the same
+    /// for any, a band's whole height included.</param>
+    public ManagedBandScorer(NetworkArchitecture architecture, float[] parameters, int stepRows = DefaultStepRows)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepRows, 1);
+        _stepRows = stepRows;
         _arch = architecture;
         _parameters = parameters;
         var layout = architecture.Layout;
@@ -45,6 +51,9 @@ public sealed class ManagedBandScorer : IBandScorer
             Convolution.PackWeights(parameters.AsSpan(layout.WeightOffset(s), st.WeightCount), st.OutChannels, st.InChannels, st.Kernel, packed);
             return packed;
         }).ToArray();
+        _dilations = new int[architecture.Stages.Count + 1];
+        _dilations[0] = 1;
+        for (var s = 0; s < architecture.Stages.Count; s++) _dilations[s + 1] = _dilations[s] * architecture.Stages[s].Pool;
         _winograd = architecture.Stages.Select((st, s) => Fma.IsSupported && WinogradRows.TileFor(st.Kernel, st.InChannels) is { } m
             ? new WinogradRows(parameters.AsSpan(layout.WeightOffset(s), st.WeightCount), parameters.AsSpan(layout.BiasOffset(s), st.OutChannels),
                 st.OutChannels, st.InChannels, st.Kernel, m)
@@ -72,9 +81,9 @@ public sealed class ManagedBandScorer : IBandScorer
     }
 
     // Band buffers are kept between bands and micrographs, one set per band scored at the same time (at
-    // most one per core): a band's maps are hundreds of megabytes, and allocating (and zeroing) them anew
-    // for every band cost more than the arithmetic. Reused buffers hold stale but finite values past the
-    // part a band writes, which only garbage positions read.
+    // most one per core): allocating (and zeroing) them anew for every band cost more than the arithmetic when
+    // they held whole stages. Reused buffers hold stale but finite values past the part a band writes, which only
+    // garbage positions read.
     private readonly System.Collections.Concurrent.ConcurrentBag<List<float[]>> _bufferSets = [];
 
     private static float[] Buffer(List<float[]> buffers, int slot, int length)
@@ -100,62 +109,183 @@ public sealed class ManagedBandScorer : IBandScorer
         }
     }
 
+    /// <summary>
+    /// One level of the streamed network over a band: the band's own rows, a stage's activations or its pooled maps, and
+    /// last the scores. Row r of every level belongs to the boxes whose corner is on row r (the dense construction keeps
+    /// the levels aligned); a level holds its rows [Lo, Hi), row r at buffer row r − Lo.
+    /// </summary>
+    private sealed class Level
+    {
+        public int Channels;
+        /// <summary>Rows of this level over the whole band.</summary>
+        public int Total;
+        /// <summary>Rows past its own the next level reads: row y of the next needs rows y .. y + Reach of this one.</summary>
+        public int Reach;
+        /// <summary>
+        /// Rows computed at a time: whole groups of Winograd tiles (m rows d apart), so that every row falls in the tile it
+        /// falls in when the whole band is computed at once and is rounded alike; else 1.
+        /// </summary>
+        public int Group = 1;
+        public int Capacity;
+        public int Lo, Hi;
+    }
+
+    /// <summary>Rows of a band taken in per step: more is fewer, longer kernel calls; fewer is less memory per band.</summary>
+    public const int DefaultStepRows = 32;
+
+    private readonly int _stepRows;
+
+    /// <summary>
+    /// The band streamed through the network a few rows at a time, each level keeping only the rows the next still reads.
+    /// Each row is computed once, in the tiles and order of running every stage over the whole band, so the scores are
+    /// the same to the bit; but a band holds about 15 MB (deepem-48, 1024 px wide) where whole stages held about 100 MB,
+    /// which a micrograph's first scoring had to fault in (the kernel zeroing fresh pages was about a sixth of a
+    /// one-micrograph pick).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ScoreBand(ReadOnlySpan<float> band, int width, int height, List<float[]> buffers, Span<float> scores, int scoresStride)
     {
-        var layout = _arch.Layout;
         var stride = width;
-        var finalSize = _arch.Stages[^1].OutHeight;
+        var levels = Plan(width, height);
+        var held = levels.Length - 1; // the scores go straight to the caller's map
         var slack = PlaneSlack(_arch);
-        int Plane(int rows) => rows * stride + slack;
-
-        // Two buffers for all stages: a stage's convolution reads the maps pooled before it (buffer 0, which first holds
-        // the band itself) and writes its activations to buffer 1; its pooling reads those and writes buffer 0 again.
-        // Buffers per stage would hold three times the memory for nothing.
-        const int pooledSlot = 0, activationSlot = 1, scratchSlot = 2;
-        var rowsIn = height;
-        var inPlane = Plane(rowsIn);
-        var input = Buffer(buffers, pooledSlot, inPlane);
-        band.CopyTo(input);
-        float[] current = input;
-        var channels = 1;
-        var d = 1;
-        for (var s = 0; s < _arch.Stages.Count; s++)
+        var planes = new int[held];
+        var data = new float[held][];
+        for (var l = 0; l < held; l++)
         {
-            var st = _arch.Stages[s];
-            var convRows = rowsIn - d * (st.Kernel - 1);
-            var convPlane = RoundUp(convRows * stride, Convolution.PixelBlock) + slack;
-            var act = Buffer(buffers, activationSlot, Convolution.PaddedOutputs(st.OutChannels) * convPlane);
-            if (_winograd[s] is { } winograd && WinogradRows.Applies(stride, convRows, winograd.Tile, d))
+            planes[l] = RoundUp(levels[l].Capacity * stride, Convolution.PixelBlock) + slack;
+            // One plane more than the channels: a level is read and written through spans that start at a row inside it,
+            // and each must still be as long as all the level's planes (the kernels check that).
+            data[l] = Buffer(buffers, l, (levels[l].Channels + 1) * planes[l]);
+        }
+        var scratch = Buffer(buffers, held, Math.Max(1, _arch.Stages.Select((_, s) => _winograd[s]?.ScratchLength(_dilations[s]) ?? 0).Max()));
+        var layout = _arch.Layout;
+        foreach (var (l, to) in Steps(levels, _stepRows))
+        {
+            var level = levels[l];
+            if (l < held) MakeRoom(levels, l, to, data[l], planes[l], stride);
+            var rows = to - level.Hi;
+            if (l == 0)
             {
-                winograd.Forward(current, inPlane, stride, act, convRows, convPlane, d, _arch.Activation, Buffer(buffers, scratchSlot, winograd.ScratchLength(d)));
+                band.Slice(level.Hi * stride, rows * stride).CopyTo(data[0].AsSpan((level.Hi - level.Lo) * stride));
+                continue;
+            }
+            var prev = levels[l - 1];
+            var inAt = (level.Hi - prev.Lo) * stride;
+            if (l == held)
+            {
+                DilatedDense(data[l - 1], inAt, prev.Channels, planes[l - 1], stride, _arch.Stages[^1].OutHeight, _dilations[^1], rows, width - _arch.BoxSize + 1,
+                    _parameters.AsSpan(layout.DenseWeightOffset, _arch.DenseInputs), _parameters[layout.DenseBiasOffset], scores[(level.Hi * scoresStride)..], scoresStride);
+                continue;
+            }
+            var stage = (l - 1) / 2;
+            var st = _arch.Stages[stage];
+            var d = _dilations[stage];
+            var outAt = (level.Hi - level.Lo) * stride;
+            if (l % 2 == 0)
+            {
+                DilatedPool(data[l - 1], inAt, st.OutChannels, planes[l - 1], stride, st.Pool, d, rows, data[l], outAt, planes[l]);
+            }
+            else if (level.Group > 1 && rows >= level.Group)
+            {
+                _winograd[stage]!.Forward(data[l - 1].AsSpan(inAt), planes[l - 1], stride, data[l].AsSpan(outAt), rows, planes[l], d, _arch.Activation, scratch);
             }
             else
             {
-                Convolution.Forward(current, channels, inPlane, stride, _packed[s],
-                    _parameters.AsSpan(layout.BiasOffset(s), st.OutChannels), st.OutChannels, st.Kernel, act, convRows, convPlane, d, _arch.Activation);
+                Convolution.Forward(data[l - 1].AsSpan(inAt), prev.Channels, planes[l - 1], stride, _packed[stage],
+                    _parameters.AsSpan(layout.BiasOffset(stage), st.OutChannels), st.OutChannels, st.Kernel, data[l].AsSpan(outAt), rows, planes[l], d, _arch.Activation);
             }
-            var poolRows = convRows - d * (st.Pool - 1);
-            var poolPlane = Plane(poolRows);
-            var pooled = Buffer(buffers, pooledSlot, st.OutChannels * poolPlane);
-            DilatedPool(act, st.OutChannels, convPlane, stride, st.Pool, d, poolRows, pooled, poolPlane);
-            current = pooled;
-            inPlane = poolPlane;
-            rowsIn = poolRows;
-            channels = st.OutChannels;
-            d *= st.Pool;
         }
-        // The dense maps run past the last whole box where a pooling drops a remainder: only box positions are written.
-        var zRows = Math.Min(rowsIn - d * (finalSize - 1), height - _arch.BoxSize + 1);
-        DilatedDense(current, channels, inPlane, stride, finalSize, d, zRows, width - _arch.BoxSize + 1,
-            _parameters.AsSpan(layout.DenseWeightOffset, _arch.DenseInputs), _parameters[layout.DenseBiasOffset], scores, scoresStride);
+    }
+
+    /// <summary>
+    /// The levels of a band of <paramref name="height"/> rows: the band, then each stage's activations and pooled maps,
+    /// then the scores; each level's capacity from a dry run of <see cref="Steps"/>.
+    /// </summary>
+    private Level[] Plan(int width, int height)
+    {
+        var stages = _arch.Stages;
+        var levels = new Level[2 * stages.Count + 2];
+        levels[0] = new Level { Channels = 1, Total = height };
+        for (var s = 0; s < stages.Count; s++)
+        {
+            var (st, d, input) = (stages[s], _dilations[s], levels[2 * s]);
+            input.Reach = d * (st.Kernel - 1);
+            var conv = levels[2 * s + 1] = new Level { Channels = Convolution.PaddedOutputs(st.OutChannels), Total = input.Total - input.Reach, Reach = d * (st.Pool - 1) };
+            // The whole band's choice (ScoreBand before streaming): Winograd where its tiles fit, the direct kernel otherwise.
+            if (_winograd[s] is { } winograd && WinogradRows.Applies(width, conv.Total, winograd.Tile, d)) conv.Group = winograd.Tile * d;
+            levels[2 * s + 2] = new Level { Channels = st.OutChannels, Total = conv.Total - conv.Reach };
+        }
+        var last = levels[^2];
+        last.Reach = _dilations[^1] * (stages[^1].OutHeight - 1);
+        // The dense maps run past the last whole box where a pooling drops a remainder: only box positions are scored.
+        levels[^1] = new Level { Total = Math.Min(last.Total - last.Reach, height - _arch.BoxSize + 1) };
+
+        // A level must hold the rows from the next level's next row to the last it computes; a step of room more, so that
+        // rows are moved to the buffer's start only now and then.
+        var most = new int[levels.Length];
+        foreach (var (l, to) in Steps(levels, _stepRows))
+        {
+            if (l < levels.Length - 1) most[l] = Math.Max(most[l], to - levels[l + 1].Hi);
+        }
+        foreach (var (level, l) in levels.Select((v, i) => (v, i)))
+        {
+            level.Capacity = most[l] + _stepRows;
+            level.Lo = level.Hi = 0;
+        }
+        return levels;
+    }
+
+    /// <summary>
+    /// The order of the work: the band's next rows in, then each level as far as what it reads allows, until every score is
+    /// computed. Yields (level, to): compute the level's rows [Hi, to); its Hi moves to <c>to</c> when the caller is done.
+    /// </summary>
+    private static IEnumerable<(int Level, int To)> Steps(Level[] levels, int stepRows)
+    {
+        var scores = levels[^1];
+        while (scores.Hi < scores.Total)
+        {
+            var input = levels[0];
+            var next = Math.Min(input.Total, input.Hi + stepRows);
+            if (next > input.Hi)
+            {
+                yield return (0, next);
+                input.Hi = next;
+            }
+            for (var l = 1; l < levels.Length; l++)
+            {
+                var (prev, level) = (levels[l - 1], levels[l]);
+                var can = prev.Hi - prev.Reach;
+                var to = can >= level.Total ? level.Total : can / level.Group * level.Group;
+                if (to <= level.Hi) continue;
+                yield return (l, to);
+                level.Hi = to;
+            }
+        }
+    }
+
+    /// <summary>Room in level <paramref name="l"/> for its rows up to <paramref name="to"/>: the rows the next level has read for the last time go.</summary>
+    private static void MakeRoom(Level[] levels, int l, int to, float[] buffer, int plane, int stride)
+    {
+        var level = levels[l];
+        if (to - level.Lo <= level.Capacity) return;
+        var keep = levels[l + 1].Hi;
+        if (keep > level.Lo)
+        {
+            for (var c = 0; c < level.Channels; c++)
+            {
+                Array.Copy(buffer, c * plane + (keep - level.Lo) * stride, buffer, c * plane, (level.Hi - keep) * stride);
+            }
+            level.Lo = keep;
+        }
+        if (to - level.Lo > level.Capacity) throw new InvalidOperationException($"streamed level {l}: rows {level.Lo}..{to} exceed its {level.Capacity}");
     }
 
     private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
 
     /// <summary>P[c][q] = (1/p²) Σ_dy Σ_dx A[c][q + d·(dy·stride + dx)], summed in the per-box order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void DilatedPool(float[] act, int channels, int actPlane, int stride, int pool, int d, int rows, float[] pooled, int poolPlane)
+    private static unsafe void DilatedPool(float[] act, int actAt, int channels, int actPlane, int stride, int pool, int d, int rows, float[] pooled, int pooledAt, int poolPlane)
     {
         var count = rows * stride;
         var scale = 1f / (pool * pool);
@@ -164,8 +294,8 @@ public sealed class ManagedBandScorer : IBandScorer
         {
             for (var c = 0; c < channels; c++)
             {
-                var src = a + c * actPlane;
-                var dst = p + c * poolPlane;
+                var src = a + actAt + c * actPlane;
+                var dst = p + pooledAt + c * poolPlane;
                 var q = 0;
                 if (Avx.IsSupported)
                 {
@@ -204,13 +334,14 @@ public sealed class ManagedBandScorer : IBandScorer
     /// at least a vector's width (its last vector is moved back to end at the row's end), the scalar one otherwise.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void DilatedDense(float[] maps, int channels, int plane, int stride, int size, int d, int rows, int columns,
+    private static unsafe void DilatedDense(float[] maps, int mapsAt, int channels, int plane, int stride, int size, int d, int rows, int columns,
         ReadOnlySpan<float> weights, float bias, Span<float> scores, int outStride)
     {
-        fixed (float* m = maps)
+        fixed (float* m0 = maps)
         fixed (float* w = weights)
         fixed (float* o = scores)
         {
+            var m = m0 + mapsAt;
             for (var y = 0; y < rows; y++)
             {
                 DenseRow(m, channels, plane, stride, size, d, y * stride, columns, w, bias, o + (long)y * outStride);
