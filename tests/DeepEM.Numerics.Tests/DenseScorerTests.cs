@@ -55,7 +55,8 @@ public class DenseScorerTests
     [Theory]
     [InlineData(Presets.Default, 300, 410)]      // Winograd for C3 and C5, tails below their last whole tiles
     [InlineData(Presets.DefaultRelu, 261, 153)]
-    [InlineData(Presets.Default, 200, 60)]       // C5's rows fewer than one tile group: the direct kernel
+    [InlineData(Presets.Default, 200, 60)]       // a band of 13 score rows: every level computes in one or two steps
+    [InlineData(Presets.Default, 200, 48)]       // C5's 23 rows, fewer than its tile group of 24: the direct kernel there
     public void A_band_streamed_a_few_rows_at_a_time_scores_to_the_bit_as_computed_whole(string name, int width, int height)
     {
         var arch = ManagedBackendTests.Build(name);

@@ -56,8 +56,10 @@ public static class DemoCommand
             var picksDir = Path.Combine(outDir, "picks");
             Console.Out.WriteLine($"3/4 pick all {Count} micrographs -> {picksDir}, a campaign on the embedded one-node cluster");
             var indented = new IndentedWriter(Console.Out, "    ");
-            var summary = PickingCampaign.RunAsync(modelPath, trained.Model, sim.Micrographs, picksDir, new PickSettings(), PickSettings.DefaultFormats, Numerics.Backends.DeviceChoice.Auto, relionLayout: false, client: null,
-                Terminal.Verbose, indented).GetAwaiter().GetResult();
+            // The model as pick reads it, and the hash of those bytes: the first micrograph is picked while the cluster forms.
+            var (model, modelFile) = Cluster.Models.ParsedModels.Load(modelPath);
+            var summary = PickingCampaign.RunAsync(modelPath, model, sim.Micrographs, picksDir, new PickSettings(), PickSettings.DefaultFormats, Numerics.Backends.DeviceChoice.Auto, relionLayout: false, client: null,
+                Terminal.Verbose, indented, modelSha256: modelFile.Sha256).GetAwaiter().GetResult();
             if (summary.Failures.Count > 0) throw new InvalidOperationException($"{summary.Failures[0].Name}: {summary.Failures[0].Error}");
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"    {summary.Particles} particles in {summary.Elapsed.TotalSeconds:0.0} s (campaign summary: {Path.Combine(picksDir, "campaign.json")})"));

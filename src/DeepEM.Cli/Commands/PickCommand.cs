@@ -77,7 +77,7 @@ public static class PickCommand
                 throw new UsageException("--settle, --rescan and --idle go with --watch");
             }
             // Read, hashed and parsed once in this process: the campaign's spec, the coordinator and the worker get the same.
-            var (trained, _) = ParsedModels.Load(modelPath);
+            var (trained, modelFile) = ParsedModels.Load(modelPath);
             settings = settings with { Threshold = settings.Threshold ?? ModelThreshold(trained, modelPath, parse.GetValue(threshold)!, criterion!) };
             if (watchOptions is not null)
             {
@@ -113,7 +113,7 @@ public static class PickCommand
             try
             {
                 result = PickingCampaign.RunAsync(modelPath, trained, files, outDir, settings, formats, deviceChoice, relionLayout,
-                        address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token)
+                        address is null ? null : cluster.ClientNode(parse, address), Terminal.Verbose, Console.Out, interruption.Token, modelFile.Sha256)
                     .GetAwaiter().GetResult();
             }
             catch (OperationCanceledException)

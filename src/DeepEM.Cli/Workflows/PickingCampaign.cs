@@ -23,9 +23,11 @@ public static class PickingCampaign
     public const int Rejoins = 3;
 
     /// <param name="client">A client member of a running cluster (--join), or null for the embedded one-node cluster.</param>
+    /// <param name="modelSha256">The hash of the bytes <paramref name="model"/> was parsed from: with it, the embedded cluster
+    /// picks the first micrograph while it forms (PickAhead).</param>
     public static async Task<PickingCampaignResult> RunAsync(string modelPath, TrainedModel model, IReadOnlyList<string> micrographs, string outDir,
         PickSettings settings, IReadOnlyList<CoordinateFormat> formats, DeviceChoice device, bool relionLayout, NodeOptions? client, bool verbose, TextWriter output,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, string? modelSha256 = null)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var spec = CampaignSpecs.For(modelPath, micrographs, outDir, settings, formats, relionLayout);
@@ -35,11 +37,12 @@ public static class PickingCampaign
         progress.Line(Describe(client, device, settings, model));
 
         var nodeOptions = NodeFor(client, absoluteOut, device, verbose);
-        if (client is null && spec.Micrographs.Count > 0 && !File.Exists(Path.Combine(nodeOptions.StateDir!, "journal.db")))
+        if (client is null && modelSha256 is not null && spec.Micrographs.Count > 0 && !File.Exists(Path.Combine(nodeOptions.StateDir!, "journal.db")))
         {
             // A new campaign's first micrograph is picked while the embedded cluster forms (PickAhead). A campaign resumed
-            // may have it already, and is left to pick as it always did.
-            nodeOptions = nodeOptions with { PickAhead = new PickAhead(spec.ModelSha256, model, spec.Settings, spec.Micrographs[0].Path) };
+            // may have it already, and is left to pick as it always did. The hash is of the bytes the model was parsed
+            // from (the spec read the file again: one replaced in between is another model, and its tasks pick anew).
+            nodeOptions = nodeOptions with { PickAhead = new PickAhead(modelSha256, model, spec.Settings, spec.Micrographs[0].Path) };
         }
         // A client that the cluster removes joins again; the embedded node is the whole cluster and is never removed.
         var failed = 0;

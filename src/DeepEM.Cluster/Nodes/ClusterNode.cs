@@ -155,15 +155,28 @@ public sealed class ClusterNode : IAsyncDisposable
         var ahead = options.PickAhead is { } pickAhead && options.Roles.Contains(Roles.Worker)
             ? AheadPicking.Start(pickAhead, options.Device, options.Gpus is { Count: > 0 } gpus ? gpus[0] : null)
             : null;
-        var config = BuildConfig(options);
-        var settings = CoordinatorSettings.From(config) with { ReadOnly = options.ReadOnlyCoordinator };
-        var tls = TlsSettings.From(config);
-        var seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
-        if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
-        PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
-        var setup = BootstrapSetup.Create().WithConfig(config);
-        var system = ActorSystem.Create(NodeOptions.SystemName, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
+        Config config;
+        CoordinatorSettings settings;
+        List<Address> seeds;
+        ActorSystem system;
+        try
+        {
+            config = BuildConfig(options);
+            settings = CoordinatorSettings.From(config) with { ReadOnly = options.ReadOnlyCoordinator };
+            var tls = TlsSettings.From(config);
+            seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
+            if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
+            PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
+            var setup = BootstrapSetup.Create().WithConfig(config);
+            system = ActorSystem.Create(NodeOptions.SystemName, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
+        }
+        catch
+        {
+            Abandon(ahead);
+            throw;
+        }
         NodeHttpEndpoint? endpoint = null;
+        PipelineMicrographPicking? picking = null;
         try
         {
             if (options.Roles.Contains(Roles.Coordinator))
@@ -196,7 +209,6 @@ public sealed class ClusterNode : IAsyncDisposable
 
             IActorRef? slots = null;
             BlobReplicas? replicas = null;
-            PipelineMicrographPicking? picking = null;
             var sharding = ClusterSharding.Get(system);
             if (options.Roles.Contains(Roles.Worker))
             {
@@ -259,9 +271,19 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             if (endpoint is not null) await endpoint.DisposeAsync();
             await system.Terminate();
+            // The picking engine frees its lanes' pickers (it waits for the pick ahead); without one, the pick ahead's own.
+            if (picking is not null) picking.Dispose();
+            else Abandon(ahead);
             throw;
         }
     }
+
+    /// <summary>A pick ahead that no node will take: its picker is freed when it is done.</summary>
+    private static void Abandon(AheadPicking? ahead) =>
+        ahead?.Done.ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully) t.Result.Picker?.Dispose();
+        }, TaskContinuationOptions.ExecuteSynchronously);
 
     /// <summary>Leaves the cluster gracefully (slots finish their micrographs and move) and stops the node.</summary>
     public async Task LeaveAsync()

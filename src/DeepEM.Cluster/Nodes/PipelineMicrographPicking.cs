@@ -42,9 +42,16 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
         _freeLanes.TryDequeue(out var first);
         ahead.Done.ContinueWith(t =>
         {
-            if (t.Result.Picker is { } picker) first!.Picker = ((ahead.Request.ModelSha256, ahead.Request.Settings), picker);
-            _freeLanes.Enqueue(first!);
-            _free.Release();
+            try
+            {
+                if (t.IsCompletedSuccessfully && t.Result.Picker is { } picker) first!.Picker = ((ahead.Request.ModelSha256, ahead.Request.Settings), picker);
+            }
+            finally
+            {
+                // Whatever the pick came to (out of memory included), the lane is free again.
+                _freeLanes.Enqueue(first!);
+                _free.Release();
+            }
         }, TaskContinuationOptions.ExecuteSynchronously);
     }
 

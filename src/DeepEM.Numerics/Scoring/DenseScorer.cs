@@ -67,10 +67,12 @@ public sealed class DenseScorer : IDenseScorer
         // Work items: (rotation, band); each writes its own rows of its own rotation's map.
         var maps = work.Maps(rotations, outW * outH);
         var items = new List<(int rotation, int y0, int rows, int w, int h)>();
+        // At least a band per core: with more cores than rotations, each rotation is split (its bands' halos computed twice).
+        var bandsPerRotation = (_threads + rotations - 1) / rotations;
         for (var r = 0; r < rotations; r++)
         {
             var (w, h) = r % 2 == 0 ? (width, height) : (height, width);
-            var band = BandRows(w);
+            var band = Math.Min(BandRows(w), Math.Max(2 * box, (h - box + 1 + bandsPerRotation - 1) / bandsPerRotation));
             for (var y0 = 0; y0 < h - box + 1; y0 += band)
             {
                 items.Add((r, y0, Math.Min(band, h - box + 1 - y0), w, h));

@@ -155,7 +155,7 @@ public sealed class ManagedBandScorer : IBandScorer
         {
             planes[l] = RoundUp(levels[l].Capacity * stride, Convolution.PixelBlock) + slack;
             // One plane more than the channels: a level is read and written through spans that start at a row inside it,
-            // and each must still be as long as all the level's planes (the kernels check that).
+            // and each must still be as long as all the level's planes (the Winograd kernel checks that).
             data[l] = Buffer(buffers, l, (levels[l].Channels + 1) * planes[l]);
         }
         var scratch = Buffer(buffers, held, Math.Max(1, _arch.Stages.Select((_, s) => _winograd[s]?.ScratchLength(_dilations[s]) ?? 0).Max()));
