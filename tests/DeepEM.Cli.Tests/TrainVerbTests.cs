@@ -179,6 +179,12 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
             "--epochs", "1", "--preset", "deepem-48-bn", "--device", "ilgpu-cpu");
         Assert.Equal(2, refused.ExitCode);
         Assert.Contains("trains on the CPU backend only", refused.Stderr);
+        // Refined from the folded model, it trains on as deepem-48-relu; asked to be batch-normalised again, it says why not.
+        var again = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--init", path, "--out", temp.File("y.deepem"),
+            "--epochs", "1", "--preset", "deepem-48-bn");
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("--preset deepem-48-bn differs from the --init model's network deepem-48-relu (a deepem-48-bn model is folded into deepem-48-relu when it is saved, and trains on as that)", again.Stderr);
+        Assert.Single(again.Stderr.Trim().Split('\n'));
     }
 
     [Fact]

@@ -85,14 +85,14 @@ internal static class TestCluster
         """;
 
     public static Task<ClusterNode> Start(string? state, IReadOnlyList<string> roles, ClusterNode? seed = null, Func<IMicrographPicking, IMicrographPicking>? wrap = null, string extra = "",
-        string? log = null, IReadOnlyList<int>? gpus = null, PickAhead? ahead = null) =>
+        string? log = null, IReadOnlyList<int>? gpus = null, PickAhead? ahead = null, Numerics.Backends.DeviceChoice device = Numerics.Backends.DeviceChoice.Cpu) =>
         ClusterNode.StartAsync(new NodeOptions
         {
             Roles = roles,
             StateDir = state,
             SeedNodes = seed is null ? [] : [seed.Address.ToString()],
             ExtraConfig = Config(extra),
-            Device = Numerics.Backends.DeviceChoice.Cpu,
+            Device = device,
             // Lanes numbered as GPUs; on the CPU device each lane is a managed backend of its own.
             Gpus = gpus,
             WrapPicking = wrap,

@@ -19,15 +19,15 @@ public sealed class TrainingTests(ClusterData data)
     /// <summary>Batch 48: three chunks of 16, so up to three nodes each compute a slice of every step.</summary>
     private static readonly TrainingOptions Options = new() { Epochs = 3, BatchSize = 48, Seed = 5 };
 
-    private static TrainingResult OneProcess(BoxSet boxes, TrainingOptions options) =>
-        new Trainer(new ManagedBackend(Presets.Create(Presets.Default, boxes.BoxSize)), options).Train(boxes);
+    private static TrainingResult OneProcess(BoxSet boxes, TrainingOptions options, string preset = Presets.Default) =>
+        new Trainer(new ManagedBackend(Presets.Create(preset, boxes.BoxSize)), options).Train(boxes);
 
-    private static TrainingSpec Spec(TempFolder temp, BoxSet boxes, TrainingOptions options, string jobId)
+    private static TrainingSpec Spec(TempFolder temp, BoxSet boxes, TrainingOptions options, string jobId, string preset = Presets.Default)
     {
         var bytes = BoxSetFile.ToBytes(boxes);
         var path = temp.File("boxes.set");
         File.WriteAllBytes(path, bytes);
-        return new TrainingSpec(jobId, Presets.Default, boxes.BoxSize, new BlobRef(HashedFiles.Sha256Hex(bytes), path, bytes.Length), null,
+        return new TrainingSpec(jobId, preset, boxes.BoxSize, new BlobRef(HashedFiles.Sha256Hex(bytes), path, bytes.Length), null,
             options.Epochs, options.BatchSize, options.LearningRate, options.Momentum, "squared-error", options.ValidationFraction, options.Seed, 0, options.Symmetries);
     }
 
@@ -83,6 +83,30 @@ public sealed class TrainingTests(ClusterData data)
         {
             foreach (var node in Enumerable.Reverse(cluster)) await node.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_batch_normalised_job_trains_on_a_gpu_nodes_cpu_with_the_weights_of_one_process()
+    {
+        // ILGPU's CPU accelerator stands for a GPU here: it has no batch statistics and refuses such a network, as a GPU does.
+        using var temp = TestPaths.NewTemp();
+        var options = Options with { Epochs = 1 };
+        var reference = OneProcess(data.TrainingBoxes, options, Presets.BatchNormRelu);
+        var node = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], device: Numerics.Backends.DeviceChoice.IlgpuCpu);
+        try
+        {
+            await TestCluster.WaitForTrainers(node, 1);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            var trained = await new TrainingClient(node).RunAsync(Spec(temp, data.TrainingBoxes, options, "bn", Presets.BatchNormRelu), _ => { }, _ => { }, timeout.Token);
+            var difference = RelativeDifference(reference.Parameters, trained.Parameters);
+            Assert.True(difference <= 1e-5, $"weights differ by {difference:g3} of the largest");
+            Assert.Equal(1, trained.Finished.Traffic.Workers);
+        }
+        finally
+        {
+            await node.DisposeAsync();
+        }
+        Assert.Contains("batch normalisation trains on the CPU, not on this node's --device ilgpucpu", File.ReadAllText(temp.File("state/node.log")));
     }
 
     [Fact]

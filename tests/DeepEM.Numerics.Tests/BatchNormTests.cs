@@ -44,11 +44,14 @@ public class BatchNormTests
     }
 
     /// <summary>The summed loss of a chunk with every map normalised over the chunk, in float64.</summary>
-    private static double ReferenceLoss(double[] p, float[] boxes, float[] targets, LossKind loss)
+    private static double ReferenceLoss(double[] p, float[] boxes, float[] targets, LossKind loss) =>
+        ReferenceScores(p, boxes, targets.Length).Select((score, b) => ReferenceNetwork.Loss(loss, score, targets[b])).Sum();
+
+    /// <summary>Each box's score with every map normalised over the <paramref name="n"/> boxes, in float64.</summary>
+    private static double[] ReferenceScores(double[] p, float[] boxes, int n)
     {
         var layout = Arch.Layout;
         var pixels = Arch.BoxSize * Arch.BoxSize;
-        var n = targets.Length;
         var current = Enumerable.Range(0, n).Select(b => new[] { boxes.AsSpan(b * pixels, pixels).ToArray().Select(v => (double)v).ToArray() }).ToArray();
         for (var s = 0; s < Arch.Stages.Count; s++)
         {
@@ -68,15 +71,15 @@ public class BatchNormTests
             }
             current = conv.Select(box => ReferenceNetwork.Pool(box, st.ConvHeight, st.ConvWidth, st.Pool)).ToArray();
         }
-        double total = 0;
+        var scores = new double[n];
         for (var b = 0; b < n; b++)
         {
             var flat = current[b].SelectMany(x => x).ToArray();
             var z = p[layout.DenseBiasOffset];
             for (var i = 0; i < flat.Length; i++) z += flat[i] * p[layout.DenseWeightOffset + i];
-            total += ReferenceNetwork.Loss(loss, ReferenceNetwork.Sigmoid(z), targets[b]);
+            scores[b] = ReferenceNetwork.Sigmoid(z);
         }
-        return total;
+        return scores;
     }
 
     [Theory]
@@ -122,6 +125,29 @@ public class BatchNormTests
         for (var s = 0; s < Arch.Stages.Count; s++)
             for (var c = 0; c < Arch.Stages[s].OutChannels; c++)
                 Assert.True(Math.Abs(gradient[layout.BiasOffset(s) + c]) <= 1e-4 * scale, $"stage {s} bias {c}: {gradient[layout.BiasOffset(s) + c]}");
+    }
+
+    [Fact]
+    public void A_network_folded_with_one_chunk_scores_what_training_scored_that_chunk_and_the_float64_reference()
+    {
+        // Training normalises each map over its 16-box chunk; the network folded with the statistics of the same 16 boxes
+        // must score them as training did, and as the float64 reference does.
+        var (parameters, boxes, targets) = Chunk(11);
+        using var backend = new ManagedBackend(Arch);
+        var trained = new float[targets.Length];
+        backend.Gradient(parameters, boxes, targets, targets.Length, LossKind.CrossEntropy, new float[Arch.ParameterCount], trained);
+        var plain = Arch.WithoutBatchNorm();
+        var folded = backend.FoldBatchNorm(parameters, boxes, targets.Length)[..plain.ParameterCount];
+        using var managed = new ManagedBackend(plain);
+        var byFolded = new float[targets.Length];
+        managed.Score(folded, boxes, targets.Length, byFolded);
+        var reference = ReferenceScores(parameters.Select(v => (double)v).ToArray(), boxes, targets.Length);
+        for (var b = 0; b < targets.Length; b++)
+        {
+            Assert.True(Math.Abs(trained[b] - reference[b]) <= 1e-5, $"box {b}: training forward {trained[b]} against the reference {reference[b]}");
+            Assert.True(Math.Abs(byFolded[b] - reference[b]) <= 1e-5, $"box {b}: folded {byFolded[b]} against the reference {reference[b]}");
+        }
+        Assert.True(reference.Max() - reference.Min() > 0.05, $"scores should differ from box to box ({reference.Min()}..{reference.Max()})");
     }
 
     [Fact]

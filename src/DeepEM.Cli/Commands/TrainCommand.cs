@@ -85,7 +85,8 @@ public static class TrainCommand
                 Negatives = parse.GetValue(negatives),
                 BoxSize = parse.GetValue(box),
                 Binning = parse.GetValue(bin),
-                Preset = parse.GetValue(preset)!,
+                // Only when given: with --init the model's own network is the default.
+                Preset = parse.GetResult(preset) is { Implicit: false } ? parse.GetValue(preset) : null,
                 InitModel = parse.GetValue(init),
                 Device = deviceChoice,
                 Options = options,

@@ -195,9 +195,12 @@ internal sealed class GradientWorker : ReceiveActor, IWithTimers
         var key = $"{preset}@{boxSize}";
         if (_backend is { } b && b.Key == key) return b.Backend;
         _backend?.Backend.Dispose();
-        var backend = BackendFactory.Create(Presets.Create(preset, boxSize), _device);
+        var architecture = Presets.Create(preset, boxSize);
+        var device = TrainingDevice.For(architecture, _device);
+        var onCpu = device != _device;
+        var backend = BackendFactory.Create(architecture, device);
         _backend = (key, backend);
-        _log.Info(default, $"training on {backend.Device} ({key})");
+        _log.Info(default, $"training on {backend.Device} ({key}){(onCpu ? $"; batch normalisation trains on the CPU, not on this node's --device {_device.ToString().ToLowerInvariant()}" : "")}");
         return backend;
     }
 

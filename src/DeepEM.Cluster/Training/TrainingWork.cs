@@ -44,7 +44,7 @@ internal sealed class TrainingWork(IActorRef coordinator, ITrainingStore store, 
     {
         var (data, init) = store.ReadInputs(spec);
         var run = TrainingPlanner<IActorRef>.CreateRun(spec, data, init, checkpoint is null ? null : store.ReadCheckpoint(checkpoint));
-        return new Prepared(spec, run, BackendFactory.Create(run.Architecture, validationDevice));
+        return new Prepared(spec, run, BackendFactory.Create(run.Architecture, TrainingDevice.For(run.Architecture, validationDevice)));
     });
 
     public void Validate(string jobId, TrainingRun run, IComputeBackend validation, (TimeSpan Epoch, TimeSpan Elapsed) times) =>

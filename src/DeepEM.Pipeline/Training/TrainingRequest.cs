@@ -20,7 +20,9 @@ public sealed record TrainingRequest
     /// <summary>Binning factor; null chooses one that brings the box near the preset's native size.</summary>
     public int? Binning { get; init; }
 
-    public string Preset { get; init; } = Numerics.Network.Presets.Default;
+    /// <summary>The network's preset; null: deepem-48, or with <see cref="InitModel"/> that model's own network (another
+    /// one given with it is refused).</summary>
+    public string? Preset { get; init; }
 
     /// <summary>A model to continue from (the paper's iterative refinement); fixes preset, box and binning.</summary>
     public string? InitModel { get; init; }

@@ -160,14 +160,23 @@ public static class TrainingWorkflow
                 throw new ArgumentException($"--box {b} differs from the --init model's box {originalBox}");
             if (request.Binning is { } bin && bin != binning)
                 throw new ArgumentException($"--bin {bin} differs from the --init model's binning {binning}");
-            // A batch-normalised model was folded into a plain rectifier network (deepem-48-relu): it goes on as that.
+            // A batch-normalised model was folded into a plain rectifier network (deepem-48-relu): it goes on as that, and a
+            // preset asked for that is not the model's is refused rather than quietly not used.
+            if (request.Preset is { } preset && preset != init.Architecture.Preset)
+            {
+                var folded = Presets.Create(preset, init.Architecture.BoxSize) is { BatchNorm: true } asked && asked.WithoutBatchNorm().Preset == init.Architecture.Preset
+                    ? $" (a {preset} model is folded into {init.Architecture.Preset} when it is saved, and trains on as that)"
+                    : "";
+                throw new ArgumentException($"--preset {preset} differs from the --init model's network {init.Architecture.Preset}{folded}");
+            }
             architecture = init.Architecture;
         }
         else
         {
             originalBox = request.BoxSize ?? throw new ArgumentException("--box is required (unless --init gives it)");
-            binning = request.Binning ?? AutoBinning(originalBox, request.Preset);
-            architecture = Presets.Create(request.Preset, originalBox / binning);
+            var preset = request.Preset ?? Presets.Default;
+            binning = request.Binning ?? AutoBinning(originalBox, preset);
+            architecture = Presets.Create(preset, originalBox / binning);
         }
         log?.Invoke($"network: {architecture.Describe()}");
         log?.Invoke($"boxes: {originalBox} px, binned {binning}x to {architecture.BoxSize} px (block mean), normalised per micrograph");
