@@ -61,6 +61,9 @@ public sealed partial class PickVerbTests : IClassFixture<PickVerbTests.TrainedO
             Assert.All(star, p => Assert.InRange(p.Score!.Value, 0, 1));
             Assert.Equal(star.Select(p => (p.X, p.Y)), box.Select(p => (p.X, p.Y))); // integer centres, even box
         }
+        // The first micrograph was picked while the embedded cluster formed, and its task took those picks.
+        var log = Path.Combine(outDir, ".deepem", "deepem.log");
+        Assert.Single(Regex.Matches(File.ReadAllText(log), @"micrograph=mic_0000 msg=""picked \d+ particles ahead, while the node started"));
         var index = AutopickIndex.Read(Path.Combine(outDir, "autopick.star"));
         Assert.Equal(3, index.Count);
         Assert.All(index, e => Assert.True(File.Exists(e.CoordinatesFile)));
@@ -98,6 +101,8 @@ public sealed partial class PickVerbTests : IClassFixture<PickVerbTests.TrainedO
         Assert.Contains("2 already done (skipped)", third.Stdout);
         Assert.True(File.Exists(Path.Combine(outDir, "mic_0001.star")));
         Assert.Equal(kept, File.GetLastWriteTimeUtc(Path.Combine(outDir, "mic_0000.star")));
+        // A resumed campaign picks nothing ahead (its first micrograph may be done): the log (appended to) still has the one.
+        Assert.Single(Regex.Matches(File.ReadAllText(log), "particles ahead"));
 
         // Another threshold into the same folder would mix two pickings in one dataset: refused in one line, nothing written.
         var files = Directory.GetFiles(outDir).ToDictionary(f => f, File.GetLastWriteTimeUtc);
