@@ -57,6 +57,8 @@ public class DenseScorerTests
     [InlineData(Presets.DefaultRelu, 261, 153)]
     [InlineData(Presets.Default, 200, 60)]       // a band of 13 score rows: every level computes in one or two steps
     [InlineData(Presets.Default, 200, 48)]       // C5's 23 rows, fewer than its tile group of 24: the direct kernel there
+    [InlineData("large-kernel", 150, 170)]       // poolings of 3 and 1: other reaches, a tile group of 18
+    [InlineData(Presets.PaperKlh, 290, 300)]     // the paper's network: 51 × 51 first kernel, a 272 px box
     public void A_band_streamed_a_few_rows_at_a_time_scores_to_the_bit_as_computed_whole(string name, int width, int height)
     {
         var arch = ManagedBackendTests.Build(name);
