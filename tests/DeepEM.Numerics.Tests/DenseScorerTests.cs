@@ -85,6 +85,24 @@ public class DenseScorerTests
     }
 
     [Fact]
+    public void The_scores_do_not_depend_on_how_many_cores_score_them()
+    {
+        // Nodes of one cluster have different cores: the same micrograph must get the same bits on each.
+        var arch = ManagedBackendTests.Build(Presets.Default);
+        var parameters = TestData.Parameters(arch, 91);
+        var rng = new DeterministicRandom(92);
+        const int width = 230, height = 190;
+        var image = Enumerable.Range(0, width * height).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var one = new DenseScorer(arch, parameters, threads: 1).Score(image, width, height).Data;
+        Assert.True(one.Max() - one.Min() > 1e-3, $"scores must vary ({one.Min()}..{one.Max()})");
+        foreach (var threads in new[] { 2, 3, 8, 16 })
+        {
+            var many = new DenseScorer(arch, parameters, threads).Score(image, width, height).Data;
+            Assert.True(one.AsSpan().SequenceEqual(many), $"{threads} threads: the scores differ from one thread's");
+        }
+    }
+
+    [Fact]
     public void Single_rotation_scores_match_one_box()
     {
         var arch = TestData.Small();

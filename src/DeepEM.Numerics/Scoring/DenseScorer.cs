@@ -67,12 +67,13 @@ public sealed class DenseScorer : IDenseScorer
         // Work items: (rotation, band); each writes its own rows of its own rotation's map.
         var maps = work.Maps(rotations, outW * outH);
         var items = new List<(int rotation, int y0, int rows, int w, int h)>();
-        // At least a band per core: with more cores than rotations, each rotation is split (its bands' halos computed twice).
-        var bandsPerRotation = (_threads + rotations - 1) / rotations;
+        // The bands depend on the image and the budget only, never on the cores: where a band starts decides which rows
+        // its Winograd layers tile, so bands chosen by core count would give another node other roundings. At the default
+        // budget a rotation is one band, and one micrograph uses at most four cores (docs/benchmarks.md).
         for (var r = 0; r < rotations; r++)
         {
             var (w, h) = r % 2 == 0 ? (width, height) : (height, width);
-            var band = Math.Min(BandRows(w), Math.Max(2 * box, (h - box + 1 + bandsPerRotation - 1) / bandsPerRotation));
+            var band = BandRows(w);
             for (var y0 = 0; y0 < h - box + 1; y0 += band)
             {
                 items.Add((r, y0, Math.Min(band, h - box + 1 - y0), w, h));

@@ -7,8 +7,9 @@ namespace DeepEM.Numerics.Scoring;
 /// for 2 MB pages before their first use. In this virtual machine a 4 KB page fault costs about 10 µs, and 200 MB took
 /// 580 ms to fault in 4 KB at a time against 330 ms in 2 MB pages (what is left is the kernel zeroing fresh memory). When
 /// bands held whole stages (about 230 MB for a micrograph's first scoring), one real micrograph end to end went from 2.75
-/// to 2.40 s (docs/benchmarks.md); bands streamed a few rows at a time now hold far less. Transparent huge pages in their default "madvise" mode serve only ranges advised so; where
-/// they are off, or the call fails, the array is an ordinary one.
+/// to 2.40 s (docs/benchmarks.md); bands streamed a few rows at a time now hold far less. Transparent huge pages in
+/// their default "madvise" mode serve only ranges advised so; where they are off, or the call fails, the array is an
+/// ordinary one.
 /// </summary>
 internal static class LargeBuffers
 {
