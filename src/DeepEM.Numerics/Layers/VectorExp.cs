@@ -31,6 +31,27 @@ public static class VectorExp
         return y * scale.AsSingle();
     }
 
+    /// <summary>
+    /// The same on sixteen floats, for the 512-bit kernels (<see cref="VectorWidth"/>): lane for lane the operations of the
+    /// eight-float form, so each lane's result is the same to the bit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87.33654f)), Vector512.Create(88f));
+        var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504088896341f), 0x08); // nearest, as Avx.RoundToNearestInteger
+        var r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(0.693359375f), x);
+        r = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(-2.12194440e-4f), r);
+        var y = Avx512F.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
+        y = Avx512F.FusedMultiplyAdd(y, r, Vector512.Create(8.3334519073e-3f));
+        y = Avx512F.FusedMultiplyAdd(y, r, Vector512.Create(4.1665795894e-2f));
+        y = Avx512F.FusedMultiplyAdd(y, r, Vector512.Create(1.6666665459e-1f));
+        y = Avx512F.FusedMultiplyAdd(y, r, Vector512.Create(5.0000001201e-1f));
+        y = Avx512F.FusedMultiplyAdd(y, r * r, r + Vector512<float>.One);
+        var scale = (Avx512F.ConvertToVector512Int32(n) + Vector512.Create(127)) << 23;
+        return y * scale.AsSingle();
+    }
+
     /// <summary>Whether <see cref="Exp"/> can run here (AVX and FMA); where not, callers use <see cref="Vector256.Exp(Vector256{float})"/>.</summary>
     public static bool IsSupported => Fma.IsSupported;
 }

@@ -122,7 +122,10 @@ public sealed class WinogradRows
         var group = _m * dilation;
         var tiled = outRows / group * group;
         var width = TransformedWidth(dilation);
-        Span<float> mixed = stackalloc float[_n * Block * Pixels];
+        // 32 pixels a chunk on 512-bit vectors (VectorWidth), each pixel computed as in a chunk of 16, so the same to the bit.
+        var wide = VectorWidth.Wide && stride >= 2 * Pixels;
+        var px = wide ? 2 * Pixels : Pixels;
+        Span<float> mixed = stackalloc float[_n * Block * px];
         fixed (float* inBase = input)
         fixed (float* outBase = output)
         fixed (float* tBase = scratch)
@@ -140,16 +143,26 @@ public sealed class WinogradRows
                     for (var x0 = 0; x0 < stride; x0 += Segment)
                     {
                         // A segment shorter than a chunk is moved back to end at the row's end (its pixels computed twice, alike).
-                        var start = stride - x0 < Pixels ? stride - Pixels : x0;
+                        var start = stride - x0 < px ? stride - px : x0;
                         var length = Math.Min(Segment, stride - start);
-                        TransformInput(inBase + (long)y0 * stride + start, inPlane, stride, dilation, tBase, width, length + (_k - 1) * dilation, bt);
+                        TransformInput(inBase + (long)y0 * stride + start, inPlane, stride, dilation, tBase, width, length + (_k - 1) * dilation, bt, wide);
                         for (var b = 0; b < _blocks; b++)
                         {
-                            for (var next = 0; next < length; next += Pixels)
+                            var kernels = u + (long)b * _n * _in * _k * Block;
+                            for (var next = 0; next < length; next += px)
                             {
-                                var cx = Math.Min(next, length - Pixels);
-                                Chunk(tBase + cx, width, u + (long)b * _n * _in * _k * Block, dilation, mBase);
-                                Store(mBase, at, bias + b * Block, outBase + (long)b * Block * outPlane + (long)y0 * stride + start + cx, outPlane, stride * dilation, act);
+                                var cx = Math.Min(next, length - px);
+                                var dst = outBase + (long)b * Block * outPlane + (long)y0 * stride + start + cx;
+                                if (wide)
+                                {
+                                    ChunkWide(tBase + cx, width, kernels, dilation, mBase);
+                                    StoreWide(mBase, at, bias + b * Block, dst, outPlane, stride * dilation, act);
+                                }
+                                else
+                                {
+                                    Chunk(tBase + cx, width, kernels, dilation, mBase);
+                                    Store(mBase, at, bias + b * Block, dst, outPlane, stride * dilation, act);
+                                }
                             }
                         }
                     }
@@ -167,7 +180,7 @@ public sealed class WinogradRows
 
     /// <summary>T[j][i][x] = Σ_l Bᵀ[j][l]·in[i][(y0 + l·d)·stride + x], for the <paramref name="columns"/> columns of a segment.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe void TransformInput(float* input, int inPlane, int stride, int d, float* t, int width, int columns, float* bt)
+    private unsafe void TransformInput(float* input, int inPlane, int stride, int d, float* t, int width, int columns, float* bt, bool wide)
     {
         var rowStep = (long)d * stride;
         for (var i = 0; i < _in; i++)
@@ -177,7 +190,10 @@ public sealed class WinogradRows
             var planeStep = (long)_in * width;
             switch (_n)
             {
-                case 6 or 8: TransformHeld(src, rowStep, dst, planeStep, columns, bt, _n); break;
+                case 6 or 8:
+                    var x = wide ? TransformHeldWide(src, rowStep, dst, planeStep, columns, bt, _n) : 0;
+                    TransformHeld(src + x, rowStep, dst + x, planeStep, columns - x, bt, _n);
+                    break;
                 default: TransformAny(src, rowStep, dst, planeStep, columns, bt, _n); break;
             }
         }
@@ -214,6 +230,40 @@ public sealed class WinogradRows
                 Avx.Store(o, acc);
             }
         }
+    }
+
+    /// <summary><see cref="TransformHeld"/> on 512-bit vectors over the whole vectors of 16 in <paramref name="columns"/>; returns the columns done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int TransformHeldWide(float* src, long rowStep, float* dst, long planeStep, int columns, float* bt, int n)
+    {
+        var eight = n == 8;
+        var x = 0;
+        for (; x + 16 <= columns; x += 16)
+        {
+            var s = src + x;
+            var d0 = Avx512F.LoadVector512(s); var d1 = Avx512F.LoadVector512(s + rowStep); var d2 = Avx512F.LoadVector512(s + 2 * rowStep);
+            var d3 = Avx512F.LoadVector512(s + 3 * rowStep); var d4 = Avx512F.LoadVector512(s + 4 * rowStep); var d5 = Avx512F.LoadVector512(s + 5 * rowStep);
+            var d6 = eight ? Avx512F.LoadVector512(s + 6 * rowStep) : default;
+            var d7 = eight ? Avx512F.LoadVector512(s + 7 * rowStep) : default;
+            var o = dst + x;
+            for (var j = 0; j < n; j++, o += planeStep)
+            {
+                var c = bt + j * n;
+                var acc = Vector512.Create(c[0]) * d0;
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[1]), d1, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[2]), d2, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[3]), d3, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[4]), d4, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[5]), d5, acc);
+                if (eight)
+                {
+                    acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[6]), d6, acc);
+                    acc = Avx512F.FusedMultiplyAdd(Vector512.Create(c[7]), d7, acc);
+                }
+                Avx512F.Store(o, acc);
+            }
+        }
+        return x;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -264,6 +314,75 @@ public sealed class WinogradRows
             Avx.Store(dst + 48, a3); Avx.Store(dst + 56, b3);
             Avx.Store(dst + 64, a4); Avx.Store(dst + 72, b4);
             Avx.Store(dst + 80, a5); Avx.Store(dst + 88, b5);
+        }
+    }
+
+    /// <summary><see cref="Chunk"/> on 512-bit vectors: 32 pixels for six maps, <paramref name="mixed"/> as [j][lane][32].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void ChunkWide(float* t, int width, float* u, int d, float* mixed)
+    {
+        var n = _n;
+        var k = _k;
+        var channels = _in;
+        var tap = u;
+        for (var j = 0; j < n; j++)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default;
+            for (var i = 0; i < channels; i++)
+            {
+                var row = t + (long)(j * channels + i) * width;
+                for (var kx = 0; kx < k; kx++, tap += Block)
+                {
+                    Convolution.Tap(row + kx * d, tap, ref a0, ref b0, ref a1, ref b1, ref a2, ref b2, ref a3, ref b3, ref a4, ref b4, ref a5, ref b5);
+                }
+            }
+            var dst = mixed + j * Block * 2 * Pixels;
+            Avx512F.Store(dst, a0); Avx512F.Store(dst + 16, b0);
+            Avx512F.Store(dst + 32, a1); Avx512F.Store(dst + 48, b1);
+            Avx512F.Store(dst + 64, a2); Avx512F.Store(dst + 80, b2);
+            Avx512F.Store(dst + 96, a3); Avx512F.Store(dst + 112, b3);
+            Avx512F.Store(dst + 128, a4); Avx512F.Store(dst + 144, b4);
+            Avx512F.Store(dst + 160, a5); Avx512F.Store(dst + 176, b5);
+        }
+    }
+
+    /// <summary><see cref="Store"/> on 512-bit vectors, for the 32 pixels of <see cref="ChunkWide"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void StoreWide(float* products, float* at, float* bias, float* output, int outPlane, int rowStep, int act)
+    {
+        var n = _n;
+        var bias0 = Vector512.Create(bias[0]); var bias1 = Vector512.Create(bias[1]); var bias2 = Vector512.Create(bias[2]);
+        var bias3 = Vector512.Create(bias[3]); var bias4 = Vector512.Create(bias[4]); var bias5 = Vector512.Create(bias[5]);
+        for (var t = 0; t < _m; t++)
+        {
+            Vector512<float> a0 = bias0, b0 = bias0, a1 = bias1, b1 = bias1, a2 = bias2, b2 = bias2;
+            Vector512<float> a3 = bias3, b3 = bias3, a4 = bias4, b4 = bias4, a5 = bias5, b5 = bias5;
+            var weights = at + t * n;
+            var src = products;
+            for (var j = 0; j < n; j++, src += Block * 2 * Pixels)
+            {
+                var c = weights[j];
+                if (c == 0f) continue;
+                var w = Vector512.Create(c);
+                a0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src), w, a0); b0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 16), w, b0);
+                a1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 32), w, a1); b1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 48), w, b1);
+                a2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 64), w, a2); b2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 80), w, b2);
+                a3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 96), w, a3); b3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 112), w, b3);
+                a4 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 128), w, a4); b4 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 144), w, b4);
+                a5 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 160), w, a5); b5 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 176), w, b5);
+            }
+            var dst = output + (long)t * rowStep;
+            Avx512F.Store(dst, a0); Avx512F.Store(dst + 16, b0); dst += outPlane;
+            Avx512F.Store(dst, a1); Avx512F.Store(dst + 16, b1); dst += outPlane;
+            Avx512F.Store(dst, a2); Avx512F.Store(dst + 16, b2); dst += outPlane;
+            Avx512F.Store(dst, a3); Avx512F.Store(dst + 16, b3); dst += outPlane;
+            Avx512F.Store(dst, a4); Avx512F.Store(dst + 16, b4); dst += outPlane;
+            Avx512F.Store(dst, a5); Avx512F.Store(dst + 16, b5);
+        }
+        if (act >= 0)
+        {
+            for (var t = 0; t < _m; t++) Convolution.ActivateBlockWide(output + (long)t * rowStep, outPlane, act);
         }
     }
 

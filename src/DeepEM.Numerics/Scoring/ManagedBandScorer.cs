@@ -289,6 +289,7 @@ public sealed class ManagedBandScorer : IBandScorer
     {
         var count = rows * stride;
         var scale = 1f / (pool * pool);
+        var wide = VectorWidth.Wide;
         fixed (float* a = act)
         fixed (float* p = pooled)
         {
@@ -297,6 +298,23 @@ public sealed class ManagedBandScorer : IBandScorer
                 var src = a + actAt + c * actPlane;
                 var dst = p + pooledAt + c * poolPlane;
                 var q = 0;
+                if (wide)
+                {
+                    // Sixteen at a time, each lane summed as eight at a time do (VectorWidth).
+                    var vs = Vector512.Create(scale);
+                    for (; q + 16 <= count; q += 16)
+                    {
+                        var acc = Vector512<float>.Zero;
+                        for (var dy = 0; dy < pool; dy++)
+                        {
+                            var row = src + q + d * dy * stride;
+                            var s = Vector512<float>.Zero;
+                            for (var dx = 0; dx < pool; dx++) s += Avx512F.LoadVector512(row + d * dx);
+                            acc += s;
+                        }
+                        Avx512F.Store(dst + q, acc * vs);
+                    }
+                }
                 if (Avx.IsSupported)
                 {
                     var vs = Vector256.Create(scale);
@@ -342,18 +360,52 @@ public sealed class ManagedBandScorer : IBandScorer
         fixed (float* o = scores)
         {
             var m = m0 + mapsAt;
+            var wide = VectorWidth.Wide;
             for (var y = 0; y < rows; y++)
             {
-                DenseRow(m, channels, plane, stride, size, d, y * stride, columns, w, bias, o + (long)y * outStride);
+                DenseRow(m, channels, plane, stride, size, d, y * stride, columns, w, bias, o + (long)y * outStride, wide);
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DenseRow(float* m, int channels, int plane, int stride, int size, int d, int rowStart, int columns,
-        float* w, float bias, float* o)
+        float* w, float bias, float* o, bool wide)
     {
         var x = 0;
+        if (wide)
+        {
+            // The same on 512-bit vectors, 64 columns at a time; the rest below (VectorWidth).
+            for (; x + 64 <= columns; x += 64)
+            {
+                var q = rowStart + x;
+                var z0 = Vector512.Create(bias);
+                Vector512<float> z1 = z0, z2 = z0, z3 = z0;
+                var wi = 0;
+                for (var c = 0; c < channels; c++)
+                {
+                    for (var u = 0; u < size; u++)
+                    {
+                        var row = m + c * plane + q + d * u * stride;
+                        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                        for (var v = 0; v < size; v++, wi++)
+                        {
+                            var wv = Vector512.Create(w[wi]);
+                            var at = row + d * v;
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(at), wv, s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(at + 16), wv, s1);
+                            s2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(at + 32), wv, s2);
+                            s3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(at + 48), wv, s3);
+                        }
+                        z0 += s0; z1 += s1; z2 += s2; z3 += s3;
+                    }
+                }
+                Avx512F.Store(o + x, Vector512<float>.One / (Vector512<float>.One + VectorExp.Exp(-z0)));
+                Avx512F.Store(o + x + 16, Vector512<float>.One / (Vector512<float>.One + VectorExp.Exp(-z1)));
+                Avx512F.Store(o + x + 32, Vector512<float>.One / (Vector512<float>.One + VectorExp.Exp(-z2)));
+                Avx512F.Store(o + x + 48, Vector512<float>.One / (Vector512<float>.One + VectorExp.Exp(-z3)));
+            }
+        }
         if (Fma.IsSupported && columns >= 8)
         {
             // Four vectors at a time: four independent sums (one vector's sum waits on each addition before) and each weight
