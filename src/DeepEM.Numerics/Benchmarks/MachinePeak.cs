@@ -48,7 +48,8 @@ public sealed record MachinePeak(string Processor, int Cores, int SimdLanes, int
             ghz = mhz.Max(x => double.Parse(x.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)) / 1000;
             source = "/proc/cpuinfo MHz";
         }
-        var lanes = Vector256.IsHardwareAccelerated ? 8 : Vector128.IsHardwareAccelerated ? 4 : 1;
+        // The width the scoring kernels use (Layers.VectorWidth): 16 lanes with AVX-512, where the kernels run at 512 bits.
+        var lanes = Layers.VectorWidth.Wide ? 16 : Vector256.IsHardwareAccelerated ? 8 : Vector128.IsHardwareAccelerated ? 4 : 1;
         var fmaUnits = Fma.IsSupported ? 2 : 1;
         return new MachinePeak(model.Length > 0 ? model : "unknown processor", Environment.ProcessorCount, lanes, fmaUnits, ghz, source)
         {
@@ -57,12 +58,13 @@ public sealed record MachinePeak(string Processor, int Cores, int SimdLanes, int
     }
 
     /// <summary>
-    /// GFLOP/s of 10 independent chains of 256-bit FMAs per core (enough to hide the FMA latency on two units,
+    /// GFLOP/s of 10 independent chains of FMAs per core, at the kernels' width (512 bits with AVX-512, else 256) (enough to hide the FMA latency on two units,
     /// few enough to stay in registers), all cores started together; each thread's rate is timed on its own.
     /// </summary>
     public static double MeasureFmaRate(double seconds)
     {
         var threads = Environment.ProcessorCount;
+        var lanes = Layers.VectorWidth.Wide ? 16 : 8;
         var rates = new double[threads];
         using var barrier = new Barrier(threads);
         FmaLoop(1000); // compile before timing
@@ -76,7 +78,7 @@ public sealed record MachinePeak(string Processor, int Cores, int SimdLanes, int
                 FmaLoop(1_000_000);
                 iterations += 1_000_000;
             }
-            rates[t] = iterations * 10.0 * 8 * 2 / watch.Elapsed.TotalSeconds / 1e9;
+            rates[t] = iterations * 10.0 * lanes * 2 / watch.Elapsed.TotalSeconds / 1e9;
         })).ToList();
         workers.ForEach(w => w.Start());
         workers.ForEach(w => w.Join());
@@ -84,7 +86,26 @@ public sealed record MachinePeak(string Processor, int Cores, int SimdLanes, int
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static float FmaLoop(long n)
+    private static float FmaLoop(long n) => Layers.VectorWidth.Wide ? FmaLoopWide(n) : FmaLoopNarrow(n);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static float FmaLoopWide(long n)
+    {
+        var m = Vector512.Create(0.999999f);
+        var c = Vector512.Create(1e-7f);
+        Vector512<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m;
+        for (long i = 0; i < n; i++)
+        {
+            a0 = Avx512F.FusedMultiplyAdd(a0, m, c); a1 = Avx512F.FusedMultiplyAdd(a1, m, c); a2 = Avx512F.FusedMultiplyAdd(a2, m, c);
+            a3 = Avx512F.FusedMultiplyAdd(a3, m, c); a4 = Avx512F.FusedMultiplyAdd(a4, m, c); a5 = Avx512F.FusedMultiplyAdd(a5, m, c);
+            a6 = Avx512F.FusedMultiplyAdd(a6, m, c); a7 = Avx512F.FusedMultiplyAdd(a7, m, c); a8 = Avx512F.FusedMultiplyAdd(a8, m, c);
+            a9 = Avx512F.FusedMultiplyAdd(a9, m, c);
+        }
+        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static float FmaLoopNarrow(long n)
     {
         var m = Vector256.Create(0.999999f);
         var c = Vector256.Create(1e-7f);
