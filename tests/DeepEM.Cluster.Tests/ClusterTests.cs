@@ -33,9 +33,13 @@ public sealed class ClusterTests(ClusterData data)
     {
         using var temp = TestPaths.NewTemp();
         HeldPicking? held = null;
-        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]);
-        var n2 = await TestCluster.Start(null, [Roles.Worker], n1);
+        // n1 and n2 start picking only once n3 has its first task in hand: else, on a loaded machine, they could take
+        // all 40 before the coordinator and sharding had placed slots on n3, and the spread would not be tested.
+        var n3Holds = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new WaitingPicking(p, n3Holds.Task));
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new WaitingPicking(p, n3Holds.Task));
         var n3 = await TestCluster.Start(null, [Roles.Worker], n1, p => held = new HeldPicking(p));
+        _ = held!.Entered.ContinueWith(_ => n3Holds.TrySetResult(), TaskScheduler.Default);
         try
         {
             var picking = TestCluster.Pick(n1, data, temp.File("picks"));

@@ -205,6 +205,16 @@ internal sealed class HeldPicking(IMicrographPicking inner) : IMicrographPicking
     }
 }
 
+/// <summary>Starts each pick once <paramref name="gate"/> has completed (another node's state that a test needs first).</summary>
+internal sealed class WaitingPicking(IMicrographPicking inner, Task gate) : IMicrographPicking
+{
+    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
+    {
+        await gate.WaitAsync(cancel);
+        return await inner.PickAsync(task, node, cancel);
+    }
+}
+
 /// <summary>
 /// Holds every pick until <paramref name="expected"/> are in hand at once (or a minute has passed, and the count says
 /// so): how many micrographs a node works on at the same time, which is how many slots it was given.
