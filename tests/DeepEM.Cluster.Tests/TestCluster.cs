@@ -110,6 +110,29 @@ internal static class TestCluster
         return outcome.Final;
     }
 
+    /// <summary>Waits until the slots' shard coordinator knows <paramref name="count"/> regions (one per worker node that has joined it).</summary>
+    public static async Task WaitForRegions(ClusterNode node, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        var known = 0;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var stats = await node.Slots!.Ask<Akka.Cluster.Sharding.ClusterShardingStats>(
+                    new Akka.Cluster.Sharding.GetClusterShardingStats(TimeSpan.FromSeconds(3)), TimeSpan.FromSeconds(5));
+                known = stats.Regions.Count;
+                if (known >= count) return;
+            }
+            catch (AskTimeoutException)
+            {
+                // The shard coordinator is not there yet: ask again.
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"sharding knew {known} regions of the {count} awaited");
+    }
+
     /// <summary>Asks the campaign coordinator for the campaign of <paramref name="outDir"/> until its status meets <paramref name="condition"/>.</summary>
     public static async Task<CampaignStatus> WaitForStatus(ClusterNode node, string outDir, Func<CampaignStatus, bool> condition)
     {
@@ -201,16 +224,6 @@ internal sealed class HeldPicking(IMicrographPicking inner) : IMicrographPicking
     {
         _entered.TrySetResult();
         await _release.Task.WaitAsync(cancel);
-        return await inner.PickAsync(task, node, cancel);
-    }
-}
-
-/// <summary>Starts each pick once <paramref name="gate"/> has completed (another node's state that a test needs first).</summary>
-internal sealed class WaitingPicking(IMicrographPicking inner, Task gate) : IMicrographPicking
-{
-    public async Task<PickOutcome> PickAsync(PickTask task, string node, CancellationToken cancel)
-    {
-        await gate.WaitAsync(cancel);
         return await inner.PickAsync(task, node, cancel);
     }
 }
