@@ -115,7 +115,7 @@ public static class BoxRotation
                 if (y < bh)
                 {
                     if (y % 8 != 0) continue;
-                    for (var x = 0; x < bw; x += 8) QuarterBlock(row + x, w, dst, w, h, x, y, turns == 3, reverse);
+                    for (var x = 0; x < bw; x += 8) QuarterBlock(row + x, w, dst, h, x, y, turns == 3, reverse);
                     for (var x = bw; x < w; x++) for (var j = 0; j < 8; j++) dst[Quarter(x, y + j, w, h, turns)] = row[(long)j * w + x];
                 }
                 else
@@ -131,7 +131,7 @@ public static class BoxRotation
         turns == 1 ? (long)(w - 1 - x) * h + y : (long)x * h + (h - 1 - y);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void QuarterBlock(float* block, int w, float* dst, int wAll, int h, int x0, int y0, bool three, Vector256<int> reverse)
+    private static unsafe void QuarterBlock(float* block, int w, float* dst, int h, int x0, int y0, bool three, Vector256<int> reverse)
     {
         var r0 = Avx.LoadVector256(block); var r1 = Avx.LoadVector256(block + w);
         var r2 = Avx.LoadVector256(block + 2 * w); var r3 = Avx.LoadVector256(block + 3 * w);
@@ -155,7 +155,7 @@ public static class BoxRotation
         {
             var x = x0 + i;
             if (three) Avx.Store(dst + (long)x * h + (h - 8 - y0), Avx2.PermuteVar8x32(columns[i], reverse));
-            else Avx.Store(dst + (long)(wAll - 1 - x) * h + y0, columns[i]);
+            else Avx.Store(dst + (long)(w - 1 - x) * h + y0, columns[i]);
         }
     }
 }
