@@ -217,6 +217,67 @@ public sealed class ClusterTests(ClusterData data)
     }
 
     [Fact]
+    public async Task A_client_downed_with_the_node_it_joined_through_joins_again_through_a_node_it_saw()
+    {
+        using var temp = TestPaths.NewTemp();
+        var slow = TimeSpan.FromSeconds(0.4);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        try
+        {
+            var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickSettings());
+            // The client knows only n2, and n2 goes down with it: joining again through the given seed alone would fail.
+            var clientOptions = new NodeOptions { Roles = [Roles.Client], SeedNodes = [n2.Address.ToString()], ExtraConfig = TestCluster.Config() };
+            var members = new List<Address>();
+            var rejoined = new List<int>();
+            var seen = 0;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            var outcome = await CampaignClient.RunAsMemberAsync(clientOptions, spec, _ => { }, _ =>
+            {
+                if (Interlocked.Increment(ref seen) != 3) return;
+                var leader = Akka.Cluster.Cluster.Get(n1.System);
+                leader.Down(members[0]);
+                leader.Down(n2.Address);
+            }, rejoins: 1, rejoining: rejoined.Add, started: node => members.Add(node.Address), cancel: timeout.Token);
+
+            Assert.Equal([1], rejoined);
+            await n2.System.WhenTerminated.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.True(outcome.Final.Complete);
+            Assert.Equal((40, 0), (outcome.Final.Done, outcome.Final.Failed));
+            TestCluster.AssertSameAsReference(data, temp.File("picks"));
+        }
+        finally
+        {
+            await Stop(n1, n2);
+        }
+    }
+
+    [Fact]
+    public async Task A_coordinator_node_that_leaves_keeps_its_record_of_the_members_it_saw()
+    {
+        using var temp = TestPaths.NewTemp();
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator]);
+        var n2 = await TestCluster.Start(null, [Roles.Worker], n1);
+        var record = temp.File($"state/{KnownMembers.FileName}");
+        try
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (!(File.Exists(record) && File.ReadAllText(record).Contains(n2.Address.ToString())))
+            {
+                Assert.True(watch.Elapsed < TimeSpan.FromMinutes(1), "n2 was not recorded within a minute");
+                await Task.Delay(50);
+            }
+            // Leaving, n1 hears every member removed as its own cluster shuts down; restarted, it must still find n2.
+            await n1.LeaveAsync();
+            Assert.Equal([n2.Address], KnownMembers.Read(temp.File("state")));
+        }
+        finally
+        {
+            await Stop(n1, n2);
+        }
+    }
+
+    [Fact]
     public async Task A_worker_that_cannot_read_the_model_path_fetches_it_in_chunks_checked_by_hash()
     {
         using var temp = TestPaths.NewTemp();

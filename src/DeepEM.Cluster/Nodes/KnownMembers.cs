@@ -73,27 +73,37 @@ internal static class KnownMembers
         return seeds;
     }
 
-    /// <summary>Keeps the record up to date from cluster events: worker and coordinator members that are up, not this node.</summary>
+    /// <summary>
+    /// Follows the worker and coordinator members that are up, not this node, from cluster events, and hands the set on
+    /// each change: to the record in a state folder (<see cref="Props(string)"/>) or to whoever asks (a client joining again).
+    /// </summary>
     internal sealed class Recorder : ReceiveActor
     {
         private readonly HashSet<Address> _members = [];
 
-        public static Props Props(string stateDir) => Akka.Actor.Props.Create(() => new Recorder(stateDir));
+        public static Props Props(string stateDir) => Props(members =>
+        {
+            try
+            {
+                Write(stateDir, members);
+                return null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return $"the cluster's members could not be recorded in {stateDir}: {e.Message}";
+            }
+        });
 
-        public Recorder(string stateDir)
+        /// <param name="changed">Given the members in address order; returns a warning to log, or null.</param>
+        public static Props Props(Func<IReadOnlyList<Address>, string?> changed) => Akka.Actor.Props.Create(() => new Recorder(changed));
+
+        public Recorder(Func<IReadOnlyList<Address>, string?> changed)
         {
             var cluster = Akka.Cluster.Cluster.Get(Context.System);
             var self = cluster.SelfAddress;
             void Save()
             {
-                try
-                {
-                    Write(stateDir, _members.OrderBy(a => a.ToString(), StringComparer.Ordinal));
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    Context.GetLogger().Warning("the cluster's members could not be recorded in {0}: {1}", stateDir, e.Message);
-                }
+                if (changed(_members.OrderBy(a => a.ToString(), StringComparer.Ordinal).ToList()) is { } warning) Context.GetLogger().Warning(warning);
             }
             Receive<ClusterEvent.MemberUp>(m =>
             {
@@ -104,7 +114,10 @@ internal static class KnownMembers
                 if (_members.Remove(m.Member.Address)) Save();
             });
             Receive<ClusterEvent.IMemberEvent>(_ => { });
-            cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));
+            // A node that leaves or is downed hears every member removed as its cluster shuts down (Akka publishes an
+            // empty membership last). Those members are not gone: kept, the record lets this node, restarted, find them.
+            Receive<ClusterEvent.ClusterShuttingDown>(_ => Become(() => ReceiveAny(_ => { })));
+            cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.ClusterShuttingDown));
         }
 
         protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
