@@ -49,8 +49,10 @@ public sealed class TempFolder : IDisposable
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
+    /// <summary>DEEPEM_KEEP_TEST_FILES=1 keeps every test's folder (its logs, above all) for a look after a failure.</summary>
     public void Dispose()
     {
+        if (Environment.GetEnvironmentVariable("DEEPEM_KEEP_TEST_FILES") == "1") return;
         try
         {
             Directory.Delete(Path, recursive: true);

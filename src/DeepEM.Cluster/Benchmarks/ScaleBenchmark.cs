@@ -169,7 +169,15 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             var restartStart = Stopwatch.StartNew();
             coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
             var recovery = await coordinator.RecoverySecondsAsync(TimeSpan.FromMinutes(3), cancel);
-            await WaitFor(() => Answers(workers[0], spec.CampaignId, micrographs), TimeSpan.FromMinutes(3), "the restarted coordinator's status");
+            try
+            {
+                await WaitFor(() => Answers(workers[0], spec.CampaignId, micrographs), TimeSpan.FromMinutes(3), "the restarted coordinator's status");
+            }
+            catch (TimeoutException e)
+            {
+                // Seen once under CI's load, unexplained: say whether the coordinator still ran, and what it last logged.
+                throw new TimeoutException($"{e.Message}; the coordinator {coordinator.Describe()}", e);
+            }
             var restart = restartStart.Elapsed.TotalSeconds;
             peakMb = Math.Max(peakMb, coordinator.PeakMegabytes());
             settings.Log($"{journal}, {nodes} nodes: restarted coordinator recovered in {recovery:0.00} s, answers after {restart:0.0} s");
@@ -433,6 +441,16 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
                 await Task.Delay(100, cancel);
             }
             throw new TimeoutException("the restarted coordinator did not recover its journal");
+        }
+
+        /// <summary>Running or exited, and the last lines this incarnation logged.</summary>
+        public string Describe()
+        {
+            var state = _process.HasExited ? $"exited with code {_process.ExitCode}" : "still runs";
+            using var stream = new FileStream(_log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            stream.Seek(_logStart, SeekOrigin.Begin);
+            var lines = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            return $"{state}; its last lines:\n{string.Join('\n', lines.TakeLast(30))}";
         }
 
         public void Kill()
