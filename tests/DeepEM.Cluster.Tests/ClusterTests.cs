@@ -179,17 +179,26 @@ public sealed class ClusterTests(ClusterData data)
         }
     }
 
+    /// <summary>A coordinator-and-worker node and a worker node that pick 0.4 s a micrograph: a campaign lasts long enough to act in.</summary>
+    private static async Task<(ClusterNode N1, ClusterNode N2)> TwoSlowNodes(TempFolder temp)
+    {
+        var slow = TimeSpan.FromSeconds(0.4);
+        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
+        return (n1, await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow)));
+    }
+
+    private static NodeOptions ClientJoining(ClusterNode seed) =>
+        new() { Roles = [Roles.Client], SeedNodes = [seed.Address.ToString()], ExtraConfig = TestCluster.Config() };
+
     [Fact]
     public async Task A_client_that_the_cluster_downs_joins_again_and_follows_its_campaign_to_the_end()
     {
         using var temp = TestPaths.NewTemp();
-        var slow = TimeSpan.FromSeconds(0.4);
-        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
-        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        var (n1, n2) = await TwoSlowNodes(temp);
         try
         {
             var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickSettings());
-            var clientOptions = new NodeOptions { Roles = [Roles.Client], SeedNodes = [n1.Address.ToString()], ExtraConfig = TestCluster.Config() };
+            var clientOptions = ClientJoining(n1);
             var members = new List<Address>();
             var rejoined = new List<int>();
             var accepted = new List<int>();
@@ -220,14 +229,12 @@ public sealed class ClusterTests(ClusterData data)
     public async Task A_client_downed_with_the_node_it_joined_through_joins_again_through_a_node_it_saw()
     {
         using var temp = TestPaths.NewTemp();
-        var slow = TimeSpan.FromSeconds(0.4);
-        var n1 = await TestCluster.Start(temp.File("state"), [Roles.Worker, Roles.Coordinator], wrap: p => new SlowPicking(p, slow));
-        var n2 = await TestCluster.Start(null, [Roles.Worker], n1, p => new SlowPicking(p, slow));
+        var (n1, n2) = await TwoSlowNodes(temp);
         try
         {
             var spec = CampaignSpecs.For(data.Model, data.Micrographs, temp.File("picks"), new Pipeline.Picking.PickSettings());
             // The client knows only n2, and n2 goes down with it: joining again through the given seed alone would fail.
-            var clientOptions = new NodeOptions { Roles = [Roles.Client], SeedNodes = [n2.Address.ToString()], ExtraConfig = TestCluster.Config() };
+            var clientOptions = ClientJoining(n2);
             var members = new List<Address>();
             var rejoined = new List<int>();
             var seen = 0;

@@ -449,7 +449,8 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             var state = _process.HasExited ? $"exited with code {_process.ExitCode}" : "still runs";
             using var stream = new FileStream(_log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             stream.Seek(_logStart, SeekOrigin.Begin);
-            var lines = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            using var reader = new StreamReader(stream);
+            var lines = reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             return $"{state}; its last lines:\n{string.Join('\n', lines.TakeLast(30))}";
         }
 
