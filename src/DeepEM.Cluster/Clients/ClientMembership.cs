@@ -19,11 +19,15 @@ internal static class ClientMembership
         {
             await using var node = await ClusterNode.StartAsync(options, cancel);
             IReadOnlyList<Akka.Actor.Address> seen = [];
-            node.System.ActorOf(KnownMembers.Recorder.Props(members =>
+            // Only a member that may join again needs them (not the embedded node, whose start-up every pick waits for).
+            if (attempt < rejoins)
             {
-                Volatile.Write(ref seen, members);
-                return null;
-            }), "members-seen");
+                node.System.ActorOf(KnownMembers.Recorder.Props(members =>
+                {
+                    Volatile.Write(ref seen, members);
+                    return null;
+                }), "members-seen");
+            }
             started?.Invoke(node);
             try
             {
