@@ -1,3 +1,5 @@
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 using DeepEM.Numerics.Backends;
 using DeepEM.Numerics.Backends.Ilgpu;
 using DeepEM.Numerics.Backends.Managed;
@@ -87,6 +89,27 @@ public class IlgpuBackendTests
             Assert.True(err < 1e-4, $"chunk {c}: relative error {err:E2}");
             Assert.True(Math.Abs(gpuLosses[c] - cpuLosses[c]) < 1e-4 * cpuLosses[c], $"chunk {c}: loss {gpuLosses[c]} vs {cpuLosses[c]}");
             Assert.True(cpu.AsSpan(c * n, n).ToArray().Max(Math.Abs) > 1e-4f, $"chunk {c}: a gradient of zeros would prove nothing");
+        }
+    }
+
+    /// <summary>
+    /// The driver check that spares a CPU-only node ILGPU's context agrees with that context: where no CUDA or OpenCL
+    /// library loads, ILGPU finds no GPU either (and where one loads, the context is asked as before).
+    /// </summary>
+    [Fact]
+    public void Without_a_driver_library_ilgpu_finds_no_gpu_either()
+    {
+        using var context = ILGPU.Context.Create(builder => builder.Cuda().OpenCL());
+        var gpus = context.Devices.Count(d => d.AcceleratorType is ILGPU.Runtime.AcceleratorType.Cuda or ILGPU.Runtime.AcceleratorType.OpenCL);
+        if (!IlgpuBackend.GpuDriverPresent)
+        {
+            Assert.Equal(0, gpus);
+            Assert.Empty(IlgpuBackend.GpuNames());
+            Assert.Null(IlgpuBackend.TryCreateGpu(ManagedBackendTests.Build("small")));
+        }
+        else
+        {
+            Assert.Equal(gpus > 0, IlgpuBackend.GpuNames().Count > 0);
         }
     }
 }

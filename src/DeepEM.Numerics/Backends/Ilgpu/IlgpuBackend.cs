@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using DeepEM.Numerics.Layers;
 using DeepEM.Numerics.Network;
 using DeepEM.Numerics.Scoring;
@@ -97,6 +98,7 @@ public sealed class IlgpuBackend : IComputeBackend
     /// <summary>The machine's GPUs in the order <c>--gpus</c> numbers them: the CUDA devices, else the OpenCL GPUs.</summary>
     public static IReadOnlyList<string> GpuNames()
     {
+        if (!GpuDriverPresent) return [];
         try
         {
             using var context = Context.Create(builder => builder.Cuda().OpenCL());
@@ -114,9 +116,27 @@ public sealed class IlgpuBackend : IComputeBackend
         return cuda.Count > 0 ? cuda : context.Devices.Where(d => d.AcceleratorType == AcceleratorType.OpenCL).ToList();
     }
 
+    /// <summary>
+    /// Whether this process can load a CUDA or OpenCL driver library at all, by the names and search ILGPU's own imports
+    /// use (nvcuda or cuda, opencl or OpenCL). Without one there is no GPU to find, and building an ILGPU context to look
+    /// costs a CPU-only node about a tenth of a second at every start (docs/benchmarks.md).
+    /// </summary>
+    public static bool GpuDriverPresent => DriverPresent.Value;
+
+    private static readonly Lazy<bool> DriverPresent = new(() =>
+        (OperatingSystem.IsWindows() ? new[] { "nvcuda", "opencl" } : ["cuda", "OpenCL"]).Any(CanLoad));
+
+    private static bool CanLoad(string library)
+    {
+        if (!NativeLibrary.TryLoad(library, typeof(Context).Assembly, null, out var handle)) return false;
+        NativeLibrary.Free(handle);
+        return true;
+    }
+
     /// <summary>GPU number <paramref name="index"/> (<see cref="GpuNames"/>), the first when null; null when there is no such GPU.</summary>
     public static IlgpuBackend? TryCreateGpu(NetworkArchitecture architecture, int? index = null)
     {
+        if (!GpuDriverPresent) return null;
         Context? context = null;
         try
         {
