@@ -181,4 +181,18 @@ public sealed partial class PickVerbTests : IClassFixture<PickVerbTests.TrainedO
         Assert.False(File.Exists(Path.Combine(temp.File("out"), bad + ".star")));
         Assert.Single(AutopickIndex.Read(Path.Combine(temp.File("out"), "autopick.star")));
     }
+
+    [Fact]
+    public void A_damaged_campaign_journal_is_one_line_naming_it()
+    {
+        using var temp = TestPaths.NewTemp();
+        var journal = Path.Combine(temp.File("out"), ".deepem", "journal.db");
+        Directory.CreateDirectory(Path.GetDirectoryName(journal)!);
+        File.WriteAllBytes(journal, Enumerable.Range(0, 4096).Select(i => (byte)(i * 7 + 3)).ToArray());
+        var r = DeepemProcess.Run("pick", "--model", _data.Model, "--micrographs", Path.Combine(_data.TestMicrographs, "mic_0001.mrc"), "--out", temp.File("out"));
+        Assert.Equal(1, r.ExitCode);
+        var error = Assert.Single(r.ErrorLines);
+        Assert.StartsWith($"deepem: error: {journal}: the campaign journal cannot be used", error);
+        Assert.False(File.Exists(Path.Combine(temp.File("out"), "mic_0001.star")));
+    }
 }

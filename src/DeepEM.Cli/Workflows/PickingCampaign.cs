@@ -37,7 +37,7 @@ public static class PickingCampaign
         progress.Line(Describe(client, device, settings, model));
 
         var nodeOptions = NodeFor(client, absoluteOut, device, verbose);
-        if (client is null && modelSha256 is not null && spec.Micrographs.Count > 0 && !File.Exists(Path.Combine(nodeOptions.StateDir!, "journal.db")))
+        if (client is null && modelSha256 is not null && spec.Micrographs.Count > 0 && !File.Exists(Cluster.Storage.StateJournal.PathIn(nodeOptions.StateDir!)))
         {
             // A new campaign's first micrograph is picked while the embedded cluster forms (PickAhead). A campaign resumed
             // may have it already, and is left to pick as it always did. The hash is of the bytes the model was parsed

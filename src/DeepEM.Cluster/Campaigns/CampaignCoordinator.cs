@@ -109,11 +109,16 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId => Id;
 
-    public static Props Props(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models) =>
-        Akka.Actor.Props.Create(() => new CampaignCoordinator(settings, slots, outputs, models));
+    /// <summary>In full, but for the first incarnation on a journal new to this node, which looks for no snapshot (FreshJournal).</summary>
+    public override Recovery Recovery { get; }
 
-    public CampaignCoordinator(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models)
+    /// <param name="journal">Set where the journal is new to this node: the first incarnation then looks for no snapshot.</param>
+    public static Props Props(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models, FreshJournal? journal = null) =>
+        Akka.Actor.Props.Create(() => new CampaignCoordinator(settings, slots, outputs, models, journal));
+
+    public CampaignCoordinator(CoordinatorSettings settings, IActorRef slots, ICampaignOutputFactory outputs, IBlobStore models, FreshJournal? journal)
     {
+        Recovery = journal?.TakeFirstRecovery() == true ? new Recovery(SnapshotSelectionCriteria.None) : Recovery.Default;
         _settings = settings;
         _slots = slots;
         _outputs = outputs;

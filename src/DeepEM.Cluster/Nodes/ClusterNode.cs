@@ -4,6 +4,7 @@ using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka.Event;
 using DeepEM.Cluster.Campaigns;
+using DeepEM.Cluster.Internal;
 using DeepEM.Cluster.Diagnostics;
 using DeepEM.Cluster.Blobs;
 using DeepEM.Cluster.Picking;
@@ -108,8 +109,9 @@ public sealed class ClusterNode : IAsyncDisposable
             // The embedded journal: SQLite in the state folder, unless the site configured a database of its own.
             var state = options.StateDir ?? throw new ArgumentException("a coordinator node needs a state folder");
             Directory.CreateDirectory(state);
-            var database = Escape(Path.GetFullPath(Path.Combine(state, "journal.db")));
+            var database = Escape(StateJournal.PathIn(state));
             var connections = "";
+            var tablesByNode = new List<string>();
             foreach (var store in new[] { "journal", "snapshot-store" })
             {
                 if (config.GetString($"akka.persistence.{store}.sql.connection-string", "").Length > 0) continue;
@@ -126,11 +128,33 @@ public sealed class ClusterNode : IAsyncDisposable
                     connections += $"akka.persistence.{store}.sql.connection-string = \"{Escape(fromEnvironment)}\"\n";
                     continue;
                 }
-                connections += $"akka.persistence.{store}.sql.connection-string = \"Data Source={database}\"\n";
+                connections += $"akka.persistence.{store}.sql.connection-string = \"{StateJournal.ConnectionString(database)}\"\n";
+                if (provider.Equals("SQLite.MS", StringComparison.OrdinalIgnoreCase) && config.GetBoolean($"akka.persistence.{store}.sql.auto-initialize", false))
+                {
+                    // Its tables are the node's to create (StateJournal says why), before the plugin opens the file.
+                    connections += $"akka.persistence.{store}.sql.auto-initialize = off\n";
+                    tablesByNode.Add(store);
+                }
             }
+            connections += $"{TablesByNodeKey} = [{string.Join(", ", tablesByNode.Select(t => $"\"{t}\""))}]\n";
             config = ConfigurationFactory.ParseString(connections).WithFallback(config);
         }
         return config;
+    }
+
+    /// <summary>The stores (journal, snapshot-store) whose tables in the state folder's SQLite file the node creates.</summary>
+    private const string TablesByNodeKey = "deepem.state-journal.tables-by-node";
+
+    /// <summary>
+    /// Whether journal and snapshot store are the state folder's SQLite file and it does not exist yet (asked before
+    /// anything opens it): then there is nothing to recover, and no snapshot to look for.
+    /// </summary>
+    private static FreshJournal? FreshStateJournal(Config config, string? stateDir)
+    {
+        if (stateDir is null) return FreshJournal.Unknown;
+        var file = StateJournal.PathIn(stateDir);
+        var ours = new[] { "journal", "snapshot-store" }.All(store => config.GetString($"akka.persistence.{store}.sql.connection-string", "") == StateJournal.ConnectionString(file));
+        return ours && !File.Exists(file) ? new FreshJournal() : FreshJournal.Unknown;
     }
 
     private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
@@ -168,7 +192,12 @@ public sealed class ClusterNode : IAsyncDisposable
             if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
             PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
             var setup = BootstrapSetup.Create().WithConfig(config);
-            system = ActorSystem.Create(NodeOptions.SystemName, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
+            // Not ActorSystem.Create(name, setup): it reads the application's .config file for an "akka" section even when
+            // it is given a Config (its fallback is evaluated first), and starting System.Configuration for that took about
+            // a tenth of every start (docs/benchmarks.md). This is what it does next, with the same Config and setup.
+            var created = new Akka.Actor.Internal.ActorSystemImpl(NodeOptions.SystemName, config, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
+            created.Start();
+            system = created;
         }
         catch
         {
@@ -177,6 +206,7 @@ public sealed class ClusterNode : IAsyncDisposable
         }
         NodeHttpEndpoint? endpoint = null;
         PipelineMicrographPicking? picking = null;
+        FreshJournal? freshJournal = FreshJournal.Unknown;
         try
         {
             if (options.Roles.Contains(Roles.Coordinator))
@@ -184,6 +214,9 @@ public sealed class ClusterNode : IAsyncDisposable
                 // The journal and snapshot store start on first use, and opening them (the database, its tables, the
                 // plugin's first queries) takes most of a second: start them now, while the cluster forms, rather than
                 // when the coordinator singletons first recover.
+                freshJournal = FreshStateJournal(config, options.StateDir);
+                var tables = config.GetStringList(TablesByNodeKey) ?? [];
+                StateJournal.EnsureTables(StateJournal.PathIn(options.StateDir!), tables.Contains("journal"), tables.Contains("snapshot-store"));
                 var persistence = Akka.Persistence.Persistence.Instance.Apply(system);
                 persistence.JournalFor(null);
                 persistence.SnapshotStoreFor(null);
@@ -228,7 +261,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 slots ??= await sharding.StartProxyAsync(SlotSharding.TypeName, Roles.Worker, new SlotSharding());
                 var models = new FolderModelStore(Path.Combine(options.StateDir!, "models"));
                 var outputs = new FolderCampaignOutputFactory();
-                system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models), CampaignCoordinator.Stop.Instance,
+                system.ActorOf(ClusterSingletonManager.Props(CampaignCoordinator.Props(settings, slots, outputs, models, freshJournal), CampaignCoordinator.Stop.Instance,
                     ClusterSingletonManagerSettings.Create(system).WithRole(Roles.Coordinator)), ActorNames.CampaignCoordinator);
                 if (!options.ReadOnlyCoordinator)
                 {

@@ -42,6 +42,10 @@ internal sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
 
     public override string PersistenceId => PersistenceIdValue;
 
+    // It never saves a snapshot, so it never asks the snapshot store for one: on a new journal, building and running that
+    // query was a large part of what a coordinator node's start-up spent recovering (docs/benchmarks.md).
+    public override Recovery Recovery { get; } = new(SnapshotSelectionCriteria.None);
+
     public static Props Props(TrainingSettings settings, ITrainingStore store, DeviceChoice validationDevice) =>
         Akka.Actor.Props.Create(() => new TrainingCoordinator(settings, store, validationDevice));
 
