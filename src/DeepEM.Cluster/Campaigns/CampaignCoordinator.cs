@@ -473,8 +473,9 @@ internal sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             var arrived = campaign.ArrivedAt(message.Index);
             batch.Add((message, arrived == 0 ? 0 : Math.Max(0.001f, (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - arrived) / 1000f)));
             // Group commit: the first result waits record-interval for others to share its journal write (a write costs
-            // the coordinator about a millisecond whatever it holds); a full batch goes at once.
-            if (++_waitingToRecord >= _settings.RecordBatch) RecordWhatArrived();
+            // the coordinator about a millisecond whatever it holds); a full batch goes at once, and so does a result no
+            // other can join (no task is out: the last of a campaign, or of a one-micrograph pick, which waited for nothing).
+            if (++_waitingToRecord >= _settings.RecordBatch || _book.Outstanding == 0) RecordWhatArrived();
             else if (!Timers.IsTimerActive("record")) Timers.StartSingleTimer("record", RecordNow.Instance, _settings.RecordInterval);
         }
         Refill(message.Slot);

@@ -1,4 +1,6 @@
 using DeepEM.Formats.Coordinates;
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using DeepEM.Cluster.Campaigns;
 using DeepEM.Cluster.Protocol;
@@ -47,43 +49,70 @@ internal sealed class FolderCampaignOutput : ICampaignOutput
     public void WriteIndex(IReadOnlyList<MicrographRef> withPicks) =>
         _outputs.WriteIndexOf(withPicks.Select(m => new AutopickEntry(_spec.ListedName(m), _spec.ProjectPath(_outputs.StarPath(m.Name)))));
 
+    /// <remarks>
+    /// Written field by field rather than by <see cref="JsonSerializer"/>: serialising through reflection builds its
+    /// metadata on first use, about 45 ms on the path of every campaign's end (docs/benchmarks.md). The layout is the one
+    /// the serializer gave: the same fields in the same order, indented, the same encoder.
+    /// </remarks>
     public void WriteSummary(CampaignStatus status)
     {
-        var summary = new
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
-            campaign = status.CampaignId,
-            outDir = status.OutDir,
-            model = _spec.ModelPath,
-            modelSha256 = _spec.ModelSha256,
-            total = status.Total,
-            picked = status.Done,
-            alreadyThere = status.Skipped,
-            failed = status.Failed,
-            particles = status.Particles,
-            submitted = DateTimeOffset.FromUnixTimeMilliseconds(status.SubmittedUnixMs),
-            finished = status.FinishedUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FinishedUnixMs) : (DateTimeOffset?)null,
-            coordinatorMsPerMicrograph = Math.Round(status.CoordinatorMsPerMicrograph, 3),
+            json.WriteStartObject();
+            json.WriteString("campaign", status.CampaignId);
+            json.WriteString("outDir", status.OutDir);
+            json.WriteString("model", _spec.ModelPath);
+            json.WriteString("modelSha256", _spec.ModelSha256);
+            json.WriteNumber("total", status.Total);
+            json.WriteNumber("picked", status.Done);
+            json.WriteNumber("alreadyThere", status.Skipped);
+            json.WriteNumber("failed", status.Failed);
+            json.WriteNumber("particles", status.Particles);
+            json.WriteString("submitted", DateTimeOffset.FromUnixTimeMilliseconds(status.SubmittedUnixMs));
+            if (status.FinishedUnixMs > 0) json.WriteString("finished", DateTimeOffset.FromUnixTimeMilliseconds(status.FinishedUnixMs));
+            else json.WriteNull("finished");
+            json.WriteNumber("coordinatorMsPerMicrograph", Math.Round(status.CoordinatorMsPerMicrograph, 3));
             // pick --watch: still open while watched; arrivals, what waits, and the latency from complete file to picks.
-            watching = status.Watching,
-            arrived = status.Arrived,
-            backlog = status.Backlog,
-            latencySeconds = status.LatencyCount == 0 ? null : new
+            json.WriteBoolean("watching", status.Watching);
+            json.WriteNumber("arrived", status.Arrived);
+            json.WriteNumber("backlog", status.Backlog);
+            if (status.LatencyCount == 0)
             {
-                count = status.LatencyCount,
-                median = Math.Round(status.LatencyMedianSeconds, 3),
-                p95 = Math.Round(status.LatencyP95Seconds, 3),
-                max = Math.Round(status.LatencyMaxSeconds, 3),
-            },
-            nodes = status.Nodes.Select(n => new
+                json.WriteNull("latencySeconds");
+            }
+            else
             {
-                node = n.Node,
-                micrographs = n.Micrographs,
-                busySeconds = Math.Round(n.BusySeconds, 3),
-                micrographsPerBusySecond = n.BusySeconds > 0 ? Math.Round(n.Micrographs / n.BusySeconds, 4) : 0,
-            }),
-            failures = status.Failures.Select(f => new { micrograph = f.Name, error = f.Error }),
-        };
-        AtomicFile.WriteAllText(Path.Combine(_spec.OutDir, "campaign.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+                json.WriteStartObject("latencySeconds");
+                json.WriteNumber("count", status.LatencyCount);
+                json.WriteNumber("median", Math.Round(status.LatencyMedianSeconds, 3));
+                json.WriteNumber("p95", Math.Round(status.LatencyP95Seconds, 3));
+                json.WriteNumber("max", Math.Round(status.LatencyMaxSeconds, 3));
+                json.WriteEndObject();
+            }
+            json.WriteStartArray("nodes");
+            foreach (var n in status.Nodes)
+            {
+                json.WriteStartObject();
+                json.WriteString("node", n.Node);
+                json.WriteNumber("micrographs", n.Micrographs);
+                json.WriteNumber("busySeconds", Math.Round(n.BusySeconds, 3));
+                json.WriteNumber("micrographsPerBusySecond", n.BusySeconds > 0 ? Math.Round(n.Micrographs / n.BusySeconds, 4) : 0);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartArray("failures");
+            foreach (var f in status.Failures)
+            {
+                json.WriteStartObject();
+                json.WriteString("micrograph", f.Name);
+                json.WriteString("error", f.Error);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        AtomicFile.WriteAllText(Path.Combine(_spec.OutDir, "campaign.json"), Encoding.UTF8.GetString(buffer.WrittenSpan) + "\n");
     }
 
     public void RemoveLeftovers(IReadOnlyList<string> names, DateTime writtenBeforeUtc) =>
