@@ -50,6 +50,38 @@ public sealed class StateJournalTests
         Assert.Equal(expected, Schema(byPlugin));
     }
 
+    [Fact]
+    public void A_site_that_changes_the_tables_or_only_reads_keeps_the_plugins_own_initialisation()
+    {
+        using var temp = TestPaths.NewTemp();
+        var site = temp.File("site.conf");
+        File.WriteAllText(site, "akka.persistence.journal.sql.default.journal.table-name = picks_journal\n");
+        var changed = ClusterNode.BuildConfig(new NodeOptions { Roles = [Roles.Coordinator], StateDir = temp.Path, ConfigFiles = [site] });
+        Assert.True(changed.GetBoolean("akka.persistence.journal.sql.auto-initialize", false));
+        Assert.False(changed.GetBoolean("akka.persistence.snapshot-store.sql.auto-initialize", true));
+
+        var status = ClusterNode.BuildConfig(new NodeOptions { Roles = [Roles.Coordinator], StateDir = temp.Path, ReadOnlyCoordinator = true });
+        Assert.True(status.GetBoolean("akka.persistence.journal.sql.auto-initialize", false));
+        Assert.True(status.GetBoolean("akka.persistence.snapshot-store.sql.auto-initialize", false));
+    }
+
+    [Fact]
+    public void Only_the_embedded_nodes_first_recovery_on_a_new_journal_skips_the_snapshot()
+    {
+        using var temp = TestPaths.NewTemp();
+        var embedded = new NodeOptions { Embedded = true, Roles = [Roles.Worker, Roles.Coordinator], StateDir = temp.Path };
+        var fresh = ClusterNode.FreshStateJournal(ClusterNode.BuildConfig(embedded), embedded);
+        Assert.NotNull(fresh);
+        Assert.True(fresh.TakeFirstRecovery());
+        Assert.False(fresh.TakeFirstRecovery());
+
+        // A journal that is there may hold snapshots; a node of a larger cluster may share its folder with others.
+        var node = embedded with { Embedded = false };
+        Assert.Null(ClusterNode.FreshStateJournal(ClusterNode.BuildConfig(node), node));
+        StateJournal.EnsureTables(StateJournal.PathIn(temp.Path), journal: true, snapshots: true);
+        Assert.Null(ClusterNode.FreshStateJournal(ClusterNode.BuildConfig(embedded), embedded));
+    }
+
     private sealed record SchemaObject(string Type, string Name, string Table, string? Sql);
 
     private static List<SchemaObject> Schema(string file)

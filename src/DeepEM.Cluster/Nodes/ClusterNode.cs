@@ -129,7 +129,8 @@ public sealed class ClusterNode : IAsyncDisposable
                     continue;
                 }
                 connections += $"akka.persistence.{store}.sql.connection-string = \"{StateJournal.ConnectionString(database)}\"\n";
-                if (provider.Equals("SQLite.MS", StringComparison.OrdinalIgnoreCase) && config.GetBoolean($"akka.persistence.{store}.sql.auto-initialize", false))
+                if (!options.ReadOnlyCoordinator && provider.Equals("SQLite.MS", StringComparison.OrdinalIgnoreCase)
+                    && config.GetBoolean($"akka.persistence.{store}.sql.auto-initialize", false) && StateJournal.HasDefaultTables(config, store))
                 {
                     // Its tables are the node's to create (StateJournal says why), before the plugin opens the file.
                     connections += $"akka.persistence.{store}.sql.auto-initialize = off\n";
@@ -149,9 +150,14 @@ public sealed class ClusterNode : IAsyncDisposable
     /// Whether journal and snapshot store are the state folder's SQLite file and it does not exist yet (asked before
     /// anything opens it): then there is nothing to recover, and no snapshot to look for.
     /// </summary>
-    private static FreshJournal? FreshStateJournal(Config config, string? stateDir)
+    /// <remarks>
+    /// Only for the embedded node, the one that gains by it and the only one that is sure to be alone with its state
+    /// folder: nodes started together on one new folder would each see it new, and the one that got the coordinator later
+    /// would miss the snapshots another had saved meanwhile.
+    /// </remarks>
+    internal static FreshJournal? FreshStateJournal(Config config, NodeOptions options)
     {
-        if (stateDir is null) return FreshJournal.Unknown;
+        if (!options.Embedded || options.StateDir is not { } stateDir) return FreshJournal.Unknown;
         var file = StateJournal.PathIn(stateDir);
         var ours = new[] { "journal", "snapshot-store" }.All(store => config.GetString($"akka.persistence.{store}.sql.connection-string", "") == StateJournal.ConnectionString(file));
         return ours && !File.Exists(file) ? new FreshJournal() : FreshJournal.Unknown;
@@ -193,8 +199,9 @@ public sealed class ClusterNode : IAsyncDisposable
             PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
             var setup = BootstrapSetup.Create().WithConfig(config);
             // Not ActorSystem.Create(name, setup): it reads the application's .config file for an "akka" section even when
-            // it is given a Config (its fallback is evaluated first), and starting System.Configuration for that took about
-            // a tenth of every start (docs/benchmarks.md). This is what it does next, with the same Config and setup.
+            // it is given a Config (its fallback is evaluated first), and starting System.Configuration for that took 35 ms
+            // of every start (docs/benchmarks.md). In Akka 1.5.73 this is all it does next, with the same Config and setup:
+            // check again when Akka is upgraded.
             var created = new Akka.Actor.Internal.ActorSystemImpl(NodeOptions.SystemName, config, tls.Enabled ? setup.And(tls.Setup()) : Akka.Actor.Setup.ActorSystemSetup.Create(setup));
             created.Start();
             system = created;
@@ -214,7 +221,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 // The journal and snapshot store start on first use, and opening them (the database, its tables, the
                 // plugin's first queries) takes most of a second: start them now, while the cluster forms, rather than
                 // when the coordinator singletons first recover.
-                freshJournal = FreshStateJournal(config, options.StateDir);
+                freshJournal = FreshStateJournal(config, options);
                 var tables = config.GetStringList(TablesByNodeKey) ?? [];
                 StateJournal.EnsureTables(StateJournal.PathIn(options.StateDir!), tables.Contains("journal"), tables.Contains("snapshot-store"));
                 var persistence = Akka.Persistence.Persistence.Instance.Apply(system);

@@ -21,6 +21,15 @@ public static class StateJournal
     /// <summary>The connection string the node gives the plugin for <paramref name="file"/>.</summary>
     internal static string ConnectionString(string file) => $"Data Source={file}";
 
+    // What decides the plugin's tables besides the provider: a site that sets any of these otherwise gets the plugin's
+    // own auto-initialize, as before.
+    private static readonly string[] TableSettings = ["table-mapping", "tag-write-mode", "delete-compatibility-mode", "use-writer-uuid-column", "default"];
+
+    /// <summary>Whether the store's table settings are the plugin's defaults, the tables <see cref="EnsureTables"/> makes.</summary>
+    internal static bool HasDefaultTables(Akka.Configuration.Config config, string store) =>
+        TableSettings.All(key => config.GetValue($"akka.persistence.{store}.sql.{key}")?.ToString()
+            == Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration.GetValue($"akka.persistence.{store}.sql.{key}")?.ToString());
+
     /// <summary>Creates the file and the tables of the stores named (journal, snapshot-store) where they are missing.</summary>
     internal static void EnsureTables(string file, bool journal, bool snapshots)
     {
@@ -29,7 +38,8 @@ public static class StateJournal
         {
             using var connection = new SqliteConnection(ConnectionString(file));
             connection.Open();
-            using var transaction = connection.BeginTransaction();
+            // Deferred: a file whose tables are there already is only read.
+            using var transaction = connection.BeginTransaction(deferred: true);
             foreach (var statement in (journal ? JournalTables : []).Concat(snapshots ? SnapshotTables : []))
             {
                 using var command = connection.CreateCommand();
@@ -39,12 +49,19 @@ public static class StateJournal
             }
             transaction.Commit();
         }
-        catch (SqliteException e)
+        catch (SqliteException e) when (e.SqliteErrorCode is NotADatabase or Corrupt)
         {
             // A damaged or foreign file: one line naming it, before anything else starts on it.
-            throw new IOException($"{file}: the campaign journal cannot be used ({e.Message.TrimEnd('.')}); move it away to start the campaign afresh");
+            throw new IOException($"{file}: the campaign journal cannot be used ({e.Message.TrimEnd('.')}); move it away, with any {FileName}-wal, -shm or -journal beside it, to start the campaign afresh");
+        }
+        catch (SqliteException e)
+        {
+            // Busy, locked, full, not permitted: the journal may well be sound.
+            throw new IOException($"{file}: the campaign journal cannot be opened ({e.Message.TrimEnd('.')})");
         }
     }
+
+    private const int Corrupt = 11, NotADatabase = 26; // SQLITE_CORRUPT, SQLITE_NOTADB
 
     // As the plugin (1.5.73, SQLite.MS, the default table mapping and tag table) writes them; SQLite keeps each statement's
     // text without its IF NOT EXISTS, so a file made here reads like one the plugin made.

@@ -118,13 +118,15 @@ public sealed class IlgpuBackend : IComputeBackend
 
     /// <summary>
     /// Whether this process can load a CUDA or OpenCL driver library at all, by the names and search ILGPU's own imports
-    /// use (nvcuda or cuda, opencl or OpenCL). Without one there is no GPU to find, and building an ILGPU context to look
-    /// costs a CPU-only node about a tenth of a second at every start (docs/benchmarks.md).
+    /// use (nvcuda or cuda, opencl or OpenCL), or finds the CUDA library ILGPU loads by path under WSL. Without one there
+    /// is no GPU to find, and building an ILGPU context to look costs a CPU-only node about a tenth of a CPU-second at
+    /// every start (docs/benchmarks.md).
     /// </summary>
     public static bool GpuDriverPresent => DriverPresent.Value;
 
     private static readonly Lazy<bool> DriverPresent = new(() =>
-        (OperatingSystem.IsWindows() ? new[] { "nvcuda", "opencl" } : ["cuda", "OpenCL"]).Any(CanLoad));
+        (OperatingSystem.IsWindows() ? new[] { "nvcuda", "opencl" } : ["cuda", "OpenCL"]).Any(CanLoad)
+        || OperatingSystem.IsLinux() && File.Exists("/usr/lib/wsl/lib/libcuda.so"));
 
     private static bool CanLoad(string library)
     {
