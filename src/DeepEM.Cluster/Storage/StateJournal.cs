@@ -1,3 +1,4 @@
+using DeepEM.Formats;
 using Microsoft.Data.Sqlite;
 
 namespace DeepEM.Cluster.Storage;
@@ -52,12 +53,12 @@ public static class StateJournal
         catch (SqliteException e) when (e.SqliteErrorCode is NotADatabase or Corrupt)
         {
             // A damaged or foreign file: one line naming it, before anything else starts on it.
-            throw new IOException($"{file}: the campaign journal cannot be used ({e.Message.TrimEnd('.')}); move it away, with any {FileName}-wal, -shm or -journal beside it, to start the campaign afresh");
+            throw new BadInputException(file, $"the campaign journal cannot be used ({e.Message.TrimEnd('.')}); move it away, with any {FileName}-wal, -shm or -journal beside it, to start the campaign afresh", e);
         }
         catch (SqliteException e)
         {
-            // Busy, locked, full, not permitted: the journal may well be sound.
-            throw new IOException($"{file}: the campaign journal cannot be opened ({e.Message.TrimEnd('.')})");
+            // Busy, locked, full, not permitted: the journal may well be sound, and is not to be moved.
+            throw new BadInputException(file, $"the campaign journal cannot be opened ({e.Message.TrimEnd('.')})", e);
         }
     }
 
