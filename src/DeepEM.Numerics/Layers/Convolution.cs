@@ -198,13 +198,13 @@ public static class Convolution
                 }
             }
             var dst = output + p;
+            if (act >= 0) ActivateInRegisters(ref a0, ref b0, ref a1, ref b1, ref a2, ref b2, ref a3, ref b3, ref a4, ref b4, ref a5, ref b5, act);
             Avx512F.Store(dst, a0); Avx512F.Store(dst + 16, b0); dst += outPlane;
             Avx512F.Store(dst, a1); Avx512F.Store(dst + 16, b1); dst += outPlane;
             Avx512F.Store(dst, a2); Avx512F.Store(dst + 16, b2); dst += outPlane;
             Avx512F.Store(dst, a3); Avx512F.Store(dst + 16, b3); dst += outPlane;
             Avx512F.Store(dst, a4); Avx512F.Store(dst + 16, b4); dst += outPlane;
             Avx512F.Store(dst, a5); Avx512F.Store(dst + 16, b5);
-            if (act >= 0) ActivateBlockWide(output + p, outPlane, act);
         }
     }
 
@@ -257,16 +257,23 @@ public static class Convolution
         a5 = Avx512F.FusedMultiplyAdd(v0, wv, a5); b5 = Avx512F.FusedMultiplyAdd(v1, wv, b5);
     }
 
-    /// <summary>The activation on 32 pixels of each of a block's six maps, on 512-bit vectors.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void ActivateBlockWide(float* block, int outPlane, int act)
+    /// <summary>
+    /// The hidden activation of a 512-bit register block before it is stored: AVX-512's 32 registers hold the twelve
+    /// sums and the exponential's temporaries alike, so the block is not stored, loaded and stored again (as the 256-bit
+    /// kernels must, with 16 registers). The same operations per lane as <see cref="ActivateBlock"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ActivateInRegisters(
+        ref Vector512<float> a0, ref Vector512<float> b0, ref Vector512<float> a1, ref Vector512<float> b1,
+        ref Vector512<float> a2, ref Vector512<float> b2, ref Vector512<float> a3, ref Vector512<float> b3,
+        ref Vector512<float> a4, ref Vector512<float> b4, ref Vector512<float> a5, ref Vector512<float> b5, int act)
     {
-        for (var lane = 0; lane < OutputBlock; lane++)
-        {
-            var row = block + lane * outPlane;
-            Avx512F.Store(row, Activate(Avx512F.LoadVector512(row), act));
-            Avx512F.Store(row + 16, Activate(Avx512F.LoadVector512(row + 16), act));
-        }
+        a0 = Activate(a0, act); b0 = Activate(b0, act);
+        a1 = Activate(a1, act); b1 = Activate(b1, act);
+        a2 = Activate(a2, act); b2 = Activate(b2, act);
+        a3 = Activate(a3, act); b3 = Activate(b3, act);
+        a4 = Activate(a4, act); b4 = Activate(b4, act);
+        a5 = Activate(a5, act); b5 = Activate(b5, act);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -373,16 +373,13 @@ public sealed class WinogradRows
                 a5 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 160), w, a5); b5 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(src + 176), w, b5);
             }
             var dst = output + (long)t * rowStep;
+            if (act >= 0) Convolution.ActivateInRegisters(ref a0, ref b0, ref a1, ref b1, ref a2, ref b2, ref a3, ref b3, ref a4, ref b4, ref a5, ref b5, act);
             Avx512F.Store(dst, a0); Avx512F.Store(dst + 16, b0); dst += outPlane;
             Avx512F.Store(dst, a1); Avx512F.Store(dst + 16, b1); dst += outPlane;
             Avx512F.Store(dst, a2); Avx512F.Store(dst + 16, b2); dst += outPlane;
             Avx512F.Store(dst, a3); Avx512F.Store(dst + 16, b3); dst += outPlane;
             Avx512F.Store(dst, a4); Avx512F.Store(dst + 16, b4); dst += outPlane;
             Avx512F.Store(dst, a5); Avx512F.Store(dst + 16, b5);
-        }
-        if (act >= 0)
-        {
-            for (var t = 0; t < _m; t++) Convolution.ActivateBlockWide(output + (long)t * rowStep, outPlane, act);
         }
     }
 
