@@ -63,7 +63,7 @@ public sealed class MrcFile : IDisposable
     public delegate void RowSink(int y, ReadOnlySpan<float> row);
 
     /// <summary>
-    /// Reads section <paramref name="z"/> row by row, through one row's buffers: a section's bytes can exceed the largest
+    /// Reads section <paramref name="z"/> row by row, through a few rows' buffers: a section's bytes can exceed the largest
     /// byte array (a 30000² float32 image is 3.6 GB), and a reader that bins as it goes never holds the section whole.
     /// </summary>
     public void ReadSectionRows(int z, RowSink sink)
@@ -74,19 +74,33 @@ public sealed class MrcFile : IDisposable
         }
         var h = Header;
         var rowBytes = h.Nx * h.BytesPerVoxel;
-        var raw = new byte[rowBytes];
-        var row = new float[h.Nx];
+        // Rows are read about a megabyte at a time: reads larger than the stream's own buffer go straight from the kernel
+        // into ours, and little-endian float32 (what motion correction writes) is read into the rows themselves, undecoded.
+        var chunkRows = Math.Clamp(ChunkBytes / Math.Max(1, rowBytes), 1, h.Ny);
+        var inPlace = h.Mode == MrcMode.Float32 && !h.BigEndian && BitConverter.IsLittleEndian;
+        var rows = new float[(long)chunkRows * h.Nx];
+        var raw = inPlace ? [] : new byte[(long)chunkRows * rowBytes];
         _stream.Position = h.DataOffset + z * h.SectionBytes;
-        for (var y = 0; y < h.Ny; y++)
+        for (var y0 = 0; y0 < h.Ny; y0 += chunkRows)
         {
-            if (_stream.ReadAtLeast(raw, rowBytes, throwOnEndOfStream: false) != rowBytes)
+            var n = Math.Min(chunkRows, h.Ny - y0);
+            var bytes = inPlace ? MemoryMarshal.AsBytes(rows.AsSpan(0, n * h.Nx)) : raw.AsSpan(0, n * rowBytes);
+            var read = _stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (read != bytes.Length)
             {
-                throw new BadInputException(Path, $"truncated while reading row {y} of section {z}");
+                throw new BadInputException(Path, $"truncated while reading row {y0 + read / rowBytes} of section {z}");
             }
-            Decode(raw, h.Mode, h.BigEndian, row);
-            sink(y, row);
+            for (var r = 0; r < n; r++)
+            {
+                var row = rows.AsSpan(r * h.Nx, h.Nx);
+                if (!inPlace) Decode(raw.AsSpan(r * rowBytes, rowBytes), h.Mode, h.BigEndian, row);
+                sink(y0 + r, row);
+            }
         }
     }
+
+    /// <summary>About how many bytes <see cref="ReadSectionRows"/> reads at a time.</summary>
+    private const int ChunkBytes = 1 << 20;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Decode(ReadOnlySpan<byte> raw, MrcMode mode, bool bigEndian, Span<float> dst)

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace DeepEM.Imaging.Preprocessing;
 
@@ -31,11 +33,20 @@ public static class Binning
         return result;
     }
 
-    /// <summary>Adds one source row's blocks of <paramref name="factor"/> pixels into the output row's sums.</summary>
+    /// <summary>
+    /// Adds one source row's blocks of <paramref name="factor"/> pixels into the output row's sums: acc[x] += (((0 + v₀) + v₁)
+    /// + …), the pixels of a block in order. Factors 2 and 4 go sixteen blocks at a time on AVX-512, each lane with the very
+    /// additions of the scalar loop, so the same to the bit (tested); binning was about a tenth of reading a micrograph.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddRow(ReadOnlySpan<float> row, Span<float> acc, int factor)
     {
-        for (var x = 0; x < acc.Length; x++)
+        var x = factor switch
+        {
+            2 or 4 when Avx512F.IsSupported => AddRowWide(row, acc, factor),
+            _ => 0,
+        };
+        for (; x < acc.Length; x++)
         {
             var s = 0f;
             foreach (var v in row.Slice(x * factor, factor)) s += v;
@@ -43,10 +54,63 @@ public static class Binning
         }
     }
 
+    /// <summary>
+    /// Blocks of 2 or 4 pixels, sixteen at a time: pixel j of each of sixteen blocks gathered into one vector by two-source
+    /// permutes (for 4, from two pairs of vectors, the halves joined), then summed in order. Returns the blocks done.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int AddRowWide(ReadOnlySpan<float> row, Span<float> acc, int factor)
+    {
+        const int blocks = 16;
+        var x = 0;
+        fixed (float* src = row)
+        fixed (float* dst = acc)
+        {
+            if (factor == 2)
+            {
+                var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                var odd = even + Vector512<int>.One;
+                for (; x + blocks <= acc.Length; x += blocks)
+                {
+                    var p = src + 2 * x;
+                    var (lo, hi) = (Avx512F.LoadVector512(p), Avx512F.LoadVector512(p + 16));
+                    var s = (Vector512<float>.Zero + Avx512F.PermuteVar16x32x2(lo, even, hi)) + Avx512F.PermuteVar16x32x2(lo, odd, hi);
+                    Avx512F.Store(dst + x, Avx512F.LoadVector512(dst + x) + s);
+                }
+                return x;
+            }
+            // Factor 4: lanes 0–7 from the first 32 pixels (blocks 0–7), lanes 8–15 from the next 32 (blocks 8–15).
+            var first = Vector512.Create(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+            var low = Vector512.Create(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0).AsSingle();
+            for (; x + blocks <= acc.Length; x += blocks)
+            {
+                var p = src + 4 * x;
+                var (a, b, c, d) = (Avx512F.LoadVector512(p), Avx512F.LoadVector512(p + 16), Avx512F.LoadVector512(p + 32), Avx512F.LoadVector512(p + 48));
+                var s = Vector512<float>.Zero;
+                for (var j = 0; j < 4; j++)
+                {
+                    var index = first + Vector512.Create(j);
+                    s += Vector512.ConditionalSelect(low, Avx512F.PermuteVar16x32x2(a, index, b), Avx512F.PermuteVar16x32x2(c, index, d));
+                }
+                Avx512F.Store(dst + x, Avx512F.LoadVector512(dst + x) + s);
+            }
+        }
+        return x;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Finish(ReadOnlySpan<float> acc, Span<float> destination, float scale)
     {
-        for (var x = 0; x < acc.Length; x++) destination[x] = acc[x] * scale;
+        var x = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var v = Vector256.Create(scale);
+            for (; x + Vector256<float>.Count <= acc.Length; x += Vector256<float>.Count)
+            {
+                (Vector256.Create(acc.Slice(x, Vector256<float>.Count)) * v).CopyTo(destination.Slice(x, Vector256<float>.Count));
+            }
+        }
+        for (; x < acc.Length; x++) destination[x] = acc[x] * scale;
     }
 
     /// <summary>

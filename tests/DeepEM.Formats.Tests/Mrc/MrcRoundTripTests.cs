@@ -43,6 +43,22 @@ public class MrcRoundTripTests
     }
 
     [Theory]
+    [InlineData(MrcMode.Float32)] // read into the rows themselves
+    [InlineData(MrcMode.Int16)]   // read raw and decoded
+    public void A_section_larger_than_one_read_round_trips_exactly(MrcMode mode)
+    {
+        // 700 × 800 pixels are 2.2 MB in float32 and 1.1 MB in int16: the reader takes them in about a megabyte at a time,
+        // so rows come from several reads, the last one short.
+        using var temp = TestPaths.NewTemp();
+        var image = RandomImage(700, 800, -3000, 3000, mode == MrcMode.Int16, 5);
+        var path = temp.File("big.mrc");
+        MrcWriter.Write(path, image, mode);
+        using var mrc = MrcFile.Open(path);
+        var back = mrc.ReadSection(0);
+        Assert.Equal(image.Data, back.Data);
+    }
+
+    [Theory]
     [InlineData(MrcMode.Float32, 4, 1030, 517)] // remainders at the right and bottom edges are dropped
     [InlineData(MrcMode.Int16, 3, 301, 299)]
     [InlineData(MrcMode.Float32, 1, 64, 33)]
@@ -61,6 +77,23 @@ public class MrcRoundTripTests
         Assert.Equal((w, h, factor, "m"), (binned.OriginalWidth, binned.OriginalHeight, binned.Binning, binned.Name));
         Assert.Equal(1.06, binned.PixelSizeAngstrom!.Value, 5);
         Assert.Contains(binned.Image.Data, v => v != 0);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void Non_finite_pixels_are_counted_wherever_they_are(int factor)
+    {
+        // Eight at a time and one at a time: first lane, last lane of a vector, and the scalar tail of a 37 px row.
+        using var temp = TestPaths.NewTemp();
+        var image = RandomImage(37, 23, -5, 5, false, 3);
+        (int x, int y, float v)[] bad = [(0, 0, float.NaN), (7, 2, float.PositiveInfinity), (36, 5, float.NegativeInfinity), (33, 22, float.NaN)];
+        foreach (var (x, y, v) in bad) image.Data[y * 37 + x] = v;
+        var path = temp.File("bad.mrc");
+        MrcWriter.Write(path, image, MrcMode.Float32);
+        var e = Assert.Throws<BadInputException>(() => MicrographReader.ReadBinnedChecked(path, factor));
+        Assert.Contains($"{bad.Length} of {37 * 23} pixels are NaN or infinite", e.Message);
+        Assert.Contains("bad.mrc", e.Message);
     }
 
     [Fact]
