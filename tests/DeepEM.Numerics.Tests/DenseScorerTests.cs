@@ -199,6 +199,28 @@ public class IlgpuDenseScorerTests
     }
 
     [Fact]
+    public void Maxima_from_the_kept_map_buffer_are_those_of_a_fresh_map_after_a_larger_micrograph()
+    {
+        // The CPU scorer recombines into a buffer it keeps: after a larger micrograph the buffer is longer than the map,
+        // and what is past the map must not reach the maxima.
+        var arch = ManagedBackendTests.Build(Presets.Default);
+        var parameters = TestData.Parameters(arch, 93);
+        var rng = new DeterministicRandom(94);
+        float[] Image(int w, int h) => Enumerable.Range(0, w * h).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var (large, small) = (Image(150, 140), Image(110, 96));
+        var scorer = new DenseScorer(arch, parameters);
+        foreach (var (image, w, h) in new[] { (large, 150, 140), (small, 110, 96), (large, 150, 140) })
+        {
+            var map = new DenseScorer(arch, parameters).Score(image, w, h);
+            var median = map.Data.OrderBy(v => v).ElementAt(map.Data.Length / 2);
+            var expected = LocalMaxima.Find(map.Data, map.Width, map.Height, median);
+            Assert.True(expected.Count > 5, $"{expected.Count} maxima: too few to compare");
+            var found = scorer.Maxima(image, w, h, median);
+            Assert.Equal(expected.Select(m => (m.X, m.Y, m.Score)), found.Select(m => (m.X, m.Y, m.Score)));
+        }
+    }
+
+    [Fact]
     public void Local_maxima_found_on_the_device_are_the_cpu_ones_ties_included()
     {
         var arch = TestData.Small();

@@ -44,6 +44,25 @@ public sealed class DenseScorer : IDenseScorer
 
     /// <summary>Scores of every box position, averaged over the four rotations when <paramref name="rotations"/> is 4.</summary>
     public ScoreMap Score(ReadOnlySpan<float> image, int width, int height, int rotations = 4)
+        => Score(image, width, height, rotations, _ => LargeBuffers.Allocate((width - _arch.BoxSize + 1) * (height - _arch.BoxSize + 1)));
+
+    /// <summary>
+    /// The local maxima of the four-rotation map, which is recombined into a buffer kept for the next micrograph: only the
+    /// maxima leave, so a new map each micrograph (4 MB for a binned 4096² one, faulted in and zeroed by the kernel) is not needed.
+    /// </summary>
+    public IReadOnlyList<MapPeak> Maxima(ReadOnlySpan<float> image, int width, int height, float threshold)
+    {
+        var maxima = new List<MapPeak>();
+        Score(image, width, height, 4, work => work.Sum((width - _arch.BoxSize + 1) * (height - _arch.BoxSize + 1)),
+            map => maxima = LocalMaxima.Find(map.Data.AsSpan(0, map.Width * map.Height), map.Width, map.Height, threshold));
+        return maxima;
+    }
+
+    /// <summary>
+    /// Scores into the buffer <paramref name="sumFor"/> gives (the caller's, or one of the workspace's), and lets
+    /// <paramref name="read"/> read the map before the workspace is handed to the next micrograph.
+    /// </summary>
+    private ScoreMap Score(ReadOnlySpan<float> image, int width, int height, int rotations, Func<Workspace, float[]> sumFor, Action<ScoreMap>? read = null)
     {
         var box = _arch.BoxSize;
         if (width < box || height < box)
@@ -55,10 +74,10 @@ public sealed class DenseScorer : IDenseScorer
             throw new ArgumentOutOfRangeException(nameof(rotations), "1 or 4 rotations");
         }
         int outW = width - box + 1, outH = height - box + 1;
-        var sum = LargeBuffers.Allocate(outW * outH);
         // The rotated images and their maps are kept for the next micrograph (of the same size, in a campaign): allocated
         // anew they were tens of megabytes of large objects per micrograph for the collector to find.
         var work = Interlocked.Exchange(ref _work, null) ?? new Workspace();
+        var sum = sumFor(work);
         var rotated = work.Images(rotations, image.Length);
         image.CopyTo(rotated[0]);
         var length = image.Length;
@@ -87,8 +106,10 @@ public sealed class DenseScorer : IDenseScorer
             _bands.ScoreBand(bandImage, w, rows + box - 1, maps[r].AsSpan(y0 * mapW, rows * mapW), mapW);
         });
         Recombine(maps, rotations, width, height, box, sum);
+        var map = new ScoreMap(outW, outH, box, sum);
+        read?.Invoke(map);
         _work = work;
-        return new ScoreMap(outW, outH, box, sum);
+        return map;
     }
 
     /// <summary>Each rotation's map rotated back, and the four averaged in the per-box order.</summary>
@@ -145,8 +166,12 @@ public sealed class DenseScorer : IDenseScorer
     {
         private float[][] _images = [];
         private float[][] _maps = [];
+        private float[] _sum = [];
 
         public float[][] Images(int count, int length) => Ensure(ref _images, count, length);
+
+        /// <summary>A recombined map's buffer, read before the workspace is used again.</summary>
+        public float[] Sum(int length) => _sum.Length >= length ? _sum : _sum = LargeBuffers.Allocate(length);
 
         public float[][] Maps(int count, int length) => Ensure(ref _maps, count, length);
 
