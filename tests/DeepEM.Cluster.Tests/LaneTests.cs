@@ -20,6 +20,24 @@ public class LaneTests
         Assert.Equal(1, new NodeOptions().Lanes);
     }
 
+    [Fact]
+    public void On_the_cpu_every_slot_computes_and_each_gpu_is_one_lane()
+    {
+        // One CPU lane left a core idle while a micrograph found its maxima and was written; a GPU computes one at a time.
+        var replicas = new DeepEM.Cluster.Blobs.BlobReplicas(Akka.Actor.ActorRefs.Nobody, TimeSpan.FromSeconds(1));
+        int Lanes(DeviceChoice device, IReadOnlyList<int>? gpus, int cpuLanes)
+        {
+            using var picking = new PipelineMicrographPicking(replicas, device, gpus, cpuLanes: cpuLanes);
+            return picking.Lanes;
+        }
+        Assert.Equal(2, Lanes(DeviceChoice.Cpu, null, 2));
+        Assert.Equal(3, Lanes(DeviceChoice.Cpu, null, 3));
+        Assert.Equal(1, Lanes(DeviceChoice.Cpu, null, 0));
+        Assert.Equal(1, Lanes(DeviceChoice.IlgpuCpu, null, 2));
+        Assert.Equal(2, Lanes(DeviceChoice.Gpu, [0, 2], 3));
+        Assert.Equal(DeepEM.Numerics.Backends.Ilgpu.IlgpuBackend.GpuDriverPresent ? 1 : 2, Lanes(DeviceChoice.Auto, null, 2));
+    }
+
     [Theory]
     [InlineData("Gpu", "", 0, "no CUDA or OpenCL device")]
     [InlineData("Gpu", "0,4", 2, "there is no GPU 4 (this machine has 2: 0..1)")]

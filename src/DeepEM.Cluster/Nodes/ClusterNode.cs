@@ -253,7 +253,7 @@ public sealed class ClusterNode : IAsyncDisposable
             if (options.Roles.Contains(Roles.Worker))
             {
                 replicas = new BlobReplicas(coordinatorProxy, TimeSpan.FromSeconds(30));
-                picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus, ahead);
+                picking = new PipelineMicrographPicking(replicas, options.Device, options.Gpus, ahead, cpuLanes: settings.SlotsPerWorker);
                 IMicrographPicking engine = options.WrapPicking is { } wrap ? wrap(picking) : picking;
                 var writer = new FolderPickWriter(settings.SlotsPerWorker * options.Lanes);
                 slots = await sharding.StartAsync(SlotSharding.TypeName, _ => PickSlot.Props(engine, writer, coordinatorProxy),

@@ -12,9 +12,11 @@ namespace DeepEM.Cluster.Nodes;
 
 /// <summary>
 /// A worker node's picking engine: the pipeline's <see cref="MicrographPicker"/> on this node's device, one picker per
-/// lane (per GPU, when the node has several; else one). Reading and binning a micrograph happen outside the lanes, so
-/// with two slots per lane a node reads the next micrograph while it computes the current one; each lane computes one
-/// micrograph at a time (the picker already uses every core, or its GPU), and a micrograph takes whichever lane is free.
+/// lane. A lane is a GPU (one per GPU of the node), or on the CPU one per slot. Reading and binning a micrograph happen
+/// outside the lanes, so with two slots per GPU a node reads the next micrograph while the GPU computes the current one;
+/// each lane computes one micrograph at a time, and a micrograph takes whichever lane is free. On the CPU every slot
+/// computes at once: one micrograph's steps on one core (finding its maxima, filtering, its rotations' last band) then
+/// overlap the other's scoring, where one CPU lane left a core idle for them (30 real micrographs: 0.94 of the time).
 /// </summary>
 internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposable
 {
@@ -26,14 +28,17 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
     // The pick started before the node (PickAhead), until a task takes it.
     private AheadPicking? _ahead;
 
-    /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device.</param>
+    /// <param name="gpus">One lane per GPU number; null: one lane on <paramref name="device"/>'s first device, or
+    /// <paramref name="cpuLanes"/> where that is the CPU.</param>
+    /// <param name="cpuLanes">Lanes when the micrographs are computed on the CPU: the node's slots, so that each computes.</param>
     /// <param name="ahead">A pick started for the first lane (<see cref="AheadPicking.Start"/>, on that lane's GPU): the lane
     /// is taken until it is done, and then keeps its picker.</param>
-    public PipelineMicrographPicking(BlobReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null, AheadPicking? ahead = null)
+    public PipelineMicrographPicking(BlobReplicas replicas, DeviceChoice device, IReadOnlyList<int>? gpus = null, AheadPicking? ahead = null, int cpuLanes = 1)
     {
         _replicas = replicas;
         _device = device;
-        _lanes = gpus is { Count: > 0 } ? gpus.Select(g => new Lane(g)).ToArray() : [new Lane(null)];
+        _lanes = gpus is { Count: > 0 } ? gpus.Select(g => new Lane(g)).ToArray()
+            : Enumerable.Range(0, ComputesOnCpu(device) ? Math.Max(1, cpuLanes) : 1).Select(_ => new Lane(null)).ToArray();
         _free = new SemaphoreSlim(_lanes.Length, _lanes.Length);
         _freeLanes = new(_lanes);
         if (ahead is null) return;
@@ -56,6 +61,13 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
     }
 
     public int Lanes => _lanes.Length;
+
+    /// <summary>
+    /// Whether pickers on <paramref name="device"/> compute on the CPU: asked for, or chosen automatically where no GPU driver
+    /// is installed (a driver without a usable GPU also ends on the CPU, with one lane as before).
+    /// </summary>
+    private static bool ComputesOnCpu(DeviceChoice device) =>
+        device == DeviceChoice.Cpu || (device == DeviceChoice.Auto && !Numerics.Backends.Ilgpu.IlgpuBackend.GpuDriverPresent);
 
     private sealed class Lane(int? gpu)
     {
