@@ -63,11 +63,11 @@ internal sealed class PipelineMicrographPicking : IMicrographPicking, IDisposabl
     public int Lanes => _lanes.Length;
 
     /// <summary>
-    /// Whether pickers on <paramref name="device"/> compute on the CPU: asked for, or chosen automatically where no GPU driver
-    /// is installed (a driver without a usable GPU also ends on the CPU, with one lane as before).
+    /// Whether pickers on <paramref name="device"/> compute on the CPU: asked for, or chosen automatically where ILGPU finds
+    /// no GPU (BackendFactory's choice; without a driver library it is not even asked).
     /// </summary>
     private static bool ComputesOnCpu(DeviceChoice device) =>
-        device == DeviceChoice.Cpu || (device == DeviceChoice.Auto && !Numerics.Backends.Ilgpu.IlgpuBackend.GpuDriverPresent);
+        device == DeviceChoice.Cpu || (device == DeviceChoice.Auto && Numerics.Backends.Ilgpu.IlgpuBackend.GpuNames().Count == 0);
 
     private sealed class Lane(int? gpu)
     {

@@ -78,8 +78,9 @@ public sealed class MrcFile : IDisposable
         // into ours, and little-endian float32 (what motion correction writes) is read into the rows themselves, undecoded.
         var chunkRows = Math.Clamp(ChunkBytes / Math.Max(1, rowBytes), 1, h.Ny);
         var inPlace = h.Mode == MrcMode.Float32 && !h.BigEndian && BitConverter.IsLittleEndian;
-        var rows = new float[(long)chunkRows * h.Nx];
-        var raw = inPlace ? [] : new byte[(long)chunkRows * rowBytes];
+        // Every byte is read or decoded over before it is used: no need for the runtime to zero a megabyte first.
+        var rows = GC.AllocateUninitializedArray<float>(chunkRows * h.Nx);
+        var raw = inPlace ? [] : GC.AllocateUninitializedArray<byte>(chunkRows * rowBytes);
         _stream.Position = h.DataOffset + z * h.SectionBytes;
         for (var y0 = 0; y0 < h.Ny; y0 += chunkRows)
         {

@@ -43,7 +43,7 @@ public static class Binning
     {
         var x = factor switch
         {
-            2 or 4 when Avx512F.IsSupported => AddRowWide(row, acc, factor),
+            2 or 4 when Avx512F.IsSupported && Vector512.IsHardwareAccelerated => AddRowWide(row, acc, factor),
             _ => 0,
         };
         for (; x < acc.Length; x++)
