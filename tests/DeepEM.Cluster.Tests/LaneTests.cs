@@ -35,7 +35,7 @@ public class LaneTests
         Assert.Equal(1, Lanes(DeviceChoice.Cpu, null, 0));
         Assert.Equal(1, Lanes(DeviceChoice.IlgpuCpu, null, 2));
         Assert.Equal(2, Lanes(DeviceChoice.Gpu, [0, 2], 3));
-        Assert.Equal(DeepEM.Numerics.Backends.Ilgpu.IlgpuBackend.GpuDriverPresent ? 1 : 2, Lanes(DeviceChoice.Auto, null, 2));
+        Assert.Equal(DeepEM.Numerics.Backends.Ilgpu.IlgpuBackend.GpuNames().Count > 0 ? 1 : 2, Lanes(DeviceChoice.Auto, null, 2));
     }
 
     [Theory]
