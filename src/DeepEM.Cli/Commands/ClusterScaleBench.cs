@@ -79,6 +79,7 @@ public static class ClusterScaleBench
             ["campaign_seconds"] = Number(r.CampaignSeconds),
             ["recovery_seconds"] = Number(r.RecoverySeconds),
             ["restart_seconds"] = Number(r.RestartSeconds),
+            ["coordinator_supervisor_restarts"] = r.SupervisorRestarts,
             ["coordinator_peak_mb"] = Number(r.CoordinatorPeakMb),
             ["coordinator_heap_mb"] = Number(r.CoordinatorHeapMb),
             ["join_seconds"] = Number(r.JoinSeconds),

@@ -35,6 +35,11 @@ public sealed record ScaleRun
     public double RecoverySeconds { get; init; }
     /// <summary>A killed coordinator started again: from the process's start until it answers for the whole campaign.</summary>
     public double RestartSeconds { get; init; }
+    /// <summary>
+    /// Times the restarted coordinator stopped on its own (downed) and was started again by the harness, as a supervisor
+    /// (systemd's Restart=on-failure) would; <see cref="RestartSeconds"/> includes them. Zero unless it was downed.
+    /// </summary>
+    public int SupervisorRestarts { get; init; }
     public double CoordinatorPeakMb { get; init; }
     /// <summary>The coordinator's managed heap at the end of the campaign (its /metrics: dotnet_total_memory_bytes).</summary>
     public double CoordinatorHeapMb { get; init; }
@@ -70,6 +75,9 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
     }
 
     private const int BoxSize = 64;
+
+    /// <summary>A supervisor gives up on a node that keeps stopping: so does the harness, after this many restarts.</summary>
+    public const int MaxSupervisorRestarts = 2;
 
     /// <summary>One run: <paramref name="nodes"/> workers, <paramref name="micrographs"/> names, the journal at <paramref name="postgres"/> (null: SQLite).</summary>
     public async Task<ScaleRun> RunAsync(int nodes, int micrographs, LocalPostgres? postgres, CancellationToken cancel = default)
@@ -169,14 +177,26 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             var restartStart = Stopwatch.StartNew();
             coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
             var recovery = await coordinator.RecoverySecondsAsync(TimeSpan.FromMinutes(3), cancel);
-            try
+            var supervisorRestarts = new List<int>();
+            var answering = Stopwatch.StartNew();
+            while (!Answers(workers[0], spec.CampaignId, micrographs))
             {
-                await WaitFor(() => Answers(workers[0], spec.CampaignId, micrographs), TimeSpan.FromMinutes(3), "the restarted coordinator's status");
-            }
-            catch (TimeoutException e)
-            {
-                // Seen once under CI's load, unexplained: say whether the coordinator still ran, and what it last logged.
-                throw new TimeoutException($"{e.Message}; the coordinator {coordinator.Describe()}", e);
+                if (coordinator.HasExited && supervisorRestarts.Count < MaxSupervisorRestarts)
+                {
+                    // Downed by the split-brain resolver, it stopped its process (seen under CI's load: see
+                    // docs/benchmarks.md on a restarted seed). Started again, as deploy/systemd's Restart=on-failure
+                    // would, and counted in the figures; what it logged about membership says why it was downed.
+                    supervisorRestarts.Add(coordinator.ExitCode);
+                    settings.Log($"{journal}, {nodes} nodes: the restarted coordinator stopped on its own: {coordinator.Describe()}");
+                    settings.Log($"{journal}, {nodes} nodes: starting it again, as a supervisor would ({supervisorRestarts.Count} of at most {MaxSupervisorRestarts})");
+                    coordinator = await CoordinatorProcess.StartAsync(settings.StartProcess(coordinatorArgs), Path.Combine(root, "coordinator.log"), cancel);
+                    answering.Restart();
+                }
+                if (answering.Elapsed > TimeSpan.FromMinutes(3))
+                {
+                    throw new TimeoutException($"the restarted coordinator's status: not within 180 s; the coordinator {coordinator.Describe()}");
+                }
+                await Task.Delay(100, cancel);
             }
             var restart = restartStart.Elapsed.TotalSeconds;
             peakMb = Math.Max(peakMb, coordinator.PeakMegabytes());
@@ -198,6 +218,7 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
                 CampaignSeconds = finished - submitStart,
                 RecoverySeconds = recovery,
                 RestartSeconds = restart,
+                SupervisorRestarts = supervisorRestarts.Count,
                 CoordinatorPeakMb = peakMb,
                 CoordinatorHeapMb = heapMb,
                 JoinSeconds = join,
@@ -403,6 +424,10 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             return new CoordinatorProcess(process, log, logStart, await up.Task);
         }
 
+        public bool HasExited => _process.HasExited;
+
+        public int ExitCode => _process.ExitCode;
+
         /// <summary>User and system CPU seconds so far (/proc/PID/stat, in clock ticks of 1/100 s).</summary>
         public double CpuSeconds()
         {
@@ -443,7 +468,10 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             throw new TimeoutException("the restarted coordinator did not recover its journal");
         }
 
-        /// <summary>Running or exited, and the last lines this incarnation logged.</summary>
+        /// <summary>
+        /// Running or exited; what this incarnation logged about the cluster's membership and reachability (joins,
+        /// reachability changes, the split-brain resolver's decisions: what explains a node downed), then its last lines.
+        /// </summary>
         public string Describe()
         {
             var state = _process.HasExited ? $"exited with code {_process.ExitCode}" : "still runs";
@@ -451,7 +479,9 @@ public sealed class ScaleBenchmark(ScaleBenchmark.Settings settings)
             stream.Seek(_logStart, SeekOrigin.Begin);
             using var reader = new StreamReader(stream);
             var lines = reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            return $"{state}; its last lines:\n{string.Join('\n', lines.TakeLast(30))}";
+            string[] membership = ["SBR", "REACHABLE", "JOINING", "InitJoin", "Welcome", "incarnation", "Marking", "leader", "DOWN"];
+            var cluster = lines.SkipLast(15).Where(l => membership.Any(m => l.Contains(m, StringComparison.Ordinal))).TakeLast(40).Select(l => l.Length > 600 ? l[..600] + " …" : l);
+            return $"{state}; its membership and reachability:\n{string.Join('\n', cluster)}\nits last lines:\n{string.Join('\n', lines.TakeLast(15))}";
         }
 
         public void Kill()
