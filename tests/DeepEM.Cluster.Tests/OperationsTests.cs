@@ -111,6 +111,37 @@ public sealed class OperationsTests(ClusterData data)
         Assert.Equal("training=t step=12", new LogLine(LogFields.ForTraining("t", 12), "").ToString().Trim());
     }
 
+    /// <summary>
+    /// At debug level the actor system logs while it starts, before remoting listens. Those lines are written without a
+    /// node address; before the mend, asking Akka.Remote for the address then threw, the logger stopped, and each such line
+    /// was lost and replaced by an error about the logger.
+    /// </summary>
+    [Fact]
+    public async Task A_node_at_debug_level_logs_its_first_lines_without_an_address_and_no_error_about_its_logger()
+    {
+        using var temp = TestPaths.NewTemp();
+        var log = temp.File("node.log");
+        var node = await ClusterNode.StartAsync(new NodeOptions
+        {
+            Roles = [Roles.Worker], Device = Numerics.Backends.DeviceChoice.Cpu, LogFile = log, LogLevel = "DEBUG",
+            ExtraConfig = TestCluster.Config(""),
+        });
+        var address = node.HostPort;
+        await node.DisposeAsync();
+        var lines = File.ReadAllLines(log);
+        // Akka logs the logger's own start at debug level; nothing else may come from it.
+        Assert.DoesNotContain(lines, l => l.Contains("source=akka://deepem/system/log1-NodeLogger", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(" error ", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("NullReferenceException", StringComparison.Ordinal));
+        // The actor system's own first lines, logged before remoting listens, are there, without an address.
+        var loggersStarted = Assert.Single(lines, l => l.Contains("msg=\"Default Loggers started\"", StringComparison.Ordinal));
+        Assert.Contains("node=\"\"", loggersStarted);
+        var listening = Array.FindIndex(lines, l => l.Contains("Remoting started", StringComparison.Ordinal));
+        Assert.True(listening > Array.IndexOf(lines, loggersStarted), string.Join('\n', lines.Take(12)));
+        // From the line after remoting listens on, every line names the node.
+        Assert.All(lines.Skip(listening + 1), l => Assert.Contains($"node={address}", l));
+    }
+
     [Fact]
     public async Task Names_from_the_network_that_would_leave_the_output_folder_are_refused()
     {

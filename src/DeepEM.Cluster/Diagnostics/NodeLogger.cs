@@ -43,13 +43,28 @@ internal sealed class NodeLogger : ReceiveActor, Akka.Dispatch.IRequiresMessageQ
         });
         Receive<LogEvent>(e =>
         {
-            if (_node.Length == 0 && Context.System is ExtendedActorSystem { Provider.DefaultAddress: { Host: { } h, Port: { } p } })
-            {
-                // Known once remoting listens; the first few lines of a node's start go without it.
-                _node = $"{h}:{p}";
-            }
+            if (_node.Length == 0 && ListeningAddress(Context.System) is { } node) _node = node;
             _writer.WriteLine(_json ? Json(e) : Text(e));
         });
+    }
+
+    /// <summary>
+    /// This node's host:port once remoting listens; null before, so that the first few lines of a node's start go without
+    /// it. Akka.Remote's provider (1.5.73) throws NullReferenceException when asked for its address before its remoting
+    /// is initialised, which happens for the lines logged while the actor system starts (the debug ones at least): that
+    /// exception stopped the logger, and the line was lost and replaced by an error about the logger.
+    /// </summary>
+    private static string? ListeningAddress(ActorSystem system)
+    {
+        if (system is not ExtendedActorSystem { Provider: { } provider }) return null;
+        try
+        {
+            return provider.DefaultAddress is { Host: { } host, Port: { } port } ? $"{host}:{port}" : null;
+        }
+        catch (NullReferenceException)
+        {
+            return null;
+        }
     }
 
     private static string Level(LogEvent e) => e.LogLevel() switch
