@@ -107,7 +107,11 @@ public class BenchVerbTests
             Assert.True(run.GetProperty("exactly_once").GetBoolean());
             Assert.True(run.GetProperty("micrographs_per_second").GetDouble() > 0);
             Assert.True(run.GetProperty("recovery_seconds").GetDouble() > 0);
-            Assert.InRange(run.GetProperty("coordinator_supervisor_restarts").GetInt32(), 0, DeepEM.Cluster.Benchmarks.ScaleBenchmark.MaxSupervisorRestarts);
+            // A restarted coordinator that was downed is started again (as systemd would) and counted: the count is the
+            // number of times the bench said so.
+            var restarts = run.GetProperty("coordinator_supervisor_restarts").GetInt32();
+            Assert.Equal(System.Text.RegularExpressions.Regex.Matches(r.Stderr, "starting it again, as a supervisor would").Count, restarts);
+            Assert.InRange(restarts, 0, DeepEM.Cluster.Benchmarks.ScaleBenchmark.MaxSupervisorRestarts);
             Assert.True(run.GetProperty("coordinator_peak_mb").GetDouble() > 50);
             Assert.Equal(1, run.GetProperty("leaving_nodes").GetInt32());
             // The journal's size is a property of its events, not of the machine: well under the 200 bytes promised.
