@@ -210,6 +210,73 @@ public class TrainingTests
         Assert.Equal(straight.Epochs.Select(e => e.TrainingLoss), result.Epochs.Select(e => e.TrainingLoss));
     }
 
+    [Fact]
+    public void A_batch_normalised_run_steps_on_whole_chunks_and_a_plain_one_on_every_sample()
+    {
+        // About 58 training boxes of 64 (a tenth validates) in four rotations: samples that fill no whole number of chunks.
+        var data = DiscBoxes(32, 32, 5);
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 40, Seed = 3 };
+        var plain = new TrainingRun(Presets.Create(Presets.DefaultRelu, 32), data, options);
+        var normalised = new TrainingRun(Presets.Create(Presets.BatchNormRelu, 32), data, options);
+        var samples = plain.TrainingIndices.Length * 4;
+        Assert.True(samples % GradientChunks.Size != 0, $"{samples} samples fill whole chunks: the case tests nothing");
+
+        Assert.Equal(samples, plain.SamplesPerEpoch);
+        Assert.Equal(40, plain.BatchBoxes);
+        Assert.Equal(Enumerable.Repeat(40, samples / 40).Append(samples % 40).Where(n => n > 0), Steps(plain));
+
+        Assert.Equal(samples / 16 * 16, normalised.SamplesPerEpoch);
+        Assert.Equal(32, normalised.BatchBoxes);
+        var steps = Steps(normalised);
+        Assert.Equal(normalised.SamplesPerEpoch, steps.Sum());
+        Assert.All(steps, n => Assert.Equal(0, n % GradientChunks.Size));
+        Assert.Equal(normalised.StepsPerEpoch, steps.Count);
+
+        // A batch smaller than a chunk is one chunk.
+        Assert.Equal(16, TrainingRun.StepBoxes(Presets.Create(Presets.BatchNormRelu, 32), 5));
+        Assert.Equal(5, TrainingRun.StepBoxes(Presets.Create(Presets.DefaultRelu, 32), 5));
+
+        // The samples of one epoch that sit out are others in the next: the shuffle goes on over all of them.
+        using var backend = new ManagedBackend(normalised.Architecture);
+        var all = Enumerable.Range(0, samples).Select(i => new Sample(normalised.TrainingIndices[i / 4], i % 4)).ToHashSet();
+        var first = EpochSamples(normalised, backend);
+        var second = EpochSamples(normalised, backend);
+        Assert.Equal(normalised.SamplesPerEpoch, first.Count);
+        Assert.Equal(normalised.SamplesPerEpoch, second.Count);
+        Assert.Subset(all, first);
+        Assert.NotEqual(all.Except(first).ToHashSet(), all.Except(second).ToHashSet());
+    }
+
+    /// <summary>The sizes of one epoch's steps, taken on a copy of the run with zero gradients.</summary>
+    private static List<int> Steps(TrainingRun run)
+    {
+        var sizes = new List<int>();
+        var copy = new TrainingRun(run.Architecture, run.Data, run.Options);
+        var zero = new float[copy.Architecture.ParameterCount];
+        while (!copy.EpochComplete)
+        {
+            var n = copy.NextBatch().Length;
+            sizes.Add(n);
+            copy.ApplyGradient(zero, 0, n);
+        }
+        return sizes;
+    }
+
+    /// <summary>The samples of the epoch under way, each once, stepped through with zero gradients; then the epoch is finished.</summary>
+    private static HashSet<Sample> EpochSamples(TrainingRun run, IComputeBackend backend)
+    {
+        var seen = new HashSet<Sample>();
+        var zero = new float[run.Architecture.ParameterCount];
+        while (!run.EpochComplete)
+        {
+            var batch = run.NextBatch();
+            foreach (var sample in batch) Assert.True(seen.Add(sample), $"{sample} twice in one epoch");
+            run.ApplyGradient(zero, 0, batch.Length);
+        }
+        run.FinishEpoch(backend, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        return seen;
+    }
+
     private static TrainedModel SmallModel()
     {
         var arch = TestData.Small();

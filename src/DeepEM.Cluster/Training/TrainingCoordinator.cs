@@ -171,7 +171,7 @@ internal sealed class TrainingCoordinator : ReceivePersistentActor, IWithTimers
         _validation = p.Validation;
         var run = _plan.Start(p.Spec, p.Run).Run;
         _log.Info(LogFields.ForTraining(p.Spec.JobId, run.Step),
-            $"{run.TotalSteps} steps of {run.Options.BatchSize} boxes ({run.Options.Epochs} epochs){(run.Step == 0 ? "" : $", resumed after step {run.Step}")}; validating on {p.Validation.Device}");
+            $"{run.TotalSteps} steps of {run.BatchBoxes} boxes ({run.Options.Epochs} epochs){(run.Step == 0 ? "" : $", resumed after step {run.Step}")}; validating on {p.Validation.Device}");
         Advance();
     }
 

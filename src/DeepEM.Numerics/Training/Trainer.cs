@@ -19,7 +19,7 @@ public sealed class Trainer(IComputeBackend backend, TrainingOptions options)
         var run = new TrainingRun(backend.Architecture, data, options, initialParameters);
         var arch = backend.Architecture;
         var pixels = arch.BoxSize * arch.BoxSize;
-        var batch = options.BatchSize;
+        var batch = run.BatchBoxes;
         var batchBoxes = new float[batch * pixels];
         var batchTargets = new float[batch];
         var batchScores = new float[batch];

@@ -28,7 +28,7 @@ public sealed record TrainingCheckpoint(
 /// <summary>
 /// One training as a sequence of steps, for whoever computes the gradients: <see cref="Trainer"/> on one device,
 /// or a cluster coordinator that hands each step's chunks to worker nodes. Each epoch shuffles every training box
-/// in its four rotations, or eight symmetries (seeded); each step takes the next <see cref="TrainingOptions.BatchSize"/> samples, and
+/// in its four rotations, or eight symmetries (seeded); each step takes the next <see cref="BatchBoxes"/> samples (the batch size), and
 /// the caller adds the gradient of their <see cref="GradientChunks"/> in chunk order and applies it; after the last
 /// step of an epoch the caller validates (<see cref="FinishEpoch"/>) and the next epoch begins.
 /// </summary>
@@ -68,6 +68,22 @@ public sealed class TrainingRun
         _velocity = new float[_parameters.Length];
         _best = (float[])_parameters.Clone();
         _samples = TrainingIndices.SelectMany(i => Enumerable.Range(0, options.Symmetries).Select(r => new Sample(i, r))).ToArray();
+        if (architecture.BatchNorm)
+        {
+            // Batch normalisation takes its statistics over each chunk of a step (GradientChunks), and a chunk of a few
+            // boxes, or one, normalises them to almost nothing: every chunk is whole. A batch is rounded down to whole
+            // chunks, and the epoch's last samples that fill no chunk sit it out; the next epoch's shuffle leaves others.
+            if (_samples.Length < GradientChunks.Size)
+            {
+                throw new ArgumentException($"{_samples.Length} training samples: batch normalisation needs at least {GradientChunks.Size}, one chunk");
+            }
+            SamplesPerEpoch = _samples.Length / GradientChunks.Size * GradientChunks.Size;
+        }
+        else
+        {
+            SamplesPerEpoch = _samples.Length;
+        }
+        BatchBoxes = StepBoxes(architecture, options.BatchSize);
         _rng = DeterministicRandom.ForStream(options.Seed, 0x5417);
         Epoch = 1;
         Shuffle(_samples, _rng);
@@ -86,7 +102,17 @@ public sealed class TrainingRun
     /// <summary>Steps of this epoch already applied.</summary>
     public int StepInEpoch { get; private set; }
 
-    public int StepsPerEpoch => (_samples.Length + Options.BatchSize - 1) / Options.BatchSize;
+    public int StepsPerEpoch => (SamplesPerEpoch + BatchBoxes - 1) / BatchBoxes;
+
+    /// <summary>
+    /// Samples a step takes (its last step may take fewer): the batch size, but for a batch-normalised network rounded down
+    /// to whole <see cref="GradientChunks"/>, at least one.
+    /// </summary>
+    public int BatchBoxes { get; }
+
+    /// <summary>What <see cref="BatchBoxes"/> is for a network and a batch size.</summary>
+    public static int StepBoxes(NetworkArchitecture architecture, int batchSize) =>
+        architecture.BatchNorm ? Math.Max(GradientChunks.Size, batchSize / GradientChunks.Size * GradientChunks.Size) : batchSize;
 
     /// <summary>Steps applied since the training began.</summary>
     public long Step => (long)(Epoch - 1) * StepsPerEpoch + StepInEpoch;
@@ -101,7 +127,11 @@ public sealed class TrainingRun
     /// <summary>The current parameters (do not change them).</summary>
     public float[] Parameters => _parameters;
 
-    public int SamplesPerEpoch => _samples.Length;
+    /// <summary>
+    /// Samples an epoch steps through: every training box in each symmetry, but for a batch-normalised network only as many as
+    /// fill whole chunks (the few left over, different ones each epoch, sit it out).
+    /// </summary>
+    public int SamplesPerEpoch { get; }
 
     /// <summary>The reports of the epochs finished so far.</summary>
     public IReadOnlyList<EpochReport> Reports => _reports;
@@ -110,8 +140,8 @@ public sealed class TrainingRun
     public ReadOnlySpan<Sample> NextBatch()
     {
         if (Finished || EpochComplete) throw new InvalidOperationException("no step is due: the epoch must be finished first");
-        var start = StepInEpoch * Options.BatchSize;
-        return _samples.AsSpan(start, Math.Min(Options.BatchSize, _samples.Length - start));
+        var start = StepInEpoch * BatchBoxes;
+        return _samples.AsSpan(start, Math.Min(BatchBoxes, SamplesPerEpoch - start));
     }
 
     /// <summary>
@@ -150,8 +180,8 @@ public sealed class TrainingRun
             Array.Copy(_parameters, _best, _parameters.Length);
         }
         var perEpoch = elapsed.TotalSeconds / Epoch;
-        var report = new EpochReport(Epoch, Options.Epochs, _epochLoss / _samples.Length, valLoss, valAccuracy,
-            _samples.Length / Math.Max(epochTime.TotalSeconds, 1e-9), elapsed, TimeSpan.FromSeconds(perEpoch * (Options.Epochs - Epoch)), isBest);
+        var report = new EpochReport(Epoch, Options.Epochs, _epochLoss / SamplesPerEpoch, valLoss, valAccuracy,
+            SamplesPerEpoch / Math.Max(epochTime.TotalSeconds, 1e-9), elapsed, TimeSpan.FromSeconds(perEpoch * (Options.Epochs - Epoch)), isBest);
         _reports.Add(report);
         Epoch++;
         StepInEpoch = 0;

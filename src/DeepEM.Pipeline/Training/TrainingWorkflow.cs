@@ -203,7 +203,9 @@ public static class TrainingWorkflow
             LearningRate = request.LearningRate ?? DefaultLearningRate(architecture.Activation, request.Options.Loss),
             Epochs = request.Epochs ?? DefaultEpochs(data.Boxes.Count, request.Options.ValidationFraction, request.Options.Symmetries),
         };
-        log?.Invoke($"training: {options.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:0.###}, momentum {options.Momentum}, {(options.Loss == LossKind.SquaredError ? "squared error" : "cross-entropy")}, seed {options.Seed}, {(options.Symmetries == 4 ? "4 rotations" : "8 symmetries (rotations and mirror images)")} of each box");
+        var chunkBatch = TrainingRun.StepBoxes(architecture, options.BatchSize);
+        var batch = chunkBatch != options.BatchSize ? $"{chunkBatch} (batch normalisation steps on whole chunks of {GradientChunks.Size})" : $"{options.BatchSize}";
+        log?.Invoke($"training: {options.Epochs} epochs, batch {batch}, learning rate {options.LearningRate:0.###}, momentum {options.Momentum}, {(options.Loss == LossKind.SquaredError ? "squared error" : "cross-entropy")}, seed {options.Seed}, {(options.Symmetries == 4 ? "4 rotations" : "8 symmetries (rotations and mirror images)")} of each box");
         var (result, device) = (engine ?? OnThisMachine)(new TrainingJob(architecture, data.Boxes, options, init?.Parameters, request.Device), progress);
         log?.Invoke($"trained on: {device}");
 
