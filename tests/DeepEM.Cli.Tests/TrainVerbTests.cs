@@ -152,7 +152,7 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
     }
 
     /// <summary>
-    /// The batch-normalised preset trains, and its model is the folded plain rectifier network: it loads as
+    /// The batch-normalised preset trains on whole chunks, and its model is the folded plain rectifier network: it loads as
     /// deepem-48-relu with the plain parameter count, says where its statistics came from, and picks.
     /// </summary>
     [Fact]
@@ -161,9 +161,11 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         using var temp = TestPaths.NewTemp();
         var path = temp.File("bn.deepem");
         var r = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", _data.Truth, "--box", "48", "--out", path,
-            "--epochs", "3", "--seed", "3", "--preset", "deepem-48-bn", "--loss", "cross-entropy");
+            "--epochs", "3", "--seed", "3", "--preset", "deepem-48-bn", "--loss", "cross-entropy", "--batch", "40");
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("relu hidden units, batch normalisation", r.Stdout);
+        // Statistics over whole chunks only: a batch of 40 steps on 32.
+        Assert.Contains("batch 32 (batch normalisation steps on whole chunks of 16)", r.Stdout);
         Assert.Contains("batch normalisation folded into the convolutions with the statistics of ", r.Stdout);
         Assert.True(Accuracy(r.Stdout) >= 0.95, r.Stdout);
         var model = TrainedModel.Load(path);

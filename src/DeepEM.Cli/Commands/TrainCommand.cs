@@ -30,7 +30,7 @@ public static class TrainCommand
         var cluster = new ClientOptions("host:port of a cluster node: train data-parallel on its worker nodes (default: a one-node cluster in this process)");
         var preset = new Option<string>("--preset") { Description = $"network shape: {string.Join(", ", Presets.Names)}", DefaultValueFactory = _ => Presets.Default };
         var device = new Option<string>("--device") { Description = "auto, cpu, gpu or ilgpu-cpu", DefaultValueFactory = _ => "auto" };
-        var batch = new Option<int>("--batch") { Description = "boxes per gradient step", DefaultValueFactory = _ => defaults.BatchSize };
+        var batch = new Option<int>("--batch") { Description = "boxes per gradient step (deepem-48-bn: rounded down to whole chunks of 16)", DefaultValueFactory = _ => defaults.BatchSize };
         var rate = new Option<double?>("--learning-rate") { Description = "initial learning rate, decaying along a half cosine to 10% (default: 0.3 for squared error, 0.1 for cross-entropy; a third of that for rectifier presets)" };
         var momentum = new Option<double>("--momentum") { Description = "momentum of gradient descent", DefaultValueFactory = _ => defaults.Momentum };
         var loss = new Option<string>("--loss") { Description = "squared-error (the paper's) or cross-entropy", DefaultValueFactory = _ => "squared-error" };
