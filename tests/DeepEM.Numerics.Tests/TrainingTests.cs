@@ -213,7 +213,8 @@ public class TrainingTests
     [Fact]
     public void A_batch_normalised_run_steps_on_whole_chunks_and_a_plain_one_on_every_sample()
     {
-        // About 58 training boxes of 64 (a tenth validates) in four rotations: samples that fill no whole number of chunks.
+        // 64 boxes less those the split keeps for validation, in four rotations: samples that fill no whole number of chunks
+        // (232 here; the guard below says so if the split ever changes that).
         var data = DiscBoxes(32, 32, 5);
         var options = new TrainingOptions { Epochs = 2, BatchSize = 40, Seed = 3 };
         var plain = new TrainingRun(Presets.Create(Presets.DefaultRelu, 32), data, options);
