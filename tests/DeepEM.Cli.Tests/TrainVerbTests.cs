@@ -57,6 +57,8 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         Assert.True(model.Training.MicrographF2 > 0.8, $"calibration F2 {model.Training.MicrographF2}");
         // Complete labels: precision counted as measured; a threshold per criterion, the default's is the model's.
         Assert.Equal(1.0, model.Training.LabelledFraction);
+        Assert.Equal(0, model.Training.KeptClearPicks);
+        Assert.DoesNotContain("second round", first.Stdout);
         Assert.Equal("f1", model.Training.DefaultCriterion);
         Assert.Equal(["f1", "f2"], model.Training.Thresholds.Select(t => t.Criterion));
         Assert.Equal(model.Threshold, (float)model.Training.Thresholds[0].Threshold);
@@ -114,7 +116,16 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         var r = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", sparse, "--box", "48", "--out", model, "--epochs", "8", "--seed", "5");
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("labels: sparse, about ", r.Stdout);
+        // So a second round trains with random non-particles kept clear of the first model's picks, from the same labels.
+        Assert.Matches(@"sparse labels: a second round, its random non-particles also kept clear of the first model's [1-9][0-9]* picks above 0\.[0-9]+ \(auto-f2\) on 8 micrographs", r.Stdout);
+        Assert.Contains(" more places)", r.Stdout);
+        var firstSet = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"training set: ([0-9]+) particles and ([0-9]+) non-particles");
+        var secondSet = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"training set, second round: ([0-9]+) particles and ([0-9]+) non-particles");
+        Assert.True(firstSet.Success && secondSet.Success, r.Stdout);
+        Assert.Equal(firstSet.Groups[1].Value, secondSet.Groups[1].Value);
         var trained = TrainedModel.Load(model);
+        Assert.True(trained.Training.KeptClearPicks > 0);
+        Assert.Equal(int.Parse(firstSet.Groups[1].Value), trained.Training.Positives);
         Assert.InRange(trained.Training.LabelledFraction, 0.6 * labelled, 1.2 * labelled);
         Assert.Contains("sparse labels", trained.Training.ThresholdSource);
 
@@ -149,6 +160,18 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
             Assert.True(oldAuto.ExitCode == 0, oldAuto.Stderr);
             Assert.DoesNotContain("(auto-", oldAuto.Stdout);
         }
+
+        // --sparse-round off trains once: the first round of the run above, to the same thresholds it printed.
+        var once = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", sparse, "--box", "48", "--out", temp.File("once.deepem"), "--epochs", "8", "--seed", "5",
+            "--sparse-round", "off");
+        Assert.True(once.ExitCode == 0, once.Stderr + once.Stdout);
+        Assert.DoesNotContain("second round", once.Stdout);
+        var firstThreshold = System.Text.RegularExpressions.Regex.Match(r.Stdout, "threshold auto-f1: [0-9.]+").Value;
+        Assert.Equal(firstThreshold, System.Text.RegularExpressions.Regex.Match(once.Stdout, "threshold auto-f1: [0-9.]+").Value);
+        Assert.Equal(0, TrainedModel.Load(temp.File("once.deepem")).Training.KeptClearPicks);
+        var bad = DeepemProcess.Run("train", "--micrographs", _data.Micrographs, "--coords", sparse, "--box", "48", "--out", temp.File("bad.deepem"), "--sparse-round", "twice");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Equal("deepem: error: --sparse-round twice: auto or off", bad.Stderr.Trim());
     }
 
     /// <summary>

@@ -63,6 +63,7 @@ public static class InfoCommand
             var thresholds = string.Concat(t.Thresholds.Select(c => string.Create(CultureInfo.InvariantCulture,
                 $"; auto-{c.Criterion} {c.Threshold:0.###} (expected precision {c.Precision:0.00}, recall {c.Recall:0.00})")));
             var labels = (t.LabelledFraction is > 0 and < 1 ? string.Create(CultureInfo.InvariantCulture, $", sparse labels (about {t.LabelledFraction:P0} of the particles)") : "") +
+                         (t.KeptClearPicks > 0 ? $", a second round with random non-particles kept clear of {t.KeptClearPicks} picks of the first" : "") +
                          (t.BatchNormBoxes > 0 ? $", batch normalisation folded ({t.BatchNormBoxes} boxes' statistics)" : "");
             return $"{file}: DeepEM model {model.Describe()}{thresholds}; trained on {t.Micrographs.Count} micrographs " +
                    $"({t.Positives} particles, {t.Negatives} non-particles{labels}), {t.Epochs} epochs, seed {t.Seed}, deepem {t.ProgramVersion}";

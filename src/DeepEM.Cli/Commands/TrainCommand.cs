@@ -37,12 +37,13 @@ public static class TrainCommand
         var validation = new Option<double>("--validation") { Description = "fraction of boxes held out for validation", DefaultValueFactory = _ => defaults.ValidationFraction };
         var ratio = new Option<double>("--negative-ratio") { Description = "random non-particle boxes per particle box", DefaultValueFactory = _ => 2.0 };
         var symmetries = new Option<int>("--symmetries") { Description = "each box trained in its 4 rotations (the paper's) or 8 symmetries (with the mirror images)", DefaultValueFactory = _ => defaults.Symmetries };
+        var sparseRound = new Option<string>("--sparse-round") { Description = "auto: when the labels are sparse, train a second time with random non-particles also kept clear of the first model's picks; off: one training", DefaultValueFactory = _ => "auto" };
         var distance = new Option<double>("--negative-distance") { Description = "least distance of random negatives from any pick, as a fraction of the box", DefaultValueFactory = _ => 0.3 };
 
         var command = new Command("train", "Train a model from micrographs and picked centres (positives) plus sampled non-particles.")
         {
             micrographs, coords, box, output, bin, epochs, seed, init, negatives, preset, device, batch, rate, momentum, loss,
-            validation, ratio, distance, symmetries,
+            validation, ratio, distance, symmetries, sparseRound,
         };
         foreach (var o in cluster.All) command.Options.Add(o);
         command.SetAction(parse => Terminal.Run(() =>
@@ -94,6 +95,12 @@ public static class TrainCommand
                 Epochs = parse.GetValue(epochs) is { } n ? Positive(n, "--epochs") : null,
                 NegativeRatio = parse.GetValue(ratio),
                 NegativeDistanceFraction = parse.GetValue(distance),
+                SparseLabelRound = parse.GetValue(sparseRound) switch
+                {
+                    "auto" => true,
+                    "off" => false,
+                    var other => throw new UsageException($"--sparse-round {other}: auto or off"),
+                },
             };
             var path = parse.GetValue(output)!;
             var progress = new ConsoleProgress(Console.Out, "epochs");

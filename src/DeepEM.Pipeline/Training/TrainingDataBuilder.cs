@@ -30,14 +30,17 @@ public sealed record TrainingData(BoxSet Boxes, IReadOnlyList<string> Micrograph
 
 /// <summary>
 /// Cuts training boxes: positives centred on the given coordinates, negatives at random places at least
-/// <see cref="BoxSampling.NegativeDistance"/> from every pick (and at explicitly given non-particles). Boxes
+/// <see cref="BoxSampling.NegativeDistance"/> from every pick and every place to keep clear (and at explicitly given
+/// non-particles). Places to keep clear are likely particles nobody labelled: no positives are cut there, and no
+/// random negatives either. Boxes
 /// that would leave the micrograph are skipped. A micrograph that cannot be read is reported and skipped;
 /// the others go on. Positives' pixel standard deviations give the range for the picking filter.
 /// </summary>
 public static class TrainingDataBuilder
 {
     public static TrainingData Build(IReadOnlyList<string> micrographPaths, IReadOnlyDictionary<string, List<Pick>> coordinates,
-        IReadOnlyDictionary<string, List<Pick>>? explicitNegatives, BoxSampling sampling, Action<string>? log = null)
+        IReadOnlyDictionary<string, List<Pick>>? explicitNegatives, BoxSampling sampling, Action<string>? log = null,
+        IReadOnlyDictionary<string, List<Pick>>? keepClear = null)
     {
         var size = sampling.BoxSize;
         var boxes = new BoxSet(size);
@@ -95,12 +98,15 @@ public static class TrainingDataBuilder
             var rng = DeterministicRandom.ForStream(sampling.Seed, (ulong)StableHash(name));
             var wanted = (int)Math.Round(micPositives * sampling.NegativeRatio);
             var min2 = sampling.NegativeDistance * sampling.NegativeDistance;
+            var avoid = keepClear is not null && keepClear.TryGetValue(name, out var clear)
+                ? centres.Concat(clear.Select(p => (x: mic.ToBinned(p.X), y: mic.ToBinned(p.Y)))).ToList()
+                : centres;
             var made = 0;
             for (var attempt = 0; made < wanted && attempt < wanted * 50; attempt++)
             {
                 var x = rng.NextDouble(size / 2.0, mic.Image.Width - size / 2.0);
                 var y = rng.NextDouble(size / 2.0, mic.Image.Height - size / 2.0);
-                if (centres.Any(c => (c.x - x) * (c.x - x) + (c.y - y) * (c.y - y) < min2)) continue;
+                if (avoid.Any(c => (c.x - x) * (c.x - x) + (c.y - y) * (c.y - y) < min2)) continue;
                 if (TryCut(mic, x, y, size, buffer))
                 {
                     boxes.Add(buffer, 0f);
@@ -108,7 +114,7 @@ public static class TrainingDataBuilder
                 }
             }
             negatives += made;
-            log?.Invoke($"{name}: {micPositives} particles, {made} random non-particles");
+            log?.Invoke($"{name}: {micPositives} particles, {made} random non-particles{(avoid.Count > centres.Count ? $" (kept clear of {avoid.Count - centres.Count} more places)" : "")}");
         }
         var (lo, hi) = Range(stds);
         return new TrainingData(boxes, used, positives, negatives, lo, hi, failures, pixelSize);

@@ -10,7 +10,14 @@ using DeepEM.Numerics.Training;
 
 namespace DeepEM.Pipeline.Training;
 
-public sealed record TrainingOutcome(TrainedModel Model, TrainingData Data, TrainingResult Result, string Device);
+public sealed record TrainingOutcome(TrainedModel Model, TrainingData Data, TrainingResult Result, string Device)
+{
+    /// <summary>Every peak of the calibration micrographs, by micrograph.</summary>
+    public IReadOnlyDictionary<string, List<Pick>> Picks { get; init; } = new Dictionary<string, List<Pick>>();
+
+    /// <summary>The thresholds' calibration; null when the model picked nothing there.</summary>
+    public Calibration? Calibration { get; init; }
+}
 
 /// <summary>One training to compute: the network, its labelled boxes, the optimizer's settings, optional starting parameters.</summary>
 public sealed record TrainingJob(NetworkArchitecture Architecture, BoxSet Boxes, TrainingOptions Options, float[]? InitialParameters, DeviceChoice Device);
@@ -68,32 +75,14 @@ public static class TrainingWorkflow
     /// precision and recall expected at each (<see cref="ThresholdCalibration"/>, which also allows for labels
     /// left off most particles); the box threshold stays in the training record.
     /// </summary>
-    private static TrainedModel CalibrateThreshold(TrainedModel model, TrainingRequest request, IReadOnlyDictionary<string, List<Pick>> coordinates,
-        TrainingData data, Action<string>? log)
+    private static (TrainedModel Model, Calibration? Calibration) CalibrateThreshold(TrainedModel model, IReadOnlyDictionary<string, List<Pick>> picks,
+        IReadOnlyDictionary<string, List<Pick>> coordinates, Action<string>? log)
     {
-        var paths = request.Micrographs.Where(p => data.Micrographs.Contains(MicrographReader.NameOf(p))).Take(CalibrationMicrographs).ToList();
-        var options = new Picking.PickSettings { Threshold = 0f, StdFilter = true };
-        var picks = new Dictionary<string, List<Pick>>(StringComparer.Ordinal);
-        using (var picker = new Picking.MicrographPicker(model, options, request.Device))
-        {
-            foreach (var path in paths)
-            {
-                try
-                {
-                    var mic = Preparation.PreparedMicrograph.Load(path, model.Preprocessing.Binning);
-                    picks[mic.Name] = picker.Pick(mic).Picks.ToList();
-                }
-                catch (BadInputException)
-                {
-                    // Already reported when the boxes were cut.
-                }
-            }
-        }
         var truth = picks.Keys.ToDictionary(n => n, n => coordinates[n]);
         if (picks.Values.Sum(p => p.Count) == 0)
         {
             model.Training.ThresholdSource = "validation boxes (no picks on the training micrographs to calibrate with)";
-            return model;
+            return (model, null);
         }
         var report = Evaluation.PickEvaluation.Evaluate(picks, truth, 0.15 * model.Preprocessing.BoxSizeOriginal);
         var calibration = ThresholdCalibration.FromCurve(report.Curve);
@@ -120,7 +109,28 @@ public static class TrainingWorkflow
                 $"threshold auto-{t.Criterion}: {t.Threshold:0.###} (expected precision {t.Precision:0.000}, recall {t.Recall:0.000}){(t == chosen ? ", the default" : "")}"));
         }
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"thresholds from picking {picks.Count} training micrographs; validation boxes alone gave {model.Threshold:0.###}"));
-        return new TrainedModel(model.Architecture, model.Parameters, model.Preprocessing, (float)chosen.Threshold, model.StdMin, model.StdMax, record);
+        return (new TrainedModel(model.Architecture, model.Parameters, model.Preprocessing, (float)chosen.Threshold, model.StdMin, model.StdMax, record), calibration);
+    }
+
+    /// <summary>Every peak the model finds on each micrograph that can be read (one that cannot was reported when the boxes were cut).</summary>
+    private static Dictionary<string, List<Pick>> PickEveryPeak(TrainedModel model, IEnumerable<string> paths, DeviceChoice device)
+    {
+        var options = new Picking.PickSettings { Threshold = 0f, StdFilter = true };
+        var picks = new Dictionary<string, List<Pick>>(StringComparer.Ordinal);
+        using var picker = new Picking.MicrographPicker(model, options, device);
+        foreach (var path in paths)
+        {
+            try
+            {
+                var mic = Preparation.PreparedMicrograph.Load(path, model.Preprocessing.Binning);
+                picks[mic.Name] = picker.Pick(mic).Picks.ToList();
+            }
+            catch (BadInputException)
+            {
+                // Already reported when the boxes were cut.
+            }
+        }
+        return picks;
     }
 
     /// <summary>
@@ -206,6 +216,36 @@ public static class TrainingWorkflow
         var chunkBatch = TrainingRun.StepBoxes(architecture, options.BatchSize);
         var batch = chunkBatch != options.BatchSize ? $"{chunkBatch} (batch normalisation steps on whole chunks of {GradientChunks.Size})" : $"{options.BatchSize}";
         log?.Invoke($"training: {options.Epochs} epochs, batch {batch}, learning rate {options.LearningRate:0.###}, momentum {options.Momentum}, {(options.Loss == LossKind.SquaredError ? "squared error" : "cross-entropy")}, seed {options.Seed}, {(options.Symmetries == 4 ? "4 rotations" : "8 symmetries (rotations and mirror images)")} of each box");
+
+        var paths = request.Micrographs.Where(p => data.Micrographs.Contains(MicrographReader.NameOf(p))).ToList();
+        var first = TrainRound(request, engine, architecture, binning, originalBox, init, data, options, paths, coordinates, log, progress);
+        if (!request.SparseLabelRound || first.Calibration is not { SparseLabels: true } calibration) return first;
+
+        // Sparse labels: many of the first round's random negatives land on particles nobody labelled (about a third
+        // of them with 8% of the particles labelled on EMPIAR-10017), and the network learns to reject particles. The
+        // first model's picks above its F2-best threshold (the recall-weighted one) mark where those particles likely
+        // are; a second round draws its random negatives away from them as well as from the labels. It adds no
+        // positives: the first model's picks as positives were measured to gain little, and a third round nothing
+        // (docs/benchmarks.md, "Random non-particles kept clear").
+        var clearAbove = calibration.For(ThresholdCalibration.F2).Threshold;
+        var peaks = new Dictionary<string, List<Pick>>(first.Picks, StringComparer.Ordinal);
+        foreach (var (name, more) in PickEveryPeak(first.Model, paths.Where(p => !peaks.ContainsKey(MicrographReader.NameOf(p))), request.Device)) peaks[name] = more;
+        var keepClear = peaks.ToDictionary(kv => kv.Key, kv => kv.Value.Where(p => p.Score >= clearAbove).ToList(), StringComparer.Ordinal);
+        var clearCount = keepClear.Values.Sum(p => p.Count);
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"sparse labels: a second round, its random non-particles also kept clear of the first model's {clearCount} picks above {clearAbove:0.###} (auto-f2) on {keepClear.Count} micrographs"));
+        var cleared = TrainingDataBuilder.Build(request.Micrographs, coordinates, negatives, sampling, log, keepClear);
+        log?.Invoke($"training set, second round: {cleared.Positives} particles and {cleared.Negatives} non-particles from {cleared.Micrographs.Count} micrographs");
+        var second = TrainRound(request, engine, architecture, binning, originalBox, init, cleared, options, paths, coordinates, log, progress);
+        second.Model.Training.KeptClearPicks = clearCount;
+        return second;
+    }
+
+    /// <summary>One training on <paramref name="data"/>, packaged and calibrated.</summary>
+    private static TrainingOutcome TrainRound(TrainingRequest request, TrainingEngine? engine, NetworkArchitecture architecture, int binning, int originalBox,
+        TrainedModel? init, TrainingData data, TrainingOptions options, IReadOnlyList<string> paths, IReadOnlyDictionary<string, List<Pick>> coordinates,
+        Action<string>? log, Action<EpochReport>? progress)
+    {
         var (result, device) = (engine ?? OnThisMachine)(new TrainingJob(architecture, data.Boxes, options, init?.Parameters, request.Device), progress);
         log?.Invoke($"trained on: {device}");
 
@@ -254,7 +294,8 @@ public static class TrainingWorkflow
         }
         var boxModel = new TrainedModel(pickingArchitecture, parameters, preprocessing, (float)result.Threshold.Threshold,
             data.StdMin, data.StdMax, record);
-        var model = CalibrateThreshold(boxModel, request, coordinates, data, log);
-        return new TrainingOutcome(model, data, result, device);
+        var picks = PickEveryPeak(boxModel, paths.Take(CalibrationMicrographs), request.Device);
+        var (model, calibration) = CalibrateThreshold(boxModel, picks, coordinates, log);
+        return new TrainingOutcome(model, data, result, device) { Picks = picks, Calibration = calibration };
     }
 }
