@@ -225,18 +225,27 @@ public static class TrainingWorkflow
         // of them with 8% of the particles labelled on EMPIAR-10017), and the network learns to reject particles. The
         // first model's picks above its F2-best threshold (the recall-weighted one) mark where those particles likely
         // are; a second round draws its random negatives away from them as well as from the labels. It adds no
-        // positives: the first model's picks as positives were measured to gain little, and a third round nothing
-        // (docs/benchmarks.md, "Random non-particles kept clear").
+        // positives: the first model's picks as positives were measured to gain little (docs/benchmarks.md, "Sparse
+        // labels and thresholds"), and a third round nothing ("Random non-particles kept clear").
         var clearAbove = calibration.For(ThresholdCalibration.F2).Threshold;
         var peaks = new Dictionary<string, List<Pick>>(first.Picks, StringComparer.Ordinal);
-        foreach (var (name, more) in PickEveryPeak(first.Model, paths.Where(p => !peaks.ContainsKey(MicrographReader.NameOf(p))), request.Device)) peaks[name] = more;
+        var unpicked = paths.Where(p => !peaks.ContainsKey(MicrographReader.NameOf(p))).ToList();
+        if (unpicked.Count > 0)
+        {
+            foreach (var (name, more) in PickEveryPeak(first.Model, unpicked, request.Device)) peaks[name] = more;
+        }
         var keepClear = peaks.ToDictionary(kv => kv.Key, kv => kv.Value.Where(p => p.Score >= clearAbove).ToList(), StringComparer.Ordinal);
         var clearCount = keepClear.Values.Sum(p => p.Count);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"sparse labels: a second round, its random non-particles also kept clear of the first model's {clearCount} picks above {clearAbove:0.###} (auto-f2) on {keepClear.Count} micrographs"));
         var cleared = TrainingDataBuilder.Build(request.Micrographs, coordinates, negatives, sampling, log, keepClear);
         log?.Invoke($"training set, second round: {cleared.Positives} particles and {cleared.Negatives} non-particles from {cleared.Micrographs.Count} micrographs");
-        var second = TrainRound(request, engine, architecture, binning, originalBox, init, cleared, options, paths, coordinates, log, progress);
+        // As many samples as the first round saw, should fewer negatives fit beside the places kept clear.
+        var secondOptions = request.Epochs is null
+            ? options with { Epochs = DefaultEpochs(cleared.Boxes.Count, options.ValidationFraction, options.Symmetries) }
+            : options;
+        if (secondOptions.Epochs != options.Epochs) log?.Invoke($"training, second round: {secondOptions.Epochs} epochs");
+        var second = TrainRound(request, engine, architecture, binning, originalBox, init, cleared, secondOptions, paths, coordinates, log, progress);
         second.Model.Training.KeptClearPicks = clearCount;
         return second;
     }
