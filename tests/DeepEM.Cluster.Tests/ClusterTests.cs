@@ -259,6 +259,30 @@ public sealed class ClusterTests(ClusterData data)
         }
     }
 
+    /// <summary>
+    /// A node that would found the cluster and has members it saw before asks them for 20 s, not Akka's 5 s, before it
+    /// forms a cluster of its own; nothing else moves: a node with nobody to ask, one that joins others (it retries
+    /// every seed-node-timeout) and a site's longer setting keep theirs.
+    /// </summary>
+    [Fact]
+    public void A_node_that_would_found_the_cluster_asks_the_members_it_saw_longer()
+    {
+        var defaults = Akka.Configuration.ConfigurationFactory.FromResource<Akka.Cluster.Cluster>("Akka.Cluster.Configuration.Cluster.conf");
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.GetTimeSpan("akka.cluster.seed-node-timeout"));
+        IReadOnlyList<Akka.Actor.Address> known = [Akka.Actor.Address.Parse("akka.tcp://deepem@127.0.0.1:2553")];
+        TimeSpan Timeout(Akka.Configuration.Config c, bool wouldFound, IReadOnlyList<Akka.Actor.Address> k) =>
+            KnownMembers.WithAskingTimeout(c, wouldFound, k).GetTimeSpan("akka.cluster.seed-node-timeout");
+
+        Assert.Equal(TimeSpan.FromSeconds(20), Timeout(defaults, true, known));
+        Assert.Equal(TimeSpan.FromSeconds(5), Timeout(defaults, true, []));
+        Assert.Equal(TimeSpan.FromSeconds(5), Timeout(defaults, false, known));
+        var site = Akka.Configuration.ConfigurationFactory.ParseString("akka.cluster.seed-node-timeout = 45s").WithFallback(defaults);
+        Assert.Equal(TimeSpan.FromSeconds(45), Timeout(site, true, known));
+        // What the node starts with: Akka's own settings read the raised value.
+        var settings = new Akka.Cluster.ClusterSettings(KnownMembers.WithAskingTimeout(defaults, true, known), "deepem");
+        Assert.Equal(TimeSpan.FromSeconds(20), settings.SeedNodeTimeout);
+    }
+
     [Fact]
     public async Task A_coordinator_node_that_leaves_keeps_its_record_of_the_members_it_saw()
     {

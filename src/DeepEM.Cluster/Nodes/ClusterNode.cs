@@ -196,6 +196,12 @@ public sealed class ClusterNode : IAsyncDisposable
             var tls = TlsSettings.From(config);
             seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
             if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
+            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator && !options.Embedded && options.StateDir is { } stateDir)
+            {
+                // Read again below, once the node's address is known; the file is a few lines.
+                var wouldFound = seeds.Count == 0 || (seeds[0].Host == options.Host && seeds[0].Port == options.Port);
+                config = KnownMembers.WithAskingTimeout(config, wouldFound, KnownMembers.Read(stateDir));
+            }
             PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
             var setup = BootstrapSetup.Create().WithConfig(config);
             // Not ActorSystem.Create(name, setup): it reads the application's .config file for an "akka" section even when

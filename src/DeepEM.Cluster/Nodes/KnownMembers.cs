@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.Cluster;
 using Akka.Event;
 using DeepEM.Formats.IO;
@@ -56,6 +57,26 @@ internal static class KnownMembers
         AtomicFile.WriteAllText(Path.Combine(stateDir, FileName),
             "# The cluster members this coordinator node last saw; restarted, it asks them before it forms a cluster of its own.\n" +
             string.Concat(members.Select(m => m + "\n")));
+
+    /// <summary>
+    /// How long a node that would found the cluster asks the members it saw before (Akka's <c>seed-node-timeout</c>, 5 s
+    /// by default). Under load (a bench's restarted coordinator beside CI's cluster tests on two cores) the workers'
+    /// answers took longer than 5 s, and the restarted coordinator formed a cluster of its own beside them, which no
+    /// status reached again. Members that are alive but in no cluster answer at once (InitJoinNack, and the node forms
+    /// the cluster without waiting); only members that are gone cost the whole wait, once, when the cluster is gone.
+    /// </summary>
+    public static readonly TimeSpan AskingTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// <paramref name="config"/> with <c>seed-node-timeout</c> at least <see cref="AskingTimeout"/> when this node would
+    /// found the cluster and has members to ask; else as it is (a node that joins others retries every
+    /// <c>seed-node-timeout</c>, which stays short). A longer timeout set by the site is kept.
+    /// </summary>
+    public static Config WithAskingTimeout(Config config, bool wouldFound, IReadOnlyList<Address> known)
+    {
+        if (!wouldFound || known.Count == 0 || config.GetTimeSpan("akka.cluster.seed-node-timeout") >= AskingTimeout) return config;
+        return ConfigurationFactory.ParseString($"akka.cluster.seed-node-timeout = {AskingTimeout.TotalSeconds:0}s").WithFallback(config);
+    }
 
     /// <summary>
     /// The seed nodes a node joins with: as given, except that a node that would found the cluster (no seeds, or itself
