@@ -188,6 +188,9 @@ public sealed class ClusterNode : IAsyncDisposable
         Config config;
         CoordinatorSettings settings;
         List<Address> seeds;
+        // The members a coordinator that would found the cluster asks first (KnownMembers says why); read once, before
+        // the actor system starts, since they also set how long it asks.
+        IReadOnlyList<Address> known = [];
         ActorSystem system;
         try
         {
@@ -196,11 +199,11 @@ public sealed class ClusterNode : IAsyncDisposable
             var tls = TlsSettings.From(config);
             seeds = options.SeedNodes.Select(s => Address.Parse(NodeOptions.ToAkkaAddress(s, tls.Protocol))).ToList();
             if (tls.Enabled) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
-            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator && !options.Embedded && options.StateDir is { } stateDir)
+            if (AsksKnownMembers(options))
             {
-                // Read again below, once the node's address is known; the file is a few lines.
-                var wouldFound = seeds.Count == 0 || (seeds[0].Host == options.Host && seeds[0].Port == options.Port);
-                config = KnownMembers.WithAskingTimeout(config, wouldFound, KnownMembers.Read(stateDir));
+                known = KnownMembers.Read(options.StateDir!);
+                var self = new Address(tls.Protocol, NodeOptions.SystemName, options.Host, options.Port);
+                config = KnownMembers.WithAskingTimeout(config, wouldFound: seeds.Count == 0 || seeds[0] == self, known);
             }
             PortCheck.EnsureFree(options.BindHost ?? options.Host, options.Port);
             var setup = BootstrapSetup.Create().WithConfig(config);
@@ -289,10 +292,9 @@ public sealed class ClusterNode : IAsyncDisposable
             endpoint = NodeHttpEndpoint.StartIfConfigured(system, options.BindHost ?? options.Host);
 
             // The embedded node is the whole cluster: there is nobody it saw before to ask (its port is a new one each time).
-            if (options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator && !options.Embedded)
+            if (AsksKnownMembers(options))
             {
                 // A coordinator that would found the cluster first asks the members it last saw (KnownMembers says why).
-                var known = KnownMembers.Read(options.StateDir!);
                 seeds = KnownMembers.Seeds(seeds, cluster.SelfAddress, known);
                 if (known.Count > 0 && seeds[0] == cluster.SelfAddress)
                 {
@@ -323,6 +325,10 @@ public sealed class ClusterNode : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>A coordinator node with a state folder of its own: it records the members it sees and asks them when restarted.</summary>
+    private static bool AsksKnownMembers(NodeOptions options) =>
+        options.Roles.Contains(Roles.Coordinator) && !options.ReadOnlyCoordinator && !options.Embedded;
 
     /// <summary>A pick ahead that no node will take: its picker is freed when it is done.</summary>
     private static void Abandon(AheadPicking? ahead) =>

@@ -40,12 +40,12 @@ public sealed record TrainingRequest
 
     public double NegativeRatio { get; init; } = 2.0;
 
+    /// <summary>Least distance of random negatives from any pick, as a fraction of the (binned) box.</summary>
+    public double NegativeDistanceFraction { get; init; } = 0.3;
+
     /// <summary>
     /// When the calibration finds the labels sparse, train a second time with random negatives also kept clear of
     /// the first model's picks (<see cref="TrainingWorkflow.Run"/>).
     /// </summary>
     public bool SparseLabelRound { get; init; } = true;
-
-    /// <summary>Least distance of random negatives from any pick, as a fraction of the (binned) box.</summary>
-    public double NegativeDistanceFraction { get; init; } = 0.3;
 }
