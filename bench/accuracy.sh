@@ -4,10 +4,13 @@
 # 27 px. Each seed trains a model of its own; with a label count, each seed also draws its own random subset of the true
 # centres of every training micrograph, as a user who picks a few particles per micrograph leaves the rest unlabelled.
 #
-#   bench/accuracy.sh WORK LABELS "SEEDS" [train flags...]
+#   [SPLIT=pretrained] bench/accuracy.sh WORK LABELS "SEEDS" [train flags...]
 #     WORK    a folder for the models, picks and reports (kept: a second run with the same WORK reuses its models)
 #     LABELS  "all" or the number of true centres kept per training micrograph
 #     SEEDS   e.g. "1 2 3"
+#     SPLIT   first10 (the default, the protocol above) or pretrained: test on the 8 micrographs that REPIC's pretrained
+#             crYOLO and Topaz picked (their picks are in the shared data), train on the other 6, and score those two
+#             pickers' picks on the same 8 by the same matching, so that deepem and the anchors meet on the same images
 #
 # Prints, per seed, F1 at the model's own threshold (`pick` with its default `--threshold auto`), the best F1 over all
 # thresholds and the threshold of each; then the means. About 3 minutes per seed on 2 cores.
@@ -18,10 +21,45 @@ work="$1"; labels="$2"; seeds="$3"; shift 3
 deepem="$root/deepem"
 mkdir -p "$work"
 cd "$work"
-ls "$data"/cryosegnet_finetune_dataset/images/*.jpg | head -10 > train.txt
-ls "$data"/cryosegnet_finetune_dataset/images/*.jpg | tail -4 > test.txt
-mkdir -p truth
+pretrained="$data/repic_examples_10017"
+case "${SPLIT:-first10}" in
+  first10)
+    ls "$data"/cryosegnet_finetune_dataset/images/*.jpg | head -10 > train.txt
+    ls "$data"/cryosegnet_finetune_dataset/images/*.jpg | tail -4 > test.txt ;;
+  pretrained)
+    : > train.txt; : > test.txt
+    for f in "$data"/cryosegnet_finetune_dataset/images/*.jpg; do
+      if [ -f "$pretrained/crYOLO/$(basename "$f" .jpg).box" ]; then echo "$f" >> test.txt; else echo "$f" >> train.txt; fi
+    done ;;
+  *) echo "accuracy.sh: SPLIT=$SPLIT: first10 or pretrained" >&2; exit 2 ;;
+esac
+rm -rf truth && mkdir -p truth
 for f in $(cat test.txt); do cp "$data/derived_mask_centers/$(basename "$f" .jpg).csv" truth/; done
+
+if [ "${SPLIT:-first10}" = pretrained ]; then
+  # The anchors' picks as centres in the JPEG's pixels (SOURCE.md: the .box corner is in MRC convention, whose rows run
+  # the other way), one Topaz-style list per picker, scored like deepem's.
+  for picker in crYOLO topaz; do
+    python3 - "$pretrained/$picker" "$picker.picks.txt" test.txt <<'PY'
+import os, sys
+src, dst, listing = sys.argv[1:4]
+with open(dst, "w") as out:
+    out.write("image_name\tx_coord\ty_coord\tscore\n")
+    for path in open(listing).read().split():
+        name = os.path.basename(path)[:-4]
+        for line in open(os.path.join(src, name + ".box")):
+            x, y, w, h, score = line.split()[:5]
+            out.write(f"{name}\t{float(x) + float(w) / 2}\t{4095 - (float(y) + float(h) / 2)}\t{score}\n")
+PY
+    "$deepem" evaluate --picks "$picker.picks.txt" --truth truth --radius 27 --json "$picker.json" > /dev/null
+    python3 - "$picker" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1] + ".json")); p, b = a["AllPicks"], a["BestF1"]
+print(f"{sys.argv[1]} (pretrained, REPIC's picks) on the same micrographs: all picks F1 {p['F1']:.3f} (P {p['Precision']:.3f} R {p['Recall']:.3f});"
+      f"  best F1 {b['F1']:.3f} (P {b['Precision']:.3f} R {b['Recall']:.3f})")
+PY
+  done | tee pretrained.summary
+fi
 
 for seed in $seeds; do
   run="labels-$labels-seed-$seed"
