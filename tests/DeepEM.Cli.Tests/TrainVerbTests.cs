@@ -123,6 +123,12 @@ public sealed class TrainVerbTests : IClassFixture<TrainVerbTests.SimulatedData>
         var secondSet = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"training set, second round: ([0-9]+) particles and ([0-9]+) non-particles");
         Assert.True(firstSet.Success && secondSet.Success, r.Stdout);
         Assert.Equal(firstSet.Groups[1].Value, secondSet.Groups[1].Value);
+        // Both rounds count their epochs from 1; the second's progress and epoch lines say which round they are.
+        var secondRound = r.Stdout[secondSet.Index..];
+        Assert.Matches(@"(?m)^epoch\s+8/8\s+loss", r.Stdout[..secondSet.Index]);
+        Assert.Matches(@"(?m)^second round: epoch\s+1/8\s+loss [0-9.]+", secondRound);
+        Assert.Matches(@"(?m)^progress: training, second round: 8/8 epochs \(100%\)", secondRound);
+        Assert.DoesNotMatch(@"(?m)^epoch\s+[0-9]+/", secondRound);
         var trained = TrainedModel.Load(model);
         Assert.True(trained.Training.KeptClearPicks > 0);
         Assert.Equal(int.Parse(firstSet.Groups[1].Value), trained.Training.Positives);

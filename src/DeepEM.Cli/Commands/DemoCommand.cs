@@ -48,9 +48,9 @@ public static class DemoCommand
             };
             var trainingOutput = new IndentedWriter(Console.Out, "    ");
             var trained = TrainingWorkflow.Run(request, line => Console.Out.WriteLine($"    {line}"),
-                engine: ClusterTraining.Engine(modelPath, client: null, Terminal.Verbose, trainingOutput), progress: e =>
+                engine: ClusterTraining.Engine(modelPath, client: null, Terminal.Verbose, trainingOutput), progress: (e, round) =>
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    epoch {e.Epoch,2}/{e.Epochs}  loss {e.TrainingLoss:0.0000}  validation accuracy {e.ValidationAccuracy:P1}  {e.BoxesPerSecond:0} boxes/s  {e.Remaining.TotalSeconds:0} s left")));
+                    $"    {(round == 1 ? "" : "second round: ")}epoch {e.Epoch,2}/{e.Epochs}  loss {e.TrainingLoss:0.0000}  validation accuracy {e.ValidationAccuracy:P1}  {e.BoxesPerSecond:0} boxes/s  {e.Remaining.TotalSeconds:0} s left")));
             AtomicFile.WriteAllBytes(modelPath, trained.Model.ToBytes());
 
             var picksDir = Path.Combine(outDir, "picks");

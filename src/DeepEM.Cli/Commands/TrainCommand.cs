@@ -109,11 +109,13 @@ public static class TrainCommand
             TrainingOutcome outcome;
             try
             {
-                outcome = TrainingWorkflow.Run(request, progress.Line, engine: engine, progress: report =>
+                outcome = TrainingWorkflow.Run(request, progress.Line, engine: engine, progress: (report, round) =>
                 {
-                    progress.Report("training", "training", report.Epoch, report.Epochs);
+                    // The second round of sparse labels counts its epochs from 1 again: a bar and lines of its own.
+                    var (key, label) = round == 1 ? ("training", "training") : ($"training-{round}", "training, second round");
+                    progress.Report(key, label, report.Epoch, report.Epochs);
                     progress.Line(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {ConsoleProgress.Duration(report.Remaining)} left{(report.Best ? "  *" : "")}"));
+                        $"{(round == 1 ? "" : "second round: ")}epoch {report.Epoch,3}/{report.Epochs}  loss {report.TrainingLoss:0.0000}  validation loss {report.ValidationLoss:0.0000}  accuracy {report.ValidationAccuracy:P1}  {report.BoxesPerSecond:0} boxes/s  {ConsoleProgress.Duration(report.Remaining)} left{(report.Best ? "  *" : "")}"));
                 });
             }
             catch (ArgumentException e)

@@ -156,7 +156,11 @@ public static class TrainingWorkflow
         return (new Trainer(backend, job.Options).Train(job.Boxes, job.InitialParameters, progress), backend.Device);
     }
 
-    public static TrainingOutcome Run(TrainingRequest request, Action<string>? log = null, Action<EpochReport>? progress = null, TrainingEngine? engine = null)
+    /// <summary>
+    /// Trains, calibrates and, where the labels are sparse, trains a second round (below). <paramref name="progress"/> hears
+    /// each epoch with the round it belongs to (1, or 2 for the second round), so that a display can tell them apart.
+    /// </summary>
+    public static TrainingOutcome Run(TrainingRequest request, Action<string>? log = null, Action<EpochReport, int>? progress = null, TrainingEngine? engine = null)
     {
         TrainedModel? init = null;
         NetworkArchitecture architecture;
@@ -218,7 +222,7 @@ public static class TrainingWorkflow
         log?.Invoke($"training: {options.Epochs} epochs, batch {batch}, learning rate {options.LearningRate:0.###}, momentum {options.Momentum}, {(options.Loss == LossKind.SquaredError ? "squared error" : "cross-entropy")}, seed {options.Seed}, {(options.Symmetries == 4 ? "4 rotations" : "8 symmetries (rotations and mirror images)")} of each box");
 
         var paths = request.Micrographs.Where(p => data.Micrographs.Contains(MicrographReader.NameOf(p))).ToList();
-        var first = TrainRound(request, engine, architecture, binning, originalBox, init, data, options, paths, coordinates, log, progress);
+        var first = TrainRound(request, engine, architecture, binning, originalBox, init, data, options, paths, coordinates, log, Round(progress, 1));
         if (!request.SparseLabelRound || first.Calibration is not { SparseLabels: true } calibration) return first;
 
         // Sparse labels: many of the first round's random negatives land on particles nobody labelled (about a third
@@ -245,10 +249,13 @@ public static class TrainingWorkflow
             ? options with { Epochs = DefaultEpochs(cleared.Boxes.Count, options.ValidationFraction, options.Symmetries) }
             : options;
         if (secondOptions.Epochs != options.Epochs) log?.Invoke($"training, second round: {secondOptions.Epochs} epochs");
-        var second = TrainRound(request, engine, architecture, binning, originalBox, init, cleared, secondOptions, paths, coordinates, log, progress);
+        var second = TrainRound(request, engine, architecture, binning, originalBox, init, cleared, secondOptions, paths, coordinates, log, Round(progress, 2));
         second.Model.Training.KeptClearPicks = clearCount;
         return second;
     }
+
+    private static Action<EpochReport>? Round(Action<EpochReport, int>? progress, int round) =>
+        progress is null ? null : report => progress(report, round);
 
     /// <summary>One training on <paramref name="data"/>, packaged and calibrated.</summary>
     private static TrainingOutcome TrainRound(TrainingRequest request, TrainingEngine? engine, NetworkArchitecture architecture, int binning, int originalBox,
