@@ -11,6 +11,7 @@
 #     SPLIT   first10 (the default, the protocol above) or pretrained: test on the 8 micrographs that REPIC's pretrained
 #             crYOLO and Topaz picked (their picks are in the shared data), train on the other 6, and score those two
 #             pickers' picks on the same 8 by the same matching, so that deepem and the anchors meet on the same images
+#             (their lines are printed first and kept in WORK/pretrained.summary; deepem's files are named pretrained-*)
 #
 # Prints, per seed, F1 at the model's own threshold (`pick` with its default `--threshold auto`), the best F1 over all
 # thresholds and the threshold of each; then the means. About 3 minutes per seed on 2 cores.
@@ -33,14 +34,21 @@ case "${SPLIT:-first10}" in
     done ;;
   *) echo "accuracy.sh: SPLIT=$SPLIT: first10 or pretrained" >&2; exit 2 ;;
 esac
+# A split's models are trained on other micrographs: they must not be reused by the other split in the same WORK.
+prefix=""
+if [ "${SPLIT:-first10}" = pretrained ]; then
+  prefix="pretrained-"
+  [ "$(wc -l < test.txt)" -eq 8 ] || { echo "accuracy.sh: $pretrained/crYOLO: expected the picks of 8 micrographs, found $(wc -l < test.txt)" >&2; exit 2; }
+fi
 rm -rf truth && mkdir -p truth
 for f in $(cat test.txt); do cp "$data/derived_mask_centers/$(basename "$f" .jpg).csv" truth/; done
 
 if [ "${SPLIT:-first10}" = pretrained ]; then
   # The anchors' picks as centres in the JPEG's pixels (SOURCE.md: the .box corner is in MRC convention, whose rows run
   # the other way), one Topaz-style list per picker, scored like deepem's.
-  for picker in crYOLO topaz; do
-    python3 - "$pretrained/$picker" "$picker.picks.txt" test.txt <<'PY'
+  for pair in crYOLO:crYOLO topaz:Topaz; do
+    folder="${pair%%:*}"; picker="${pair#*:}"
+    python3 - "$pretrained/$folder" "$picker.picks.txt" test.txt <<'PY'
 import os, sys
 src, dst, listing = sys.argv[1:4]
 with open(dst, "w") as out:
@@ -62,7 +70,7 @@ PY
 fi
 
 for seed in $seeds; do
-  run="labels-$labels-seed-$seed"
+  run="${prefix}labels-$labels-seed-$seed"
   coords="$data/derived_mask_centers"
   if [ "$labels" != all ]; then
     coords="$run.coords"
@@ -94,8 +102,8 @@ p, b = d["AllPicks"], a["BestF1"]
 print(f"{run}: at the model's threshold {p['Threshold']:.3f}  F1 {p['F1']:.3f} (P {p['Precision']:.3f} R {p['Recall']:.3f});"
       f"  best F1 {b['F1']:.3f} at {b['Threshold']:.3f} (P {b['Precision']:.3f} R {b['Recall']:.3f});  PR area {a['AreaUnderPrCurve']:.3f}")
 PY
-done | tee "labels-$labels.summary"
-python3 - "labels-$labels.summary" <<'PY'
+done | tee "${prefix}labels-$labels.summary"
+python3 - "${prefix}labels-$labels.summary" <<'PY'
 import re, sys
 rows = [list(map(float, re.findall(r"F1 ([0-9.]+)", l))) for l in open(sys.argv[1]) if "best F1" in l]
 if rows:
