@@ -60,8 +60,8 @@ internal static class KnownMembers
 
     /// <summary>
     /// How long a node that would found the cluster asks the members it saw before (Akka's <c>seed-node-timeout</c>, 5 s
-    /// by default). Under load (a bench's restarted coordinator beside CI's cluster tests on two cores) the workers'
-    /// answers took longer than 5 s, and the restarted coordinator formed a cluster of its own beside them, which no
+    /// by default). Under load (CI's cluster bench on two cores, with two trainings running beside it) the workers'
+    /// answers to a restarted coordinator took longer than 5 s, and the restarted coordinator formed a cluster of its own beside them, which no
     /// status reached again. Members that are alive but in no cluster answer at once (InitJoinNack, and the node forms
     /// the cluster without waiting); only members that are gone cost the whole wait, once, when the cluster is gone.
     /// </summary>

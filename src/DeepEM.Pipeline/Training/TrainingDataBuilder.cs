@@ -31,8 +31,8 @@ public sealed record TrainingData(BoxSet Boxes, IReadOnlyList<string> Micrograph
 /// <summary>
 /// Cuts training boxes: positives centred on the given coordinates, negatives at random places at least
 /// <see cref="BoxSampling.NegativeDistance"/> from every pick and every place to keep clear (and at explicitly given
-/// non-particles). Places to keep clear are likely particles nobody labelled: no positives are cut there, and no
-/// random negatives either. Boxes
+/// non-particles). Places to keep clear are likely particles nobody labelled: they only keep random negatives away and
+/// add no positives (those come from the coordinates alone). Boxes
 /// that would leave the micrograph are skipped. A micrograph that cannot be read is reported and skipped;
 /// the others go on. Positives' pixel standard deviations give the range for the picking filter.
 /// </summary>
